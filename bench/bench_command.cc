@@ -1,0 +1,222 @@
+#include "bench/bench_command.h"
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "bench/gt_bench.h"
+#include "bench/harness.h"
+#include "bench/kernel_bench.h"
+#include "bench/method_registry.h"
+#include "bench/report.h"
+#include "common/progress.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace cairn {
+namespace {
+
+struct BenchArgs {
+  std::string base, queries, gt, metric = "l2", json;
+  std::string methods = "exact,hnswlib,faiss-ivf-flat,faiss-ivf-pq-refine";
+  std::string sweep, build_params;
+  int threads = 1;
+  int build_threads = 0;
+  uint64_t max_queries = 0;
+  uint32_t k = 10;
+  uint32_t warmup = 100;
+  bool quiet = false;
+};
+
+struct KernelArgs {
+  std::vector<uint32_t> dims = KernelBenchOptions().dims;
+  double seconds_per_case = KernelBenchOptions().seconds_per_case;
+  std::string json;
+};
+
+absl::Status RunBench(const BenchArgs& args) {
+  if (args.base.empty() || args.queries.empty()) {
+    return absl::InvalidArgumentError(
+        "--base and --queries are required (or run `cairn bench kernels`)");
+  }
+  BenchConfig config;
+  config.base_path = args.base;
+  config.query_path = args.queries;
+  config.gt_path = args.gt;
+  CAIRN_ASSIGN_OR_RETURN(config.metric, ParseMetric(args.metric));
+  config.k = args.k;
+  config.query_threads = args.threads;
+  config.build_threads = args.build_threads;
+  config.max_queries = args.max_queries;
+  config.warmup_queries = args.warmup;
+  config.verbose = !args.quiet;
+  if (!args.sweep.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(config.sweeps, ParseSweepSpec(args.sweep));
+  }
+  if (!args.build_params.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(config.build_params, ParseBuildSpec(args.build_params));
+  }
+  CAIRN_RETURN_IF_ERROR(config.Validate());
+
+  std::vector<std::unique_ptr<SearchMethod>> methods;
+  std::set<std::string> names;
+  for (absl::string_view raw : absl::StrSplit(args.methods, ',', absl::SkipWhitespace())) {
+    const std::string name(absl::StripAsciiWhitespace(raw));
+    if (!names.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("method ", name, " is listed twice"));
+    }
+    auto params = config.build_params.find(name);
+    CAIRN_ASSIGN_OR_RETURN(
+        std::unique_ptr<SearchMethod> method,
+        MakeMethod(name, params == config.build_params.end() ? SearchParams() : params->second));
+    methods.push_back(std::move(method));
+  }
+  if (methods.empty()) return absl::InvalidArgumentError("--methods names no method");
+  for (const auto& [name, params] : config.build_params) {
+    if (!names.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--build-params names method \"", name, "\", which is not being run"));
+    }
+  }
+
+  Progress::SetGloballyEnabled(!args.quiet);
+  CAIRN_ASSIGN_OR_RETURN(BenchReport report, RunBenchmark(config, methods));
+  PrintTable(report, std::cout);
+  std::cout.flush();
+  if (!args.json.empty()) {
+    CAIRN_RETURN_IF_ERROR(WriteJsonReport(report, args.json));
+    std::printf("wrote %s\n", args.json.c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunKernels(const KernelArgs& args) {
+  KernelBenchOptions options;
+  options.dims = args.dims;
+  options.seconds_per_case = args.seconds_per_case;
+  nlohmann::json json;
+  CAIRN_RETURN_IF_ERROR(RunKernelBench(options, std::cout, &json));
+  std::cout.flush();
+  if (!args.json.empty()) {
+    CAIRN_RETURN_IF_ERROR(WriteJson(json, args.json));
+    std::printf("wrote %s\n", args.json.c_str());
+  }
+  return absl::OkStatus();
+}
+
+struct GtArgs {
+  std::string base, queries, metric = "l2", json;
+  uint32_t k = 100;
+  int threads = 0;
+};
+
+absl::Status RunGt(const GtArgs& args) {
+  GtBenchOptions options;
+  options.base_path = args.base;
+  options.query_path = args.queries;
+  options.k = args.k;
+  options.threads = args.threads;
+  CAIRN_ASSIGN_OR_RETURN(options.metric, ParseMetric(args.metric));
+  nlohmann::json json;
+  CAIRN_RETURN_IF_ERROR(RunGtBench(options, std::cout, &json));
+  std::cout.flush();
+  if (!args.json.empty()) {
+    CAIRN_RETURN_IF_ERROR(WriteJson(json, args.json));
+    std::printf("wrote %s\n", args.json.c_str());
+  }
+  return absl::OkStatus();
+}
+
+// Runs body and turns its Status, or anything it throws, into the exit code;
+// nothing escapes into CLI11.
+template <typename F>
+void RunCommand(const char* command, int* exit_code, F&& body) {
+  absl::Status status;
+  try {
+    status = body();
+  } catch (const std::exception& e) {
+    status = absl::InternalError(e.what());
+  } catch (...) {
+    status = absl::InternalError("unknown exception");
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s: %s\n", command, std::string(status.message()).c_str());
+    *exit_code = 1;
+    return;
+  }
+  *exit_code = 0;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("bench", "Benchmark search methods on a base/queries/ground-truth triple");
+  cmd->add_option("--base", args->base, "Base vectors file (fbin, fvecs, ...)");
+  cmd->add_option("--queries", args->queries, "Query vectors file");
+  cmd->add_option("--gt", args->gt, "Ground truth (ibin or ivecs); omitted: computed exactly");
+  cmd->add_option("--metric", args->metric, "l2 | ip | cosine")->capture_default_str();
+  cmd->add_option("--methods", args->methods,
+                  absl::StrCat("Comma-separated, from: ", absl::StrJoin(KnownMethodNames(), ",")))
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Threads running queries")->capture_default_str();
+  cmd->add_option("--build-threads", args->build_threads, "Threads for index builds (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--max-queries", args->max_queries, "Use only the first N queries (0: all)");
+  cmd->add_option("--k", args->k, "k of the timed search")->capture_default_str();
+  cmd->add_option("--warmup", args->warmup, "Untimed warm-up queries before each setting")
+      ->capture_default_str();
+  cmd->add_option("--json", args->json, "Also write the report as JSON to this file");
+  cmd->add_option("--sweep", args->sweep,
+                  "Search settings, e.g. \"hnswlib:ef=10,20;faiss-ivf-pq-refine:nprobe=8,16:"
+                  "k_factor=2,4\" (cartesian product per method)");
+  cmd->add_option("--build-params", args->build_params,
+                  "Build knobs, e.g. \"hnswlib:M=32:ef_construction=400;faiss-ivf-flat:"
+                  "nlist=1024\"");
+  cmd->add_flag("--quiet", args->quiet, "No progress output on stderr");
+  cmd->require_subcommand(0, 1);
+
+  auto kernel_args = std::make_shared<KernelArgs>();
+  CLI::App* kernels =
+      cmd->add_subcommand("kernels", "Throughput of the distance kernels at every SIMD level");
+  kernels->add_option("--dims", kernel_args->dims, "Dimensions, e.g. 128,384")
+      ->delimiter(',')
+      ->capture_default_str();
+  kernels->add_option("--seconds", kernel_args->seconds_per_case, "Measured seconds per case")
+      ->capture_default_str();
+  kernels->add_option("--json", kernel_args->json, "Also write the results as JSON to this file");
+  kernels->callback([kernel_args, exit_code] {
+    RunCommand("cairn bench kernels", exit_code, [&] { return RunKernels(*kernel_args); });
+  });
+
+  auto gt_args = std::make_shared<GtArgs>();
+  CLI::App* gt = cmd->add_subcommand(
+      "gt", "Time exact ground truth: cairn's blocked SGEMM vs faiss IndexFlat, same files");
+  gt->add_option("--base", gt_args->base, "Base vectors file")->required();
+  gt->add_option("--queries", gt_args->queries, "Query vectors file")->required();
+  gt->add_option("--k", gt_args->k, "Neighbours per query")->capture_default_str();
+  gt->add_option("--metric", gt_args->metric, "l2 | ip | cosine")->capture_default_str();
+  gt->add_option("--threads", gt_args->threads, "Threads for both (0: all cores)");
+  gt->add_option("--json", gt_args->json, "Also write the results as JSON to this file");
+  gt->callback([gt_args, exit_code] {
+    RunCommand("cairn bench gt", exit_code, [&] { return RunGt(*gt_args); });
+  });
+
+  // CLI11 runs this after a nested subcommand's callback; they own the run.
+  cmd->callback([args, kernels, gt, exit_code] {
+    if (kernels->parsed() || gt->parsed()) return;
+    RunCommand("cairn bench", exit_code, [&] { return RunBench(*args); });
+  });
+}
+
+}  // namespace cairn

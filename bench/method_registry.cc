@@ -1,0 +1,41 @@
+#include "bench/method_registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "bench/exact_method.h"
+#include "bench/faiss_methods.h"
+#include "bench/hnsw_method.h"
+
+namespace cairn {
+
+std::vector<std::string> KnownMethodNames() {
+  return {"exact", "hnswlib", "faiss-ivf-flat", "faiss-ivf-pq-refine"};
+}
+
+absl::StatusOr<std::unique_ptr<SearchMethod>> MakeMethod(std::string_view name,
+                                                         const SearchParams& build_params) {
+  if (name == "exact") {
+    absl::Status known = build_params.CheckKnown(name, {});
+    if (!known.ok()) return known;
+    return std::make_unique<ExactMethod>();
+  }
+  if (name == "hnswlib") {
+    absl::StatusOr<HnswOptions> options = HnswOptions::FromParams(build_params);
+    if (!options.ok()) return options.status();
+    return std::make_unique<HnswMethod>(*options);
+  }
+  if (name == "faiss-ivf-flat") {
+    absl::StatusOr<IvfFlatOptions> options = IvfFlatOptions::FromParams(build_params);
+    if (!options.ok()) return options.status();
+    return std::make_unique<FaissIvfFlatMethod>(*options);
+  }
+  if (name == "faiss-ivf-pq-refine") {
+    absl::StatusOr<IvfPqRefineOptions> options = IvfPqRefineOptions::FromParams(build_params);
+    if (!options.ok()) return options.status();
+    return std::make_unique<FaissIvfPqRefineMethod>(*options);
+  }
+  return absl::NotFoundError(absl::StrCat("unknown method \"", std::string(name), "\" (known: ",
+                                          absl::StrJoin(KnownMethodNames(), ", "), ")"));
+}
+
+}  // namespace cairn

@@ -1,0 +1,27 @@
+// Search methods by name, for the CLI and scripts: the one place that knows
+// every adapter. Adding a method = one adapter file plus one line here.
+#ifndef CAIRN_BENCH_METHOD_REGISTRY_H_
+#define CAIRN_BENCH_METHOD_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bench/method.h"
+#include "bench/search_params.h"
+
+namespace cairn {
+
+// "exact", "hnswlib", "faiss-ivf-flat", "faiss-ivf-pq-refine".
+std::vector<std::string> KnownMethodNames();
+
+// A new, unbuilt method configured with its build knobs (see each adapter's
+// Options::FromParams); NotFound for an unknown name.
+absl::StatusOr<std::unique_ptr<SearchMethod>> MakeMethod(std::string_view name,
+                                                         const SearchParams& build_params);
+
+}  // namespace cairn
+
+#endif  // CAIRN_BENCH_METHOD_REGISTRY_H_

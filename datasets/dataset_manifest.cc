@@ -1,0 +1,72 @@
+#include "datasets/dataset_manifest.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace cairn {
+
+absl::Status WriteDatasetManifest(const std::string& dir, const DatasetManifest& m) {
+  nlohmann::json j = {{"name", m.name},
+                      {"metric", std::string(MetricName(m.metric))},
+                      {"dim", m.dim},
+                      {"num_base", m.num_base},
+                      {"num_queries", m.num_queries},
+                      {"gt_k", m.gt_k},
+                      {"source", m.source},
+                      {"params", m.params},
+                      {"files", {{"base", "base.fbin"}, {"queries", "query.fbin"}, {"gt", "gt.ibin"}}}};
+  const std::string path = dir + "/dataset.json", tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump(2) << "\n";
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat(tmp, ": write failed"));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat(path, ": rename failed: ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DatasetManifest> ReadDatasetManifest(const std::string& dir) {
+  const std::string path = dir + "/dataset.json";
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": not found"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
+  }
+  DatasetManifest m;
+  try {
+    m.name = j.value("name", "");
+    auto metric = ParseMetric(j.value("metric", "l2"));
+    if (!metric.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", metric.status().message()));
+    m.metric = *metric;
+    m.dim = j.value("dim", 0u);
+    m.num_base = j.value("num_base", uint64_t{0});
+    m.num_queries = j.value("num_queries", 0u);
+    m.gt_k = j.value("gt_k", 0u);
+    m.source = j.value("source", "");
+    m.params = j.value("params", "");
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", e.what()));
+  }
+  return m;
+}
+
+bool DatasetComplete(const std::string& dir, const std::string& params) {
+  auto m = ReadDatasetManifest(dir);
+  if (!m.ok() || m->params != params) return false;
+  for (const char* f : {"/base.fbin", "/query.fbin", "/gt.ibin"}) {
+    if (!std::filesystem::exists(dir + f)) return false;
+  }
+  return true;
+}
+
+}  // namespace cairn

@@ -1,0 +1,154 @@
+#include "index/head_index.h"
+
+#include <hnswlib/hnswlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/progress.h"
+#include "index/distance.h"
+
+namespace cairn {
+namespace {
+
+struct KernelParam {
+  F32Kernel kernel;
+  size_t dim;
+};
+
+float L2Fn(const void* a, const void* b, const void* param) {
+  const auto* p = static_cast<const KernelParam*>(param);
+  return p->kernel(static_cast<const float*>(a), static_cast<const float*>(b), p->dim);
+}
+
+float NegDotFn(const void* a, const void* b, const void* param) {
+  const auto* p = static_cast<const KernelParam*>(param);
+  return -p->kernel(static_cast<const float*>(a), static_cast<const float*>(b), p->dim);
+}
+
+class KernelSpace : public hnswlib::SpaceInterface<float> {
+ public:
+  KernelSpace(size_t dim, Metric metric)
+      : param_{metric == Metric::kL2 ? Kernels().l2_f32 : Kernels().dot_f32, dim},
+        func_(metric == Metric::kL2 ? &L2Fn : &NegDotFn) {}
+  size_t get_data_size() override { return param_.dim * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return func_; }
+  void* get_dist_func_param() override { return &param_; }
+
+ private:
+  KernelParam param_;
+  hnswlib::DISTFUNC<float> func_;
+};
+
+}  // namespace
+
+struct HeadIndex::Impl {
+  std::unique_ptr<KernelSpace> space;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
+};
+
+HeadIndex::~HeadIndex() = default;
+
+absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Build(const float* heads, uint32_t count,
+                                                            uint32_t dim, Metric metric,
+                                                            const HeadIndexOptions& options) {
+  if (count == 0 || dim == 0) return absl::InvalidArgumentError("head index: no heads");
+  std::unique_ptr<HeadIndex> index(new HeadIndex());
+  index->count_ = count;
+  index->dim_ = dim;
+  index->impl_ = std::make_unique<Impl>();
+  index->impl_->space = std::make_unique<KernelSpace>(dim, metric);
+  try {
+    index->impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        index->impl_->space.get(), count, options.m, options.ef_construction, options.seed);
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("head index: ", e.what()));
+  }
+  auto* hnsw = index->impl_->hnsw.get();
+  const int threads =
+      options.threads > 0 ? options.threads : std::max(1, (int)std::thread::hardware_concurrency());
+  Progress progress("head graph", count, "heads", options.progress);
+  // The first point alone, then the rest in parallel (hnswlib allows
+  // concurrent addPoint with distinct labels).
+  hnsw->addPoint(heads, 0);
+  progress.Add(1);
+  std::atomic<uint32_t> next{1};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (uint32_t i = next++; i < count; i = next++) {
+        hnsw->addPoint(heads + size_t{i} * dim, i);
+        if ((i & 255) == 0) progress.Add(256);
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  progress.Finish();
+  return index;
+}
+
+absl::Status HeadIndex::Save(const std::string& path) const {
+  try {
+    impl_->hnsw->saveIndex(path);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(path, ": cannot save head index: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Load(const std::string& path, uint32_t dim,
+                                                           Metric metric) {
+  std::unique_ptr<HeadIndex> index(new HeadIndex());
+  index->dim_ = dim;
+  index->impl_ = std::make_unique<Impl>();
+  index->impl_->space = std::make_unique<KernelSpace>(dim, metric);
+  try {
+    index->impl_->hnsw =
+        std::make_unique<hnswlib::HierarchicalNSW<float>>(index->impl_->space.get(), path);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat(path, ": cannot load head index: ", e.what()));
+  }
+  index->count_ = static_cast<uint32_t>(index->impl_->hnsw->cur_element_count);
+  // Labels were assigned 0..count-1 at build; internal ids may differ, so
+  // head(id) goes through the label lookup once here.
+  return index;
+}
+
+void HeadIndex::Search(const float* query, uint32_t n, uint32_t ef,
+                       std::vector<HeadHit>* out) const {
+  out->clear();
+  n = std::min(n, count_);
+  if (n == 0) return;
+  // hnswlib searches with max(ef_, k): asking for ef results and keeping n
+  // makes ef per call, with no shared state touched.
+  auto result = impl_->hnsw->searchKnn(query, std::max(n, ef));
+  out->resize(result.size());
+  for (size_t i = result.size(); i-- > 0;) {
+    (*out)[i] = {result.top().first, static_cast<uint32_t>(result.top().second)};
+    result.pop();
+  }
+  out->resize(std::min<size_t>(n, out->size()));
+}
+
+const float* HeadIndex::head(uint32_t id) const {
+  auto* h = impl_->hnsw.get();
+  auto it = h->label_lookup_.find(id);
+  if (it == h->label_lookup_.end()) return nullptr;
+  return reinterpret_cast<const float*>(h->getDataByInternalId(it->second));
+}
+
+uint64_t HeadIndex::MemoryBytes() const {
+  const auto* h = impl_->hnsw.get();
+  uint64_t bytes = static_cast<uint64_t>(h->max_elements_) * h->size_data_per_element_;
+  for (size_t i = 0; i < h->cur_element_count; ++i) {
+    if (h->element_levels_[i] > 0) bytes += h->size_links_per_element_ * h->element_levels_[i];
+  }
+  bytes += h->max_elements_ * (sizeof(int) + sizeof(void*) + sizeof(std::mutex));  // levels, upper-link pointers, per-node locks
+  bytes += h->max_elements_ * (sizeof(hnswlib::labeltype) + sizeof(hnswlib::tableint)) * 2;  // label map
+  return bytes;
+}
+
+}  // namespace cairn

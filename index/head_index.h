@@ -1,0 +1,72 @@
+// The in-RAM head index: a navigable graph over the heads (posting
+// centroids), searched for the postings nearest a query or a vector being
+// assigned. Built on hnswlib's HNSW (Debian's libhnswlib-dev headers) with
+// our dispatched distance kernels; chosen over a hand-written Vamana graph
+// because it builds in parallel, its memory is known (M0 = 2M links of 4 bytes
+// plus the vector per head) and measured head search is a small share of
+// query time (see docs/spann.md).
+//
+// Metric handling: L2 uses squared L2; inner product and cosine use -dot
+// (cosine heads and queries are normalised by the caller).
+//
+// Thread-safety: Search() is safe from many threads at once; Build/Save/Load
+// are not concurrent with anything.
+#ifndef CAIRN_INDEX_HEAD_INDEX_H_
+#define CAIRN_INDEX_HEAD_INDEX_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "index/metric.h"
+
+namespace cairn {
+
+struct HeadIndexOptions {
+  uint32_t m = 16;
+  uint32_t ef_construction = 200;
+  int threads = 0;
+  uint64_t seed = 100;
+  bool progress = true;
+};
+
+struct HeadHit {
+  float distance;  // squared L2 or -dot
+  uint32_t head;
+};
+
+class HeadIndex {
+ public:
+  ~HeadIndex();
+  static absl::StatusOr<std::unique_ptr<HeadIndex>> Build(const float* heads, uint32_t count,
+                                                          uint32_t dim, Metric metric,
+                                                          const HeadIndexOptions& options);
+  // hnswlib's own file format; callers protect it with a checksum in the
+  // manifest and verify before Load (hnswlib trusts the sizes it reads).
+  absl::Status Save(const std::string& path) const;
+  static absl::StatusOr<std::unique_ptr<HeadIndex>> Load(const std::string& path, uint32_t dim,
+                                                         Metric metric);
+
+  // The n nearest heads, nearest first; ef >= n candidates are explored.
+  void Search(const float* query, uint32_t n, uint32_t ef, std::vector<HeadHit>* out) const;
+
+  const float* head(uint32_t id) const;
+  uint32_t size() const { return count_; }
+  uint32_t dim() const { return dim_; }
+  // Bytes hnswlib holds: vectors, links of every level, labels, locks.
+  uint64_t MemoryBytes() const;
+
+ private:
+  HeadIndex() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  uint32_t count_ = 0;
+  uint32_t dim_ = 0;
+};
+
+}  // namespace cairn
+
+#endif  // CAIRN_INDEX_HEAD_INDEX_H_

@@ -1,0 +1,448 @@
+#include "index/spann_builder.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/progress.h"
+#include "common/status_macros.h"
+#include "datasets/vector_file.h"
+#include "index/balanced_kmeans.h"
+#include "index/distance.h"
+#include "index/head_index.h"
+#include "index/posting_format.h"
+#include "index/spann_files.h"
+#include "storage/env.h"
+#include "storage/posting_file.h"
+#include "storage/record_file.h"
+
+namespace cairn {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr char kAssignMagic[8] = {'C', 'A', 'I', 'R', 'N', 'A', 'S', 'G'};
+constexpr uint32_t kNoHead = UINT32_MAX;
+constexpr uint64_t kChunkRows = 8192;
+
+uint64_t PeakRss() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+uint64_t DefaultBudget() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page / 2 : (4ull << 30);
+}
+
+// Build progress: which stages are done, for which options and input.
+struct BuildState {
+  nlohmann::json key;  // options + input identity
+  std::vector<std::string> done;
+  bool Done(const std::string& stage) const {
+    return std::find(done.begin(), done.end(), stage) != done.end();
+  }
+};
+
+absl::Status SaveState(Env* env, const std::string& path, const BuildState& s) {
+  nlohmann::json j = {{"key", s.key}, {"done", s.done}};
+  return WriteFileAtomically(env, path, j.dump(1));
+}
+
+BuildState LoadState(Env* env, const std::string& path, const nlohmann::json& key) {
+  BuildState s;
+  s.key = key;
+  auto body = env->ReadFile(path);
+  if (!body.ok()) return s;
+  auto j = nlohmann::json::parse(*body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("key", nlohmann::json()) != key) {
+    std::fprintf(stderr, "build: previous partial build used other options or input; starting over\n");
+    return s;
+  }
+  for (const auto& d : j.value("done", nlohmann::json::array())) s.done.push_back(d.get<std::string>());
+  return s;
+}
+
+// Reads rows [begin, begin+rows) as floats, normalised for cosine.
+absl::Status ReadRows(VectorReader* reader, uint64_t begin, size_t rows, Metric metric,
+                      float* out) {
+  if (reader->position() != begin) CAIRN_RETURN_IF_ERROR(reader->Seek(begin));
+  const uint32_t dim = reader->info().dim;
+  size_t done = 0;
+  while (done < rows) {
+    CAIRN_ASSIGN_OR_RETURN(size_t got, reader->ReadFloat(rows - done, out + done * dim));
+    if (got == 0) return absl::DataLossError(reader->info().path + ": ended early");
+    done += got;
+  }
+  if (metric == Metric::kCosine) {
+    for (size_t r = 0; r < rows; ++r) Normalize(out + r * dim, dim);
+  }
+  return absl::OkStatus();
+}
+
+float TrueDistance(Metric metric, float graph_distance) {
+  // Graph distance is squared L2, or -dot (unit vectors for cosine).
+  if (metric == Metric::kL2) return std::sqrt(std::max(0.0f, graph_distance));
+  if (metric == Metric::kCosine) return std::sqrt(std::max(0.0f, 2.0f + 2.0f * graph_distance));
+  return graph_distance;
+}
+
+float GraphDistance(Metric metric, const float* a, const float* b, uint32_t dim) {
+  return metric == Metric::kL2 ? Kernels().l2_f32(a, b, dim) : -Kernels().dot_f32(a, b, dim);
+}
+
+template <typename Fn>
+void ParallelRows(int threads, size_t n, Fn fn) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t b = next.fetch_add(64); b < n; b = next.fetch_add(64)) {
+      for (size_t i = b; i < std::min(n, b + 64); ++i) fn(i);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& th : pool) th.join();
+}
+
+}  // namespace
+
+absl::Status SpannBuildOptions::Validate() const {
+  if (!(head_ratio > 0 && head_ratio <= 1)) return absl::InvalidArgumentError("--head-ratio must be in (0, 1]");
+  if (replicas == 0 || replicas > 64) return absl::InvalidArgumentError("--replicas must be in [1, 64]");
+  if (candidates < replicas || candidates > 1024) {
+    return absl::InvalidArgumentError("--candidates must be in [replicas, 1024]");
+  }
+  if (!(rng_factor >= 0)) return absl::InvalidArgumentError("--rng-factor must be >= 0");
+  if (!(closure_epsilon >= 0)) return absl::InvalidArgumentError("--closure-epsilon must be >= 0");
+  if (branching < 2) return absl::InvalidArgumentError("--branching must be >= 2");
+  if (kmeans_iterations == 0) return absl::InvalidArgumentError("--kmeans-iterations must be >= 1");
+  if (hnsw_m < 2 || hnsw_m > 256) return absl::InvalidArgumentError("--hnsw-m must be in [2, 256]");
+  if (memory_budget_bytes != 0 && memory_budget_bytes < (16u << 20)) {
+    return absl::InvalidArgumentError("--memory-budget must be at least 16 MiB");
+  }
+  return absl::OkStatus();
+}
+
+nlohmann::json SpannBuildOptions::ToJson() const {
+  return {{"metric", MetricName(metric)},
+          {"head_ratio", head_ratio},
+          {"replicas", replicas},
+          {"candidates", candidates},
+          {"rng_factor", rng_factor},
+          {"closure_epsilon", std::isfinite(closure_epsilon) ? closure_epsilon : -1.0},
+          {"posting_limit", posting_limit},
+          {"branching", branching},
+          {"kmeans_iterations", kmeans_iterations},
+          {"balance", balance},
+          {"hnsw_m", hnsw_m},
+          {"hnsw_ef_construction", hnsw_ef_construction},
+          {"seed", seed}};
+}
+
+absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
+                                                 const std::string& out_dir,
+                                                 const SpannBuildOptions& o) {
+  CAIRN_RETURN_IF_ERROR(o.Validate());
+  const auto start = Clock::now();
+  Env* env = Env::Default();
+  const int threads = o.threads > 0 ? o.threads : std::max(1, (int)std::thread::hardware_concurrency());
+  const uint64_t budget = o.memory_budget_bytes > 0 ? o.memory_budget_bytes : DefaultBudget();
+  CAIRN_ASSIGN_OR_RETURN(auto reader, VectorReader::Open(input_path));
+  const uint64_t n = reader->info().num_vectors;
+  const uint32_t dim = reader->info().dim;
+  if (n == 0) return absl::InvalidArgumentError(input_path + ": no vectors");
+  if (n >= kNoHead) return absl::InvalidArgumentError(input_path + ": more than 2^32-2 vectors");
+  const Metric metric = o.metric;
+
+  CAIRN_RETURN_IF_ERROR(env->CreateDirs(out_dir + "/build"));
+  const std::string state_path = out_dir + "/build/state.json";
+  std::error_code ec;
+  const nlohmann::json key = {
+      {"options", o.ToJson()},
+      {"input", {{"path", std::filesystem::absolute(input_path, ec).string()},
+                 {"n", n}, {"dim", dim},
+                 {"bytes", std::filesystem::file_size(input_path, ec)}}}};
+  BuildState state = LoadState(env, state_path, key);
+  // A finished index in the directory with these options: nothing to do.
+  SpannBuildReport report;
+  report.stage_seconds = nlohmann::json::object();
+  auto stage_begin = [&](const std::string& name) {
+    if (report.resumed_from.empty()) report.resumed_from = name;
+    if (o.progress) std::fprintf(stderr, "build: stage %s\n", name.c_str());
+    return Clock::now();
+  };
+  auto stage_end = [&](const std::string& name, Clock::time_point t) -> absl::Status {
+    report.stage_seconds[name] = std::chrono::duration<double>(Clock::now() - t).count();
+    state.done.push_back(name);
+    return SaveState(env, state_path, state);
+  };
+
+  // ---- Stage 1: clustering -------------------------------------------------
+  const std::string centroids_path = out_dir + "/build/centroids.fbin";
+  if (!state.Done("clustering")) {
+    auto t = stage_begin("clustering");
+    // The sample that fits half the budget (all of it when it fits).
+    const uint64_t fit = std::max<uint64_t>(1, budget / 2 / (uint64_t{dim} * 4));
+    const uint64_t sample_n = std::min(n, fit);
+    FloatMatrix sample;
+    sample.rows = sample_n;
+    sample.dim = dim;
+    sample.data.resize(sample_n * dim);
+    if (sample_n == n) {
+      CAIRN_RETURN_IF_ERROR(ReadRows(reader.get(), 0, n, metric, sample.data.data()));
+    } else {
+      const double stride = static_cast<double>(n) / sample_n;
+      for (uint64_t i = 0; i < sample_n; ++i) {
+        CAIRN_RETURN_IF_ERROR(ReadRows(reader.get(), static_cast<uint64_t>(i * stride), 1, metric,
+                                       sample.row(i)));
+      }
+    }
+    // Leaves of at most max_leaf points average about 0.7 x max_leaf, so
+    // this lands near head_ratio * n heads.
+    const double mean_leaf = 1.0 / o.head_ratio;
+    HierarchicalOptions ho;
+    ho.branching = o.branching;
+    ho.max_leaf = std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(mean_leaf * 1.4)));
+    ho.iterations = o.kmeans_iterations;
+    ho.balance = o.balance;
+    ho.seed = o.seed;
+    ho.threads = threads;
+    ho.progress = o.progress;
+    CAIRN_ASSIGN_OR_RETURN(std::vector<float> centroids,
+                           HierarchicalBalancedClustering(sample.data.data(), sample_n, dim, ho));
+    FloatMatrix cm;
+    cm.dim = dim;
+    cm.rows = centroids.size() / dim;
+    cm.data = std::move(centroids);
+    CAIRN_RETURN_IF_ERROR(WriteFloatMatrix(centroids_path, cm));
+    CAIRN_RETURN_IF_ERROR(stage_end("clustering", t));
+  }
+  CAIRN_ASSIGN_OR_RETURN(FloatMatrix centroids, ReadFloatMatrix(centroids_path));
+  const uint32_t num_heads = static_cast<uint32_t>(centroids.rows);
+
+  // ---- Stage 2: head graph -------------------------------------------------
+  const std::string heads_path = out_dir + "/heads.hnsw";
+  std::unique_ptr<HeadIndex> heads;
+  if (!state.Done("head_graph")) {
+    auto t = stage_begin("head_graph");
+    HeadIndexOptions hio;
+    hio.m = o.hnsw_m;
+    hio.ef_construction = o.hnsw_ef_construction;
+    hio.threads = threads;
+    hio.seed = o.seed + 100;
+    hio.progress = o.progress;
+    CAIRN_ASSIGN_OR_RETURN(heads, HeadIndex::Build(centroids.data.data(), num_heads, dim, metric, hio));
+    const std::string tmp = heads_path + ".tmp";
+    CAIRN_RETURN_IF_ERROR(heads->Save(tmp));
+    CAIRN_RETURN_IF_ERROR(env->RenameFile(tmp, heads_path));
+    CAIRN_RETURN_IF_ERROR(env->SyncDir(out_dir));
+    CAIRN_RETURN_IF_ERROR(stage_end("head_graph", t));
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(heads, HeadIndex::Load(heads_path, dim, metric));
+  }
+
+  // ---- Stage 3: assignment -------------------------------------------------
+  const uint32_t R = o.replicas;
+  const std::string assign_path = out_dir + "/build/assignment";
+  std::vector<uint32_t> assign_head(n * R, kNoHead);
+  std::vector<float> assign_dist(n * R, 0.0f);
+  if (!state.Done("assignment")) {
+    auto t = stage_begin("assignment");
+    Progress progress("assignment", n, "vectors", o.progress);
+    std::vector<float> chunk(kChunkRows * dim);
+    for (uint64_t b = 0; b < n; b += kChunkRows) {
+      const size_t rows = static_cast<size_t>(std::min(kChunkRows, n - b));
+      CAIRN_RETURN_IF_ERROR(ReadRows(reader.get(), b, rows, metric, chunk.data()));
+      ParallelRows(threads, rows, [&](size_t r) {
+        thread_local std::vector<HeadHit> hits;
+        const float* x = chunk.data() + r * dim;
+        heads->Search(x, o.candidates, o.candidates, &hits);
+        uint32_t* out_h = assign_head.data() + (b + r) * R;
+        float* out_d = assign_dist.data() + (b + r) * R;
+        uint32_t chosen = 0;
+        const float nearest = hits.empty() ? 0 : TrueDistance(metric, hits[0].distance);
+        for (const HeadHit& h : hits) {
+          if (chosen == R) break;
+          const float dxj = TrueDistance(metric, h.distance);
+          if (chosen > 0 && std::isfinite(o.closure_epsilon) &&
+              dxj > (1.0 + o.closure_epsilon) * nearest) {
+            break;
+          }
+          bool pruned = false;
+          for (uint32_t c = 0; c < chosen && !pruned; ++c) {
+            const float dij = TrueDistance(
+                metric, GraphDistance(metric, heads->head(out_h[c]), heads->head(h.head), dim));
+            pruned = o.rng_factor * dij < dxj;
+          }
+          if (pruned) continue;
+          out_h[chosen] = h.head;
+          out_d[chosen] = dxj;
+          ++chosen;
+        }
+      });
+      progress.Add(rows);
+    }
+    progress.Finish();
+    std::string body(n * R * 8, '\0');
+    std::memcpy(body.data(), assign_head.data(), n * R * 4);
+    std::memcpy(body.data() + n * R * 4, assign_dist.data(), n * R * 4);
+    CAIRN_RETURN_IF_ERROR(WriteRecordFile(env, assign_path, kAssignMagic, 1, body));
+    CAIRN_RETURN_IF_ERROR(stage_end("assignment", t));
+  } else {
+    uint32_t version;
+    CAIRN_ASSIGN_OR_RETURN(std::string body, ReadRecordFile(env, assign_path, kAssignMagic, 1, &version));
+    if (body.size() != n * R * 8) return absl::DataLossError(assign_path + ": wrong size for this input");
+    std::memcpy(assign_head.data(), body.data(), n * R * 4);
+    std::memcpy(assign_dist.data(), body.data() + n * R * 4, n * R * 4);
+  }
+
+  // ---- Stage 4: postings ---------------------------------------------------
+  const std::string postings_path = out_dir + "/postings.dat";
+  const std::string directory_path = out_dir + "/directory";
+  if (!state.Done("postings")) {
+    auto t = stage_begin("postings");
+    // Posting-size limit: drop the farthest replicas of an oversized posting,
+    // but never a vector's last copy.
+    std::vector<uint32_t> copies(n, 0), sizes(num_heads, 0);
+    for (uint64_t i = 0; i < n * R; ++i) {
+      if (assign_head[i] != kNoHead) {
+        ++copies[i / R];
+        ++sizes[assign_head[i]];
+      }
+    }
+    const uint32_t limit = o.posting_limit > 0
+                               ? o.posting_limit
+                               : static_cast<uint32_t>(std::ceil(4.0 * n / num_heads * R));
+    std::vector<std::vector<uint64_t>> over(num_heads);
+    for (uint64_t i = 0; i < n * R; ++i) {
+      if (assign_head[i] != kNoHead && sizes[assign_head[i]] > limit) over[assign_head[i]].push_back(i);
+    }
+    for (uint32_t h = 0; h < num_heads; ++h) {
+      auto& slots = over[h];
+      if (slots.empty()) continue;
+      std::sort(slots.begin(), slots.end(), [&](uint64_t a, uint64_t b) {
+        return assign_dist[a] > assign_dist[b] || (assign_dist[a] == assign_dist[b] && a > b);
+      });
+      for (uint64_t slot : slots) {
+        if (sizes[h] <= limit) break;
+        if (copies[slot / R] <= 1) continue;
+        assign_head[slot] = kNoHead;
+        --copies[slot / R];
+        --sizes[h];
+        ++report.entries_dropped_by_limit;
+      }
+    }
+    // CSR of members per head, rows ascending within a head.
+    std::vector<uint64_t> start(num_heads + 1, 0);
+    for (uint32_t h = 0; h < num_heads; ++h) start[h + 1] = start[h] + sizes[h];
+    std::vector<uint32_t> members(start[num_heads]);
+    std::vector<float> member_dist(start[num_heads]);
+    {
+      std::vector<uint64_t> fill(start.begin(), start.end() - 1);
+      for (uint64_t i = 0; i < n * R; ++i) {
+        const uint32_t h = assign_head[i];
+        if (h == kNoHead) continue;
+        members[fill[h]] = static_cast<uint32_t>(i / R);
+        member_dist[fill[h]++] = assign_dist[i];
+      }
+    }
+    PostingUserHeader user{};
+    const uint32_t type = static_cast<uint32_t>(StoredType::kFloat32);
+    const uint32_t metric_id = static_cast<uint32_t>(metric);
+    std::memcpy(user.data(), &dim, 4);
+    std::memcpy(user.data() + 4, &type, 4);
+    std::memcpy(user.data() + 8, &metric_id, 4);
+    CAIRN_ASSIGN_OR_RETURN(auto writer, PostingFileWriter::Create(env, postings_path, user));
+    std::vector<DirectoryEntry> directory(num_heads);
+    // Passes over head ranges whose vectors fit half the budget.
+    const uint64_t pass_bytes = std::max<uint64_t>(budget / 2, uint64_t{dim} * 4 * (limit + 1));
+    Progress progress("postings", num_heads, "postings", o.progress);
+    std::vector<uint8_t> payload;
+    std::vector<uint8_t> versions;
+    uint32_t h0 = 0;
+    while (h0 < num_heads) {
+      uint32_t h1 = h0;
+      uint64_t bytes = 0;
+      while (h1 < num_heads && (h1 == h0 || bytes + uint64_t{sizes[h1]} * dim * 4 <= pass_bytes)) {
+        bytes += uint64_t{sizes[h1]} * dim * 4;
+        ++h1;
+      }
+      // Gather: (row, destination slot) sorted by row, then one read pass.
+      const uint64_t first = start[h0], count = start[h1] - first;
+      std::vector<float> vecs(count * dim);
+      std::vector<std::pair<uint32_t, uint64_t>> want(count);
+      for (uint64_t s = 0; s < count; ++s) want[s] = {members[first + s], s};
+      std::sort(want.begin(), want.end());
+      std::vector<float> chunk(kChunkRows * dim);
+      size_t w = 0;
+      for (uint64_t b = 0; b < n && w < want.size(); b += kChunkRows) {
+        const size_t rows = static_cast<size_t>(std::min(kChunkRows, n - b));
+        if (want[w].first >= b + rows) continue;
+        CAIRN_RETURN_IF_ERROR(ReadRows(reader.get(), b, rows, metric, chunk.data()));
+        while (w < want.size() && want[w].first < b + rows) {
+          std::memcpy(vecs.data() + want[w].second * dim,
+                      chunk.data() + (want[w].first - b) * dim, dim * 4);
+          ++w;
+        }
+      }
+      for (uint32_t h = h0; h < h1; ++h) {
+        const uint64_t off = start[h] - first;
+        versions.assign(sizes[h], 0);
+        EncodePosting(dim, StoredType::kFloat32, members.data() + start[h], versions.data(),
+                      reinterpret_cast<const uint8_t*>(vecs.data() + off * dim), sizes[h], &payload);
+        CAIRN_ASSIGN_OR_RETURN(PostingLocation loc,
+                               writer->Append(payload.data(), static_cast<uint32_t>(payload.size())));
+        float radius = 0;
+        for (uint64_t s = start[h]; s < start[h + 1]; ++s) radius = std::max(radius, member_dist[s]);
+        directory[h] = {loc.offset, loc.bytes, sizes[h], radius, 0};
+        progress.Add(1);
+      }
+      h0 = h1;
+    }
+    progress.Finish();
+    CAIRN_RETURN_IF_ERROR(writer->Finish());
+    CAIRN_RETURN_IF_ERROR(WriteDirectory(env, directory_path, directory));
+    CAIRN_RETURN_IF_ERROR(stage_end("postings", t));
+  }
+
+  // ---- Stage 5: manifest ---------------------------------------------------
+  {
+    auto t = stage_begin("manifest");
+    CAIRN_ASSIGN_OR_RETURN(std::vector<DirectoryEntry> directory, ReadDirectory(env, directory_path));
+    uint64_t total = 0;
+    for (const auto& e : directory) total += e.count;
+    IndexManifest m;
+    m.dim = dim;
+    m.metric = metric;
+    m.stored_type = StoredType::kFloat32;
+    m.num_vectors = n;
+    m.num_heads = num_heads;
+    m.total_entries = total;
+    m.build_params = o.ToJson();
+    m.build_params["input"] = input_path;
+    m.files = nlohmann::json::object();
+    CAIRN_ASSIGN_OR_RETURN(m.files["heads.hnsw"], FileFingerprint(heads_path));
+    CAIRN_ASSIGN_OR_RETURN(uint64_t posting_bytes, env->FileSize(postings_path));
+    m.files["postings.dat"] = {{"bytes", posting_bytes}};
+    CAIRN_RETURN_IF_ERROR(WriteManifest(env, out_dir, m));
+    report.num_heads = num_heads;
+    report.total_entries = total;
+    report.replicas_per_vector = static_cast<double>(total) / n;
+    CAIRN_RETURN_IF_ERROR(stage_end("manifest", t));
+  }
+  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  report.peak_rss_bytes = PeakRss();
+  return report;
+}
+
+}  // namespace cairn

@@ -1,0 +1,86 @@
+// Bulk build of a SPANN index from a vector file (any datasets/ format),
+// in stages that each persist their output, so a killed build rerun with the
+// same command resumes after the last finished stage:
+//
+//   1 clustering  hierarchical balanced k-means on the input (or on a sample
+//                 that fits the memory budget) -> build/centroids.fbin
+//   2 head graph  HNSW over the centroids -> heads.hnsw
+//   3 assignment  each vector to up to `replicas` of its `candidates` nearest
+//                 heads by SPANN's RNG rule, streamed over the input in chunks
+//                 -> build/assignment (record file)
+//   4 postings    posting-size limit enforced (never dropping a vector's last
+//                 copy), then the postings written in head order in as many
+//                 passes over the input as the memory budget requires
+//                 -> postings.dat, directory
+//   5 manifest    sizes and checksums of every file; written last.
+//
+// Heads are the leaf centroids themselves, not the nearest real vector: a
+// centroid is the point that minimises the posting's spread, so it routes
+// better, and every data vector then lives in postings only (no vector is
+// both a head and a posting entry).
+//
+// Determinism: stages 1, 3 and 4 give the same bytes for the same input and
+// options whatever the thread count; stage 2 (parallel HNSW insertion) is
+// deterministic only with threads = 1. A resumed build reuses the stored
+// output of finished stages, so it produces the same index as the
+// uninterrupted run would have from those stages.
+#ifndef CAIRN_INDEX_SPANN_BUILDER_H_
+#define CAIRN_INDEX_SPANN_BUILDER_H_
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "absl/status/status.h"
+#include "index/metric.h"
+#include "nlohmann/json.hpp"
+
+namespace cairn {
+
+struct SpannBuildOptions {
+  Metric metric = Metric::kL2;
+  // Heads as a fraction of the vectors (SPANN uses 0.10 - 0.16).
+  double head_ratio = 0.12;
+  uint32_t replicas = 8;      // R: most postings a vector is written to
+  uint32_t candidates = 64;   // nearest heads considered per vector
+  // SPANN's RNG rule skips head j when a chosen head i has
+  // rng_factor * dist(c_i, c_j) < dist(x, c_j); 1.0 is the plain rule.
+  double rng_factor = 1.0;
+  // Optional closure cap: skip heads farther than (1 + eps) x the nearest.
+  double closure_epsilon = std::numeric_limits<double>::infinity();
+  // Most entries in a posting; 0 = 4 x the mean leaf size x replicas.
+  uint32_t posting_limit = 0;
+  uint32_t branching = 32;
+  uint32_t kmeans_iterations = 10;
+  double balance = 1.0;
+  uint32_t hnsw_m = 16;
+  uint32_t hnsw_ef_construction = 200;
+  int threads = 0;                                 // 0: all cores
+  uint64_t memory_budget_bytes = 0;                // 0: half of RAM
+  uint64_t seed = 1;
+  bool progress = true;
+
+  absl::Status Validate() const;
+  // The options that decide the index's content (a resume with other values
+  // starts over).
+  nlohmann::json ToJson() const;
+};
+
+struct SpannBuildReport {
+  double seconds = 0;
+  uint64_t peak_rss_bytes = 0;
+  uint32_t num_heads = 0;
+  uint64_t total_entries = 0;
+  double replicas_per_vector = 0;
+  uint64_t entries_dropped_by_limit = 0;
+  std::string resumed_from;  // first stage run in this call ("" if nothing was left)
+  nlohmann::json stage_seconds;
+};
+
+absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
+                                                 const std::string& out_dir,
+                                                 const SpannBuildOptions& options);
+
+}  // namespace cairn
+
+#endif  // CAIRN_INDEX_SPANN_BUILDER_H_

@@ -1,0 +1,293 @@
+#include "index/spann_index.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/aligned_buffer.h"
+#include "common/status_macros.h"
+#include "index/distance.h"
+#include "index/posting_format.h"
+#include "storage/posting_file.h"
+
+namespace cairn {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t Nanos(Clock::time_point a, Clock::time_point b) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+}
+
+// Ids seen in this query: open addressing over a power-of-two table, cleared
+// in O(1) by bumping the stamp. Sized to the query's entry count.
+class VisitedSet {
+ public:
+  void Reset(size_t expected) {
+    size_t want = 64;
+    while (want < expected * 2) want <<= 1;
+    if (want > keys_.size()) {
+      keys_.assign(want, 0);
+      stamps_.assign(want, 0);
+      stamp_ = 0;
+    }
+    if (++stamp_ == 0) {  // wrapped: really clear
+      std::fill(stamps_.begin(), stamps_.end(), 0);
+      stamp_ = 1;
+    }
+    mask_ = keys_.size() - 1;
+  }
+  // True if id was not yet in the set (and inserts it).
+  bool Insert(uint32_t id) {
+    size_t h = (id * 0x9E3779B1u) & mask_;
+    while (stamps_[h] == stamp_) {
+      if (keys_[h] == id) return false;
+      h = (h + 1) & mask_;
+    }
+    stamps_[h] = stamp_;
+    keys_[h] = id;
+    return true;
+  }
+
+ private:
+  std::vector<uint32_t> keys_;
+  std::vector<uint32_t> stamps_;
+  uint32_t stamp_ = 0;
+  size_t mask_ = 0;
+};
+
+}  // namespace
+
+struct SearchContext::Impl {
+  std::unique_ptr<BlockReader> reader;
+  AlignedBuffer buffer{kDirectIoAlignment};
+  std::vector<ReadRequest> requests;
+  std::vector<HeadHit> hits;
+  std::vector<float> query;  // normalised copy for cosine
+  VisitedSet visited;
+  std::vector<Neighbor> heap;
+};
+
+SearchContext::~SearchContext() = default;
+const char* SearchContext::io_kind() const { return impl_->reader->kind(); }
+bool SearchContext::direct_io() const { return impl_->reader->direct(); }
+
+absl::Status SpannSearchParams::Validate() const {
+  if (k == 0 || k > 100000) return absl::InvalidArgumentError("k must be in [1, 100000]");
+  if (max_postings == 0 || max_postings > 100000) {
+    return absl::InvalidArgumentError("max_postings must be in [1, 100000]");
+  }
+  if (!(epsilon >= 0)) return absl::InvalidArgumentError("epsilon must be >= 0");
+  return absl::OkStatus();
+}
+
+void SearchStats::Add(const SearchStats& o) {
+  postings_read += o.postings_read;
+  bytes_read += o.bytes_read;
+  pages_read += o.pages_read;
+  entries_scanned += o.entries_scanned;
+  duplicates_skipped += o.duplicates_skipped;
+  head_ns += o.head_ns;
+  io_wait_ns += o.io_wait_ns;
+  scan_ns += o.scan_ns;
+}
+
+SpannIndex::~SpannIndex() = default;
+
+absl::StatusOr<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
+                                                             const SpannOpenOptions& options) {
+  Env* env = Env::Default();
+  std::unique_ptr<SpannIndex> index(new SpannIndex());
+  index->dir_ = dir;
+  index->options_ = options;
+  CAIRN_ASSIGN_OR_RETURN(index->manifest_, ReadManifest(env, dir));
+  const IndexManifest& m = index->manifest_;
+  if (m.stored_type != StoredType::kFloat32) {
+    return absl::UnimplementedError(absl::StrCat(dir, ": stored type ",
+                                                 StoredTypeName(m.stored_type),
+                                                 " is not supported by this version"));
+  }
+  // The head graph is parsed by hnswlib, which trusts its sizes: check the
+  // bytes against the manifest first.
+  const std::string heads_path = dir + "/heads.hnsw";
+  CAIRN_ASSIGN_OR_RETURN(nlohmann::json fp, FileFingerprint(heads_path));
+  if (!m.files.contains("heads.hnsw") || m.files["heads.hnsw"] != fp) {
+    return absl::DataLossError(absl::StrCat(heads_path, ": size or checksum differs from the "
+                                            "manifest (corrupt or replaced file)"));
+  }
+  CAIRN_ASSIGN_OR_RETURN(index->heads_, HeadIndex::Load(heads_path, m.dim, m.metric));
+  if (index->heads_->size() != m.num_heads) {
+    return absl::DataLossError(absl::StrCat(heads_path, ": ", index->heads_->size(),
+                                            " heads, manifest says ", m.num_heads));
+  }
+  const std::string dir_path = dir + "/directory";
+  CAIRN_ASSIGN_OR_RETURN(index->directory_, ReadDirectory(env, dir_path));
+  if (index->directory_.size() != m.num_heads) {
+    return absl::DataLossError(absl::StrCat(dir_path, ": ", index->directory_.size(),
+                                            " entries, manifest says ", m.num_heads, " heads"));
+  }
+  index->postings_path_ = dir + "/postings.dat";
+  CAIRN_ASSIGN_OR_RETURN(auto postings, PostingFileReader::Open(index->postings_path_));
+  if (postings->num_records() != m.num_heads) {
+    return absl::DataLossError(absl::StrCat(index->postings_path_, ": ", postings->num_records(),
+                                            " postings, manifest says ", m.num_heads));
+  }
+  index->posting_file_bytes_ = postings->file_size();
+  uint64_t entries = 0;
+  for (size_t i = 0; i < index->directory_.size(); ++i) {
+    const DirectoryEntry& e = index->directory_[i];
+    absl::Status s = postings->CheckLocation({e.offset, e.bytes});
+    if (!s.ok()) {
+      return absl::DataLossError(absl::StrCat(dir_path, ": entry ", i, ": ", s.message()));
+    }
+    if (PostingRecordBytes(PostingPayloadBytes(e.count, m.dim, m.stored_type)) != e.bytes) {
+      return absl::DataLossError(absl::StrCat(dir_path, ": entry ", i, ": ", e.count,
+                                              " entries do not fit ", e.bytes, " bytes"));
+    }
+    index->max_posting_bytes_ = std::max(index->max_posting_bytes_, e.bytes);
+    entries += e.count;
+  }
+  if (entries != m.total_entries) {
+    return absl::DataLossError(absl::StrCat(dir_path, ": ", entries, " entries, manifest says ",
+                                            m.total_entries));
+  }
+  return index;
+}
+
+absl::StatusOr<std::unique_ptr<SearchContext>> SpannIndex::NewContext() const {
+  std::unique_ptr<SearchContext> ctx(new SearchContext());
+  ctx->impl_ = std::make_unique<SearchContext::Impl>();
+  CAIRN_ASSIGN_OR_RETURN(ctx->impl_->reader, OpenBlockReader(postings_path_, options_.io));
+  return ctx;
+}
+
+absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& params,
+                                SearchContext* context, std::vector<Neighbor>* out,
+                                SearchStats* stats) const {
+  CAIRN_RETURN_IF_ERROR(params.Validate());
+  SearchContext::Impl& c = *context->impl_;
+  SearchStats local;
+  const uint32_t dim = manifest_.dim;
+  const Metric metric = manifest_.metric;
+  for (uint32_t d = 0; d < dim; ++d) {
+    if (!std::isfinite(query[d])) {
+      return absl::InvalidArgumentError(absl::StrCat("query value ", d, " is not finite"));
+    }
+  }
+  const float* q = query;
+  if (metric == Metric::kCosine) {
+    c.query.assign(query, query + dim);
+    Normalize(c.query.data(), dim);
+    q = c.query.data();
+  }
+
+  auto t0 = Clock::now();
+  const uint32_t ef = std::max(params.head_ef, params.max_postings);
+  heads_->Search(q, params.max_postings, ef, &c.hits);
+  auto t1 = Clock::now();
+  local.head_ns = Nanos(t0, t1);
+
+  // Pruning on true distances. For cosine the graph distance is -dot of unit
+  // vectors; sqrt(2 + 2 * (-dot)) is their L2 distance.
+  size_t keep = c.hits.size();
+  if (!c.hits.empty() && std::isfinite(params.epsilon) && metric != Metric::kInnerProduct) {
+    auto true_dist = [&](float d) {
+      return metric == Metric::kL2 ? std::sqrt(std::max(0.0f, d))
+                                   : std::sqrt(std::max(0.0f, 2.0f + 2.0f * d));
+    };
+    const float limit = (1.0f + params.epsilon) * true_dist(c.hits[0].distance);
+    keep = 1;
+    while (keep < c.hits.size() && true_dist(c.hits[keep].distance) <= limit) ++keep;
+  }
+
+  uint64_t total_bytes = 0, total_entries = 0;
+  for (size_t i = 0; i < keep; ++i) {
+    const DirectoryEntry& e = directory_[c.hits[i].head];
+    total_bytes += e.bytes;
+    total_entries += e.count;
+  }
+  c.buffer.Resize(total_bytes);
+  c.requests.resize(keep);
+  uint64_t offset = 0;
+  for (size_t i = 0; i < keep; ++i) {
+    const DirectoryEntry& e = directory_[c.hits[i].head];
+    c.requests[i] = ReadRequest{e.offset, e.bytes, c.buffer.data() + offset, 0, i};
+    offset += e.bytes;
+  }
+  c.visited.Reset(total_entries);
+  c.heap.clear();
+  const F32Kernel kernel = metric == Metric::kL2 ? Kernels().l2_f32 : Kernels().dot_f32;
+  const bool negate = metric != Metric::kL2;
+  const uint32_t k = params.k;
+  auto worse = [](const Neighbor& a, const Neighbor& b) {
+    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+  };
+
+  if (keep > 0) CAIRN_RETURN_IF_ERROR(c.reader->Submit(c.requests.data(), keep));
+  absl::Status error;
+  for (size_t done = 0; done < keep; ++done) {
+    auto tw = Clock::now();
+    auto req = c.reader->WaitNext();
+    auto ts = Clock::now();
+    local.io_wait_ns += Nanos(tw, ts);
+    if (!req.ok()) {
+      if (error.ok()) error = req.status();
+      continue;  // keep draining so no read is left targeting our buffers
+    }
+    if (!error.ok()) continue;
+    const ReadRequest* r = *req;
+    ++local.postings_read;
+    local.bytes_read += r->length;
+    local.pages_read += r->length / kPostingPageBytes;
+    auto payload = PostingFileReader::ParseRecord(postings_path_, r->offset,
+                                                  static_cast<const uint8_t*>(r->buffer),
+                                                  r->length);
+    if (!payload.ok()) {
+      error = payload.status();
+      continue;
+    }
+    auto view = DecodePosting(*payload, dim, manifest_.stored_type,
+                              absl::StrCat(postings_path_, " at offset ", r->offset));
+    if (!view.ok()) {
+      error = view.status();
+      continue;
+    }
+    for (uint32_t i = 0; i < view->count; ++i) {
+      const uint32_t id = view->ids[i];
+      if ((view->versions[i] & kVersionDeletedBit) != 0) continue;
+      if (!c.visited.Insert(id)) {
+        ++local.duplicates_skipped;
+        continue;
+      }
+      float d = kernel(q, reinterpret_cast<const float*>(view->vector(i)), dim);
+      if (negate) d = (metric == Metric::kCosine ? 1.0f : 0.0f) - d;
+      ++local.entries_scanned;
+      Neighbor n{d, id};
+      if (c.heap.size() < k) {
+        c.heap.push_back(n);
+        std::push_heap(c.heap.begin(), c.heap.end(), worse);
+      } else if (worse(n, c.heap.front())) {
+        std::pop_heap(c.heap.begin(), c.heap.end(), worse);
+        c.heap.back() = n;
+        std::push_heap(c.heap.begin(), c.heap.end(), worse);
+      }
+    }
+    local.scan_ns += Nanos(ts, Clock::now());
+  }
+  if (!error.ok()) return error;
+  std::sort_heap(c.heap.begin(), c.heap.end(), worse);
+  out->assign(c.heap.begin(), c.heap.end());
+  if (stats != nullptr) stats->Add(local);
+  return absl::OkStatus();
+}
+
+uint64_t SpannIndex::ResidentBytes() const {
+  return heads_->MemoryBytes() + directory_.size() * sizeof(DirectoryEntry) + sizeof(*this);
+}
+
+uint64_t SpannIndex::PostingFileBytes() const { return posting_file_bytes_; }
+
+}  // namespace cairn

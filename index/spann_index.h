@@ -1,0 +1,116 @@
+// A built SPANN index opened for search: the head graph and the posting
+// directory in RAM, the postings on SSD read with batched O_DIRECT reads.
+//
+// Query path (per query, on the caller's thread, no locks):
+//   1. head search: the max_postings nearest heads (HNSW, ef = max_postings);
+//   2. query-aware pruning: keep head i only if its true (not squared)
+//      distance <= (1 + epsilon) * the nearest head's;
+//   3. all kept postings are submitted in one batch to the thread's
+//      BlockReader (io_uring or pread), into reused aligned buffers;
+//   4. each posting is verified (checksum) and scanned with the SIMD kernel as
+//      its read completes; replicas already seen are skipped; a heap keeps
+//      the top k.
+//
+// Thread-safety: SpannIndex is immutable after Open; Search() may run on many
+// threads at once, each with its own SearchContext (which owns its reader,
+// ring and buffers; not shareable).
+#ifndef CAIRN_INDEX_SPANN_INDEX_H_
+#define CAIRN_INDEX_SPANN_INDEX_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "index/head_index.h"
+#include "index/spann_files.h"
+#include "storage/block_reader.h"
+
+namespace cairn {
+
+struct SpannSearchParams {
+  uint32_t k = 10;
+  uint32_t max_postings = 64;
+  // Infinity disables pruning. Applies to L2 and cosine (by the L2 distance
+  // of normalised vectors); plain inner product is not pruned.
+  float epsilon = 10.0f;
+  // Head-graph candidates explored; 0 means max_postings.
+  uint32_t head_ef = 0;
+  absl::Status Validate() const;
+};
+
+struct Neighbor {
+  float distance;  // index/metric.h convention
+  uint32_t id;     // row of the build input
+};
+
+struct SearchStats {
+  uint32_t postings_read = 0;
+  uint64_t bytes_read = 0;
+  uint32_t pages_read = 0;
+  uint32_t entries_scanned = 0;  // distances computed in postings
+  uint32_t duplicates_skipped = 0;
+  uint64_t head_ns = 0, io_wait_ns = 0, scan_ns = 0;
+  void Add(const SearchStats& o);
+};
+
+struct SpannOpenOptions {
+  BlockReaderOptions io;
+  bool progress = false;
+};
+
+class SpannIndex;
+
+// Per-thread search state: the reader, buffers and visited set.
+class SearchContext {
+ public:
+  ~SearchContext();
+  const char* io_kind() const;
+  bool direct_io() const;
+
+ private:
+  friend class SpannIndex;
+  SearchContext() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class SpannIndex {
+ public:
+  ~SpannIndex();
+  // Verifies the manifest, the head graph's checksum, the directory against
+  // the posting file; Corruption (DataLoss) naming the file otherwise.
+  static absl::StatusOr<std::unique_ptr<SpannIndex>> Open(const std::string& dir,
+                                                          const SpannOpenOptions& options = {});
+
+  absl::StatusOr<std::unique_ptr<SearchContext>> NewContext() const;
+
+  // Nearest first; fewer than k results only when the chosen postings hold
+  // fewer distinct vectors.
+  absl::Status Search(const float* query, const SpannSearchParams& params, SearchContext* context,
+                      std::vector<Neighbor>* out, SearchStats* stats) const;
+
+  const IndexManifest& manifest() const { return manifest_; }
+  uint32_t dim() const { return manifest_.dim; }
+  Metric metric() const { return manifest_.metric; }
+  uint64_t num_vectors() const { return manifest_.num_vectors; }
+  // Resident bytes: head graph (vectors + links) + directory + this object.
+  uint64_t ResidentBytes() const;
+  uint64_t PostingFileBytes() const;
+
+ private:
+  SpannIndex() = default;
+  std::string dir_;
+  std::string postings_path_;
+  SpannOpenOptions options_;
+  IndexManifest manifest_;
+  std::unique_ptr<HeadIndex> heads_;
+  std::vector<DirectoryEntry> directory_;
+  uint64_t posting_file_bytes_ = 0;
+  uint32_t max_posting_bytes_ = 0;
+};
+
+}  // namespace cairn
+
+#endif  // CAIRN_INDEX_SPANN_INDEX_H_

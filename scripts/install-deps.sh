@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package Cairn needs to build, test and benchmark.
+# Idempotent: when everything is present it only runs dpkg-query and exits.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  libboost-dev            # Asio and Beast (header-only in Boost 1.74)
+  liburing-dev            # io_uring reads
+  libopenblas-dev         # SGEMM for k-means and ground truth
+  nlohmann-json3-dev      # JSON for reports, and later the REST API
+  libabsl-dev             # absl::Status, Mutex, flat_hash_map
+  libgtest-dev libgmock-dev
+  libxxhash-dev           # checksums of on-disk formats (XXH3: fast, well tested)
+  libcli11-dev            # the cairn command line (subcommands, validation, help text)
+  zlib1g-dev              # gzip IDX files of Fashion-MNIST
+  libhnswlib-dev          # reference method in the benchmark harness
+  libfaiss-dev            # reference method and ground-truth cross-check in the harness
+  dataset-fashion-mnist   # the real data set of make run and the benchmarks
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done" >&2
