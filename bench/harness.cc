@@ -178,6 +178,10 @@ absl::StatusOr<SettingResult> MeasureSetting(const BenchConfig& config, SearchMe
     result.distances_per_query = double(after.distances - before.distances) / nq;
     result.code_distances_per_query = double(after.code_distances - before.code_distances) / nq;
   }
+  if (after.io_available && nq > 0) {
+    result.lists_read_per_query = double(after.lists_read - before.lists_read) / nq;
+    result.kib_read_per_query = double(after.bytes_read - before.bytes_read) / 1024.0 / nq;
+  }
 
   // Depths the timed pass cannot answer come from one deeper untimed pass.
   const uint32_t extra_k = ExtraPassK(config.k, gt.k);
@@ -295,6 +299,7 @@ absl::StatusOr<BenchReport> RunBenchmark(const BenchConfig& config,
     result.peak_rss_during_build = peak_reset ? after.peak_rss_bytes : -1;
     result.resident_bytes = method->ResidentBytes();
     result.resident_bytes_per_vector = double(result.resident_bytes) / base.rows;
+    result.ssd_bytes_per_vector = double(method->DiskBytes()) / base.rows;
     Log(config, absl::StrFormat("built %s in %.2f s, %.1f resident bytes/vector", result.name,
                                 result.build_seconds, result.resident_bytes_per_vector));
 

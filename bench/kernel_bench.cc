@@ -39,18 +39,40 @@ struct Footprint {
 constexpr Footprint kFootprints[] = {{"cache", kCacheBytes, false},
                                      {"memory", kMemoryBytes, true}};
 
-enum class KernelId { kL2F32, kDotF32, kL2U8, kDotU8, kL2I8, kDotI8 };
+enum class KernelId {
+  kL2F32,
+  kDotF32,
+  kL2U8,
+  kDotU8,
+  kL2I8,
+  kDotI8,
+  kL2F32U8,
+  kDotF32U8,
+  kL2F32I8,
+  kDotF32I8,
+};
 
 struct KernelSpec {
   KernelId id;
   const char* name;
+  // Bytes per element of a database vector (the mixed kernels' float query
+  // is not counted, like every query).
   size_t element_bytes;
 };
 constexpr KernelSpec kKernelSpecs[] = {
-    {KernelId::kL2F32, "l2_f32", 4}, {KernelId::kDotF32, "dot_f32", 4},
-    {KernelId::kL2U8, "l2_u8", 1},   {KernelId::kDotU8, "dot_u8", 1},
-    {KernelId::kL2I8, "l2_i8", 1},   {KernelId::kDotI8, "dot_i8", 1},
+    {KernelId::kL2F32, "l2_f32", 4},
+    {KernelId::kDotF32, "dot_f32", 4},
+    {KernelId::kL2U8, "l2_u8", 1},
+    {KernelId::kDotU8, "dot_u8", 1},
+    {KernelId::kL2I8, "l2_i8", 1},
+    {KernelId::kDotI8, "dot_i8", 1},
+    {KernelId::kL2F32U8, "l2_f32_u8", 1},
+    {KernelId::kDotF32U8, "dot_f32_u8", 1},
+    {KernelId::kL2F32I8, "l2_f32_i8", 1},
+    {KernelId::kDotF32I8, "dot_f32_i8", 1},
 };
+// Wide enough for the longest kernel name plus a space.
+constexpr size_t kKernelColumnWidth = 12;
 
 // Every kernel result is summed and stored here, so the compiler must keep
 // every call even if it could see through the function pointers.
@@ -98,9 +120,10 @@ Queries MakeQueries(size_t dim, uint64_t seed) {
   return q;
 }
 
-// Scores the query against vectors [first, first + count) of a packed array.
-template <typename T>
-float ScanVectors(float (*kernel)(const T*, const T*, size_t), const T* query,
+// Scores the query against vectors [first, first + count) of a packed array
+// of T (Q = T, or float for the mixed kernels).
+template <typename Q, typename T>
+float ScanVectors(float (*kernel)(const Q*, const T*, size_t), const Q* query,
                   const std::byte* db, size_t first, size_t count, size_t dim) {
   const size_t stride = dim * sizeof(T);
   const std::byte* v = db + first * stride;
@@ -126,6 +149,14 @@ float ScanBatch(const DistanceKernels& k, KernelId id, const Queries& q,
       return ScanVectors(k.l2_i8, q.i8.data(), db, first, count, dim);
     case KernelId::kDotI8:
       return ScanVectors(k.dot_i8, q.i8.data(), db, first, count, dim);
+    case KernelId::kL2F32U8:
+      return ScanVectors(k.l2_f32_u8, q.f32.data(), db, first, count, dim);
+    case KernelId::kDotF32U8:
+      return ScanVectors(k.dot_f32_u8, q.f32.data(), db, first, count, dim);
+    case KernelId::kL2F32I8:
+      return ScanVectors(k.l2_f32_i8, q.f32.data(), db, first, count, dim);
+    case KernelId::kDotF32I8:
+      return ScanVectors(k.dot_f32_i8, q.f32.data(), db, first, count, dim);
   }
   return 0.0f;
 }
@@ -269,8 +300,9 @@ absl::Status RunKernelBench(const KernelBenchOptions& opts, std::ostream& out,
       << cases << " cases x " << opts.seconds_per_case
       << " s; speedup is against scalar on the same row\n\n";
 
-  std::string header =
-      PadRight("footprint", 11) + PadRight("kernel", 9) + PadLeft("dim", 6);
+  std::string header = PadRight("footprint", 11) +
+                       PadRight("kernel", kKernelColumnWidth) +
+                       PadLeft("dim", 6);
   for (const DistanceKernels* k : levels) {
     header += PadLeft(std::string(SimdLevelName(k->level)), kLevelColumnWidth);
   }
@@ -284,7 +316,7 @@ absl::Status RunKernelBench(const KernelBenchOptions& opts, std::ostream& out,
       const Queries q = MakeQueries(dim, 1000 + dim);
       for (const KernelSpec& spec : kKernelSpecs) {
         std::string line = PadRight(footprint.name, 11) +
-                           PadRight(spec.name, 9) +
+                           PadRight(spec.name, kKernelColumnWidth) +
                            PadLeft(std::to_string(dim), 6);
         double scalar_gb_per_s = 0.0;
         for (const DistanceKernels* k : levels) {

@@ -34,6 +34,10 @@ struct WorkCounters {
   uint64_t distances = 0;
   // Distance estimates from compressed codes (PQ lookups); not in `distances`.
   uint64_t code_distances = 0;
+  // Disk-resident methods: posting lists and bytes read from storage.
+  bool io_available = false;
+  uint64_t lists_read = 0;
+  uint64_t bytes_read = 0;
 };
 
 class SearchMethod {
@@ -68,6 +72,9 @@ class SearchMethod {
   virtual std::string Notes() const = 0;
 
   virtual WorkCounters Counters() const { return {}; }
+
+  // Bytes the index keeps on SSD (disk-resident methods); 0 for in-RAM ones.
+  virtual uint64_t DiskBytes() const { return 0; }
 };
 
 }  // namespace cairn

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "bench/cairn_method.h"
 #include "bench/exact_method.h"
 #include "bench/faiss_methods.h"
 #include "bench/hnsw_method.h"
@@ -9,7 +10,7 @@
 namespace cairn {
 
 std::vector<std::string> KnownMethodNames() {
-  return {"exact", "hnswlib", "faiss-ivf-flat", "faiss-ivf-pq-refine"};
+  return {"exact", "hnswlib", "faiss-ivf-flat", "faiss-ivf-pq-refine", "cairn"};
 }
 
 absl::StatusOr<std::unique_ptr<SearchMethod>> MakeMethod(std::string_view name,
@@ -33,6 +34,11 @@ absl::StatusOr<std::unique_ptr<SearchMethod>> MakeMethod(std::string_view name,
     absl::StatusOr<IvfPqRefineOptions> options = IvfPqRefineOptions::FromParams(build_params);
     if (!options.ok()) return options.status();
     return std::make_unique<FaissIvfPqRefineMethod>(*options);
+  }
+  if (name == "cairn") {
+    absl::StatusOr<CairnMethodOptions> options = CairnMethodOptions::FromParams(build_params);
+    if (!options.ok()) return options.status();
+    return std::make_unique<CairnMethod>(*options);
   }
   return absl::NotFoundError(absl::StrCat("unknown method \"", std::string(name), "\" (known: ",
                                           absl::StrJoin(KnownMethodNames(), ", "), ")"));

@@ -53,18 +53,19 @@ void PrintTable(const BenchReport& r, std::ostream& out) {
                          r.machine.hardware_threads, r.machine.simd_level, r.k, r.query_threads);
   out << r.latency_note << "\n\n";
   const std::string header =
-      absl::StrFormat("%-20s %-22s %6s %6s %6s %10s %8s %8s %8s %8s %9s %10s %8s", "method",
-                      "params", "R@1", "R@10", "R@100", "QPS", "mean ms", "p50 ms", "p99 ms",
-                      "p99.9 ms", "dist/q", "RAM B/vec", "build s");
+      absl::StrFormat("%-20s %-22s %6s %6s %6s %10s %8s %8s %8s %8s %9s %7s %8s %10s %8s",
+                      "method", "params", "R@1", "R@10", "R@100", "QPS", "mean ms", "p50 ms",
+                      "p99 ms", "p99.9 ms", "dist/q", "lists/q", "KiB/q", "RAM B/vec", "build s");
   out << header << "\n" << std::string(header.size(), '-') << "\n";
   for (const MethodResult& m : r.methods) {
     for (const SettingResult& s : m.settings) {
       out << absl::StrFormat(
-          "%-20s %-22s %6s %6s %6s %10.1f %8.3f %8.3f %8.3f %8.3f %9s %10.1f %8.2f\n", m.name,
-          s.params.ToString(), OrDash(s.recall_at_1, "%.4f"), OrDash(s.recall_at_10, "%.4f"),
-          OrDash(s.recall_at_100, "%.4f"), s.qps, s.latency.mean, s.latency.p50, s.latency.p99,
-          s.latency.p999, OrDash(s.distances_per_query, "%.0f"), m.resident_bytes_per_vector,
-          m.build_seconds);
+          "%-20s %-22s %6s %6s %6s %10.1f %8.3f %8.3f %8.3f %8.3f %9s %7s %8s %10.1f %8.2f\n",
+          m.name, s.params.ToString(), OrDash(s.recall_at_1, "%.4f"),
+          OrDash(s.recall_at_10, "%.4f"), OrDash(s.recall_at_100, "%.4f"), s.qps, s.latency.mean,
+          s.latency.p50, s.latency.p99, s.latency.p999, OrDash(s.distances_per_query, "%.0f"),
+          OrDash(s.lists_read_per_query, "%.1f"), OrDash(s.kib_read_per_query, "%.0f"),
+          m.resident_bytes_per_vector, m.build_seconds);
     }
   }
   out << "\n";
@@ -102,6 +103,7 @@ nlohmann::json ReportToJson(const BenchReport& r) {
                          {"build_seconds", m.build_seconds},
                          {"resident_bytes", m.resident_bytes},
                          {"resident_bytes_per_vector", m.resident_bytes_per_vector},
+                         {"ssd_bytes_per_vector", m.ssd_bytes_per_vector},
                          {"rss_before_build_bytes", m.rss_before_build},
                          {"rss_after_build_bytes", m.rss_after_build},
                          {"peak_rss_during_build_bytes", m.peak_rss_during_build}};
@@ -122,7 +124,9 @@ nlohmann::json ReportToJson(const BenchReport& r) {
              {"p99", s.latency.p99},
              {"p99_9", s.latency.p999}}},
            {"distances_per_query", OptionalJson(s.distances_per_query)},
-           {"code_distances_per_query", OptionalJson(s.code_distances_per_query)}});
+           {"code_distances_per_query", OptionalJson(s.code_distances_per_query)},
+           {"lists_read_per_query", OptionalJson(s.lists_read_per_query)},
+           {"kib_read_per_query", OptionalJson(s.kib_read_per_query)}});
     }
     j["methods"].push_back(std::move(jm));
   }

@@ -40,6 +40,8 @@ struct SettingResult {
   LatencyMs latency;
   std::optional<double> distances_per_query;  // see WorkCounters
   std::optional<double> code_distances_per_query;
+  std::optional<double> lists_read_per_query;  // disk methods only
+  std::optional<double> kib_read_per_query;
 };
 
 struct MethodResult {
@@ -49,6 +51,7 @@ struct MethodResult {
   double build_seconds = 0;
   uint64_t resident_bytes = 0;  // SearchMethod::ResidentBytes()
   double resident_bytes_per_vector = 0;
+  double ssd_bytes_per_vector = 0;  // disk methods; 0 otherwise
   // Process RSS around Build(), from /proc/self/status; -1 if unreadable.
   int64_t rss_before_build = -1;
   int64_t rss_after_build = -1;

@@ -19,14 +19,25 @@ namespace {
 
 constexpr uint64_t kChunk = 2048;
 
-// Nearest centroid of each point under the penalised distance
-// ||x - c_j||^2 + lambda * size_j. Returns the sum of plain squared distances.
+// Assigns each point to the centroid minimising
+//   ||x - c_j||^2 + 2 lambda (|X_j| - target)
+// where |X_j| are the sizes *as points move*: a point leaves its cluster
+// before choosing, and the sizes are updated at once. That is exact coordinate
+// descent on the balanced objective, which therefore cannot increase. (A
+// penalty frozen at the previous iteration's sizes makes every point of a
+// crowded cluster leave at once, and the sizes oscillate between crowded and
+// empty instead of converging.) lambda = 0 is plain nearest-centroid.
+// `sizes` holds the counts of `assignment` on entry when lambda > 0, and the
+// counts of the new assignment on exit. Returns the sum of plain squared
+// distances.
 double Assign(const float* points, uint64_t n, uint32_t dim, const std::vector<float>& centroids,
-              uint32_t k, const std::vector<float>& xnorm, const std::vector<double>& penalty,
-              std::vector<uint32_t>& assignment, std::vector<float>& scratch) {
+              uint32_t k, const std::vector<float>& xnorm, double lambda, double target,
+              std::vector<uint32_t>& assignment, std::vector<uint32_t>& sizes,
+              std::vector<float>& scratch) {
   std::vector<float> cnorm(k);
   for (uint32_t j = 0; j < k; ++j) cnorm[j] = SquaredNorm(centroids.data() + size_t{j} * dim, dim);
   scratch.resize(kChunk * k);
+  if (lambda <= 0) std::fill(sizes.begin(), sizes.end(), 0);
   double total = 0;
   for (uint64_t b = 0; b < n; b += kChunk) {
     const uint64_t rows = std::min(kChunk, n - b);
@@ -35,12 +46,13 @@ double Assign(const float* points, uint64_t n, uint32_t dim, const std::vector<f
                 (int)k);
     for (uint64_t r = 0; r < rows; ++r) {
       const float* s = scratch.data() + r * k;
+      if (lambda > 0) --sizes[assignment[b + r]];
       double best = std::numeric_limits<double>::infinity();
       uint32_t best_j = 0;
       float best_plain = 0;
       for (uint32_t j = 0; j < k; ++j) {
         float d = std::max(0.0f, xnorm[b + r] + cnorm[j] - 2.0f * s[j]);
-        double pd = d + penalty[j];
+        double pd = lambda > 0 ? d + 2.0 * lambda * (sizes[j] - target) : d;
         if (pd < best) {
           best = pd;
           best_j = j;
@@ -48,6 +60,7 @@ double Assign(const float* points, uint64_t n, uint32_t dim, const std::vector<f
         }
       }
       assignment[b + r] = best_j;
+      ++sizes[best_j];
       total += best_plain;
     }
   }
@@ -95,18 +108,16 @@ absl::StatusOr<KMeansResult> BalancedKMeans(const float* points, uint64_t n, uin
 
   std::vector<float> xnorm(n);
   for (uint64_t i = 0; i < n; ++i) xnorm[i] = SquaredNorm(points + i * dim, dim);
-  std::vector<double> penalty(k, 0.0);
   std::vector<float> scratch;
   std::vector<double> sums(size_t{k} * dim);
   const double target = static_cast<double>(n) / k;
+  double lambda = 0;  // the first assignment is plain: there are no sizes yet
   for (uint32_t it = 0; it < options.iterations; ++it) {
-    double total = Assign(points, n, dim, result.centroids, k, xnorm, penalty, result.assignment,
-                          scratch);
-    std::fill(result.sizes.begin(), result.sizes.end(), 0);
+    double total = Assign(points, n, dim, result.centroids, k, xnorm, lambda, target,
+                          result.assignment, result.sizes, scratch);
     std::fill(sums.begin(), sums.end(), 0.0);
     for (uint64_t i = 0; i < n; ++i) {
       const uint32_t j = result.assignment[i];
-      ++result.sizes[j];
       double* s = sums.data() + size_t{j} * dim;
       const float* x = points + i * dim;
       for (uint32_t d = 0; d < dim; ++d) s[d] += x[d];
@@ -131,10 +142,9 @@ absl::StatusOr<KMeansResult> BalancedKMeans(const float* points, uint64_t n, uin
       // Perturb the donor slightly so the two do not coincide.
       for (uint32_t d = 0; d < dim; ++d) result.centroids[size_t{big} * dim + d] *= 1.0001f;
     }
-    // The penalty is the derivative of lambda * (|X_j| - n/k)^2 up to a
-    // constant: proportional to how far each cluster is above its fair share.
-    const double lambda = options.balance * (total / n) / target;
-    for (uint32_t j = 0; j < k; ++j) penalty[j] = lambda * (result.sizes[j] - target);
+    // lambda of the objective, relative to the mean squared distance per
+    // point: a cluster at twice its fair share costs 2 x that distance.
+    lambda = options.balance * (total / n) / target;
   }
   // Final plain assignment sizes are what callers see.
   std::fill(result.sizes.begin(), result.sizes.end(), 0);
@@ -188,7 +198,22 @@ absl::StatusOr<std::vector<float>> HierarchicalBalancedClustering(
           std::vector<double> sum(dim, 0.0);
           for (uint64_t r = 0; r < m; ++r)
             for (uint32_t d = 0; d < dim; ++d) sum[d] += buf[r * dim + d];
-          for (uint32_t d = 0; d < dim; ++d) node_leaves[i].push_back(static_cast<float>(sum[d] / m));
+          std::vector<float> mean(dim);
+          for (uint32_t d = 0; d < dim; ++d) mean[d] = static_cast<float>(sum[d] / m);
+          if (options.nearest_real_vector) {
+            // The member nearest the centroid stands for the leaf.
+            uint64_t best = 0;
+            float best_d = std::numeric_limits<float>::infinity();
+            for (uint64_t r = 0; r < m; ++r) {
+              const float dd = Kernels().l2_f32(mean.data(), buf.data() + r * dim, dim);
+              if (dd < best_d) {
+                best_d = dd;
+                best = r;
+              }
+            }
+            std::copy_n(buf.data() + best * dim, dim, mean.data());
+          }
+          node_leaves[i].insert(node_leaves[i].end(), mean.begin(), mean.end());
           progress.Add(m);
           continue;
         }

@@ -42,6 +42,8 @@ absl::StatusOr<KMeansResult> BalancedKMeans(const float* points, uint64_t n, uin
 struct HierarchicalOptions {
   uint32_t branching = 32;
   uint32_t max_leaf = 8;  // leaves hold at most this many points
+  // Emit, per leaf, the member nearest its centroid instead of the centroid.
+  bool nearest_real_vector = false;
   uint32_t iterations = 10;
   double balance = 1.0;
   uint64_t seed = 1;
@@ -49,7 +51,8 @@ struct HierarchicalOptions {
   bool progress = true;
 };
 
-// Returns the leaf centroids (num_leaves * dim), in a deterministic order.
+// Returns one vector per leaf (num_leaves * dim): its centroid, or its member
+// nearest the centroid; in a deterministic order.
 absl::StatusOr<std::vector<float>> HierarchicalBalancedClustering(const float* points,
                                                                   uint64_t n, uint32_t dim,
                                                                   const HierarchicalOptions& options);

@@ -32,12 +32,16 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--rng-factor", a->options.rng_factor, "RNG rule factor (1 = SPANN's rule)");
   cmd->add_option("--closure-epsilon", a->closure_epsilon, "Skip heads beyond (1+eps) x nearest (default: off)");
   cmd->add_option("--posting-limit", a->options.posting_limit, "Most entries per posting (0: automatic)");
+  cmd->add_option("--head-type", a->options.head_type,
+                  "centroid | nearest (the leaf member nearest its centroid)");
   cmd->add_option("--branching", a->options.branching, "k-means children per level");
   cmd->add_option("--kmeans-iterations", a->options.kmeans_iterations, "Iterations per k-means");
   cmd->add_option("--balance", a->options.balance, "Balance penalty weight (0: plain k-means)");
   cmd->add_option("--hnsw-m", a->options.hnsw_m, "Head graph degree M");
   cmd->add_option("--hnsw-ef-construction", a->options.hnsw_ef_construction, "Head graph build beam");
   cmd->add_option("--seed", a->options.seed, "Seed");
+  cmd->add_option("--stored-type", a->options.stored_type,
+                  "Posting vector type: auto (narrowest lossless) | float32 | uint8 | int8");
   cmd->add_flag("--quiet", a->quiet, "No progress output");
   cmd->callback([a, exit_code] {
     auto metric = ParseMetric(a->metric);
@@ -60,7 +64,7 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
                 a->out.c_str(), report->num_heads, report->replicas_per_vector,
                 (unsigned long long)report->entries_dropped_by_limit, report->seconds,
                 report->peak_rss_bytes / 1048576.0,
-                report->resumed_from.empty() || report->resumed_from == "clustering"
+                report->resumed_from.empty()
                     ? ""
                     : (" (resumed at stage " + report->resumed_from + ")").c_str());
     std::printf("stage seconds: %s\n", report->stage_seconds.dump().c_str());

@@ -9,9 +9,12 @@
 // Conventions (see index/metric.h): L2 kernels return the squared distance;
 // Dot kernels return the plain dot product <a, b> (callers negate for the
 // inner-product distance). Integer kernels accumulate exactly (int32 lanes
-// flushed into int64) for any dim and return float. All kernels accept any
-// dim >= 0 (no padding or alignment required) and are thread-safe (pure
-// functions).
+// flushed into int64) for any dim and return float. Mixed kernels (float
+// query q, stored vector x of uint8 or int8, for postings kept in their
+// narrowest lossless type) convert every x[i] exactly to float and
+// accumulate in float like the f32 kernels, so, like them, SIMD levels may
+// differ from scalar in the last bits. All kernels accept any dim >= 0 (no
+// padding or alignment required) and are thread-safe (pure functions).
 #ifndef CAIRN_INDEX_DISTANCE_H_
 #define CAIRN_INDEX_DISTANCE_H_
 
@@ -29,6 +32,8 @@ std::string_view SimdLevelName(SimdLevel level);
 using F32Kernel = float (*)(const float* a, const float* b, size_t dim);
 using U8Kernel = float (*)(const uint8_t* a, const uint8_t* b, size_t dim);
 using I8Kernel = float (*)(const int8_t* a, const int8_t* b, size_t dim);
+using F32U8Kernel = float (*)(const float* q, const uint8_t* x, size_t dim);
+using F32I8Kernel = float (*)(const float* q, const int8_t* x, size_t dim);
 
 struct DistanceKernels {
   SimdLevel level;
@@ -38,6 +43,11 @@ struct DistanceKernels {
   U8Kernel dot_u8;
   I8Kernel l2_i8;
   I8Kernel dot_i8;
+  // Float query against a stored uint8 / int8 vector.
+  F32U8Kernel l2_f32_u8;
+  F32U8Kernel dot_f32_u8;
+  F32I8Kernel l2_f32_i8;
+  F32I8Kernel dot_f32_i8;
 };
 
 // The highest level this CPU supports (ignores CAIRN_SIMD).

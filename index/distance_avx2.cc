@@ -7,6 +7,12 @@
 // flight (FMA latency 4-5 cycles, two ports); the tail (< 8 floats) uses a
 // masked load, which never touches memory past the end.
 //
+// Mixed (float query, u8/i8 vector): 8 bytes are widened to 8 int32 (u8
+// zero-extended, i8 sign-extended) and converted to float, which is exact,
+// then treated like the float kernels: four accumulators, 32 elements per
+// iteration. The tail (< 8) masks the query load and copies the bytes into a
+// zeroed buffer; masked-off lanes are 0 in both, adding nothing.
+//
 // Integers: bytes are widened to 16 bits (u8 zero-extended, i8 sign-extended)
 // and _mm256_madd_epi16 multiplies and sums adjacent pairs into int32 lanes.
 // Differences fit int16 (|d| <= 255) and a pair sum is at most 2 * 255^2 =
@@ -120,6 +126,54 @@ float DotF32(const float* a, const float* b, size_t dim) {
       _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 }
 
+// The low 8 bytes of v -> 8 floats, exactly.
+inline __m256 U8ToF32(__m128i v) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+}
+inline __m256 I8ToF32(__m128i v) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
+}
+
+// acc + one step's terms: (q - x)^2, resp. q * x.
+inline __m256 L2Terms(__m256 q, __m256 x, __m256 acc) {
+  const __m256 d = _mm256_sub_ps(q, x);
+  return _mm256_fmadd_ps(d, d, acc);
+}
+inline __m256 DotTerms(__m256 q, __m256 x, __m256 acc) {
+  return _mm256_fmadd_ps(q, x, acc);
+}
+
+// The u8 and i8 mixed kernels differ only in how bytes convert, so they share
+// this driver on byte pointers.
+template <__m256 (*ToF32)(__m128i), __m256 (*Terms)(__m256, __m256, __m256)>
+float MixedKernel(const float* q, const uint8_t* x, size_t dim) {
+  auto load_x = [](const uint8_t* p) {
+    return ToF32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  };
+  __m256 acc0 = _mm256_setzero_ps();
+  __m256 acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps();
+  __m256 acc3 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    acc0 = Terms(_mm256_loadu_ps(q + i), load_x(x + i), acc0);
+    acc1 = Terms(_mm256_loadu_ps(q + i + 8), load_x(x + i + 8), acc1);
+    acc2 = Terms(_mm256_loadu_ps(q + i + 16), load_x(x + i + 16), acc2);
+    acc3 = Terms(_mm256_loadu_ps(q + i + 24), load_x(x + i + 24), acc3);
+  }
+  for (; i + 8 <= dim; i += 8) {
+    acc0 = Terms(_mm256_loadu_ps(q + i), load_x(x + i), acc0);
+  }
+  if (i < dim) {
+    alignas(8) uint8_t tail_x[8] = {};
+    __builtin_memcpy(tail_x, x + i, dim - i);
+    acc1 = Terms(_mm256_maskload_ps(q + i, TailMask(dim - i)), load_x(tail_x),
+                 acc1);
+  }
+  return HorizontalSum(
+      _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+}
+
 // 16 bytes -> 16 x int16.
 inline __m256i WidenU8(__m128i v) { return _mm256_cvtepu8_epi16(v); }
 inline __m256i WidenI8(__m128i v) { return _mm256_cvtepi8_epi16(v); }
@@ -186,6 +240,19 @@ float DotI8(const int8_t* a, const int8_t* b, size_t dim) {
   return IntKernel<WidenI8, DotPairs>(Bytes(a), Bytes(b), dim);
 }
 
+float L2F32U8(const float* q, const uint8_t* x, size_t dim) {
+  return MixedKernel<U8ToF32, L2Terms>(q, x, dim);
+}
+float DotF32U8(const float* q, const uint8_t* x, size_t dim) {
+  return MixedKernel<U8ToF32, DotTerms>(q, x, dim);
+}
+float L2F32I8(const float* q, const int8_t* x, size_t dim) {
+  return MixedKernel<I8ToF32, L2Terms>(q, Bytes(x), dim);
+}
+float DotF32I8(const float* q, const int8_t* x, size_t dim) {
+  return MixedKernel<I8ToF32, DotTerms>(q, Bytes(x), dim);
+}
+
 constexpr DistanceKernels kAvx2Kernels = {
     .level = SimdLevel::kAvx2,
     .l2_f32 = L2F32,
@@ -194,6 +261,10 @@ constexpr DistanceKernels kAvx2Kernels = {
     .dot_u8 = DotU8,
     .l2_i8 = L2I8,
     .dot_i8 = DotI8,
+    .l2_f32_u8 = L2F32U8,
+    .dot_f32_u8 = DotF32U8,
+    .l2_f32_i8 = L2F32I8,
+    .dot_f32_i8 = DotF32I8,
 };
 
 }  // namespace

@@ -7,6 +7,13 @@
 // flight (FMA latency 4 cycles); the tail (< 16 floats) uses a zero-masked
 // load, which never faults on the masked-off bytes past the end.
 //
+// Mixed (float query, u8/i8 vector): 16 bytes are widened to 16 int32 (u8
+// zero-extended, i8 sign-extended) and converted to float, which is exact,
+// then treated like the float kernels: four accumulators, 64 elements per
+// iteration. The tail (< 16) uses one lane mask for a zero-masked float load
+// of the query and a zero-masked byte load (AVX512BW+VL) of the vector;
+// masked-off lanes are 0 in both, adding nothing.
+//
 // Integers: 32 bytes are widened to 32 x int16 (u8 zero-extended, i8
 // sign-extended) and _mm512_madd_epi16 multiplies and sums adjacent pairs
 // into 16 int32 lanes. Differences fit int16 (|d| <= 255) and a pair sum is at
@@ -113,6 +120,53 @@ float DotF32(const float* a, const float* b, size_t dim) {
       _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
+// 16 bytes -> 16 floats, exactly.
+inline __m512 U8ToF32(__m128i v) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
+}
+inline __m512 I8ToF32(__m128i v) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v));
+}
+
+// acc + one step's terms: (q - x)^2, resp. q * x.
+inline __m512 L2Terms(__m512 q, __m512 x, __m512 acc) {
+  const __m512 d = _mm512_sub_ps(q, x);
+  return _mm512_fmadd_ps(d, d, acc);
+}
+inline __m512 DotTerms(__m512 q, __m512 x, __m512 acc) {
+  return _mm512_fmadd_ps(q, x, acc);
+}
+
+// The u8 and i8 mixed kernels differ only in how bytes convert, so they share
+// this driver on byte pointers.
+template <__m512 (*ToF32)(__m128i), __m512 (*Terms)(__m512, __m512, __m512)>
+float MixedKernel(const float* q, const uint8_t* x, size_t dim) {
+  auto load_x = [](const uint8_t* p) {
+    return ToF32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  };
+  __m512 acc0 = _mm512_setzero_ps();
+  __m512 acc1 = _mm512_setzero_ps();
+  __m512 acc2 = _mm512_setzero_ps();
+  __m512 acc3 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 64 <= dim; i += 64) {
+    acc0 = Terms(_mm512_loadu_ps(q + i), load_x(x + i), acc0);
+    acc1 = Terms(_mm512_loadu_ps(q + i + 16), load_x(x + i + 16), acc1);
+    acc2 = Terms(_mm512_loadu_ps(q + i + 32), load_x(x + i + 32), acc2);
+    acc3 = Terms(_mm512_loadu_ps(q + i + 48), load_x(x + i + 48), acc3);
+  }
+  for (; i + 16 <= dim; i += 16) {
+    acc0 = Terms(_mm512_loadu_ps(q + i), load_x(x + i), acc0);
+  }
+  if (i < dim) {
+    const __mmask16 mask = FloatTailMask(dim - i);
+    acc1 = Terms(_mm512_maskz_loadu_ps(mask, q + i),
+                 ToF32(_mm_maskz_loadu_epi8(mask, x + i)), acc1);
+  }
+  return _mm512_reduce_add_ps(
+      _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
 // Sums 16 int32 lanes in int64 (the lane total may exceed int32).
 inline int64_t HorizontalSumI32(__m512i v) {
   const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v));
@@ -186,6 +240,19 @@ float DotI8(const int8_t* a, const int8_t* b, size_t dim) {
   return IntKernel<WidenI8, DotPairs>(Bytes(a), Bytes(b), dim);
 }
 
+float L2F32U8(const float* q, const uint8_t* x, size_t dim) {
+  return MixedKernel<U8ToF32, L2Terms>(q, x, dim);
+}
+float DotF32U8(const float* q, const uint8_t* x, size_t dim) {
+  return MixedKernel<U8ToF32, DotTerms>(q, x, dim);
+}
+float L2F32I8(const float* q, const int8_t* x, size_t dim) {
+  return MixedKernel<I8ToF32, L2Terms>(q, Bytes(x), dim);
+}
+float DotF32I8(const float* q, const int8_t* x, size_t dim) {
+  return MixedKernel<I8ToF32, DotTerms>(q, Bytes(x), dim);
+}
+
 constexpr DistanceKernels kAvx512Kernels = {
     .level = SimdLevel::kAvx512,
     .l2_f32 = L2F32,
@@ -194,6 +261,10 @@ constexpr DistanceKernels kAvx512Kernels = {
     .dot_u8 = DotU8,
     .l2_i8 = L2I8,
     .dot_i8 = DotI8,
+    .l2_f32_u8 = L2F32U8,
+    .dot_f32_u8 = DotF32U8,
+    .l2_f32_i8 = L2F32I8,
+    .dot_f32_i8 = DotF32I8,
 };
 
 }  // namespace

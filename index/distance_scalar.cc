@@ -11,6 +11,10 @@
 // results differ from these in the last bits; tests/distance_test.cc explains
 // the tolerance used.
 //
+// Mixed kernels (float query, u8/i8 stored vector) convert each byte exactly
+// to float and then follow the float kernels: one float accumulator, left to
+// right, no FMA.
+//
 // Integer kernels are exact: every product fits in int32 and the sum is kept
 // in int64, so any dim is exact before the final conversion to float (which
 // rounds the same way in every level, hence tests compare them for equality).
@@ -74,6 +78,25 @@ float DotI8(const int8_t* a, const int8_t* b, size_t dim) {
   return static_cast<float>(sum);
 }
 
+// Shared by the u8 and i8 variants (T = uint8_t or int8_t); every value of
+// either type is a float exactly.
+template <typename T>
+float L2F32Mixed(const float* q, const T* x, size_t dim) {
+  float sum = 0.0f;
+  for (size_t i = 0; i < dim; ++i) {
+    const float d = q[i] - static_cast<float>(x[i]);
+    sum += d * d;
+  }
+  return sum;
+}
+
+template <typename T>
+float DotF32Mixed(const float* q, const T* x, size_t dim) {
+  float sum = 0.0f;
+  for (size_t i = 0; i < dim; ++i) sum += q[i] * static_cast<float>(x[i]);
+  return sum;
+}
+
 constexpr DistanceKernels kScalarKernels = {
     .level = SimdLevel::kScalar,
     .l2_f32 = L2F32,
@@ -82,6 +105,10 @@ constexpr DistanceKernels kScalarKernels = {
     .dot_u8 = DotU8,
     .l2_i8 = L2I8,
     .dot_i8 = DotI8,
+    .l2_f32_u8 = L2F32Mixed<uint8_t>,
+    .dot_f32_u8 = DotF32Mixed<uint8_t>,
+    .l2_f32_i8 = L2F32Mixed<int8_t>,
+    .dot_f32_i8 = DotF32Mixed<int8_t>,
 };
 
 }  // namespace

@@ -1,15 +1,19 @@
 #include "index/head_index.h"
 
+#include <fcntl.h>
 #include <hnswlib/hnswlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <exception>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/progress.h"
 #include "index/distance.h"
+#include "storage/env.h"
 
 namespace cairn {
 namespace {
@@ -96,6 +100,14 @@ absl::Status HeadIndex::Save(const std::string& path) const {
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat(path, ": cannot save head index: ", e.what()));
   }
+  // hnswlib writes through an unsynced ofstream; the caller renames the file
+  // into place, so make its bytes durable first (write, fsync, rename).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IOError(absl::StrCat(path, ": open"), errno);
+  const int rc = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  if (rc != 0) return IOError(absl::StrCat(path, ": fsync"), error);
   return absl::OkStatus();
 }
 

@@ -85,7 +85,7 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--json", a->json, "Write the report as JSON");
   cmd->add_option("--max-postings", a->params.max_postings, "Postings read at most per query");
   cmd->add_option("--epsilon", a->params.epsilon, "Prune heads beyond (1+eps) x nearest head");
-  cmd->add_option("--head-ef", a->params.head_ef, "Head graph beam (0: max-postings)");
+  cmd->add_option("--head-ef", a->params.head_ef, "Head graph beam (0: max(max-postings, 32))");
   cmd->add_option("--max-queries", a->max_queries, "Use only the first N queries");
   cmd->callback([a, exit_code] {
     auto index = SpannIndex::Open(a->index);

@@ -2,6 +2,7 @@
 // in stages that each persist their output, so a killed build rerun with the
 // same command resumes after the last finished stage:
 //
+//   0 inspect     one pass over the input: the narrowest lossless stored type
 //   1 clustering  hierarchical balanced k-means on the input (or on a sample
 //                 that fits the memory budget) -> build/centroids.fbin
 //   2 head graph  HNSW over the centroids -> heads.hnsw
@@ -45,11 +46,18 @@ struct SpannBuildOptions {
   uint32_t candidates = 64;   // nearest heads considered per vector
   // SPANN's RNG rule skips head j when a chosen head i has
   // rng_factor * dist(c_i, c_j) < dist(x, c_j); 1.0 is the plain rule.
+  // With real-vector heads 1.0 keeps 4.3 (Fashion-MNIST) / 4.7 (syn1m)
+  // replicas per vector, like SPANN; with centroid heads, which sit much
+  // closer together, it keeps only 1.7 / 1.0 (docs/spann.md).
   double rng_factor = 1.0;
   // Optional closure cap: skip heads farther than (1 + eps) x the nearest.
   double closure_epsilon = std::numeric_limits<double>::infinity();
   // Most entries in a posting; 0 = 4 x the mean leaf size x replicas.
   uint32_t posting_limit = 0;
+  // "centroid": a head is its leaf's centroid; "nearest": the leaf member
+  // nearest the centroid (SPANN's choice). See docs/spann.md for which
+  // measured better.
+  std::string head_type = "nearest";
   uint32_t branching = 32;
   uint32_t kmeans_iterations = 10;
   double balance = 1.0;
@@ -58,6 +66,11 @@ struct SpannBuildOptions {
   int threads = 0;                                 // 0: all cores
   uint64_t memory_budget_bytes = 0;                // 0: half of RAM
   uint64_t seed = 1;
+  // Element type of posting vectors: "auto" picks the narrowest type that
+  // holds every input value exactly (uint8 for pixel data, say), "float32"
+  // keeps full floats. Lossless either way; cosine always stores float32
+  // (normalised vectors are not integral).
+  std::string stored_type = "auto";
   bool progress = true;
 
   absl::Status Validate() const;
@@ -73,7 +86,9 @@ struct SpannBuildReport {
   uint64_t total_entries = 0;
   double replicas_per_vector = 0;
   uint64_t entries_dropped_by_limit = 0;
-  std::string resumed_from;  // first stage run in this call ("" if nothing was left)
+  // First stage run in this call when an earlier, interrupted call had
+  // finished some stages; "" for a fresh build.
+  std::string resumed_from;
   nlohmann::json stage_seconds;
 };
 

@@ -105,11 +105,6 @@ absl::StatusOr<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& 
   index->options_ = options;
   CAIRN_ASSIGN_OR_RETURN(index->manifest_, ReadManifest(env, dir));
   const IndexManifest& m = index->manifest_;
-  if (m.stored_type != StoredType::kFloat32) {
-    return absl::UnimplementedError(absl::StrCat(dir, ": stored type ",
-                                                 StoredTypeName(m.stored_type),
-                                                 " is not supported by this version"));
-  }
   // The head graph is parsed by hnswlib, which trusts its sizes: check the
   // bytes against the manifest first.
   const std::string heads_path = dir + "/heads.hnsw";
@@ -185,7 +180,8 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
   }
 
   auto t0 = Clock::now();
-  const uint32_t ef = std::max(params.head_ef, params.max_postings);
+  const uint32_t ef =
+      std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
   heads_->Search(q, params.max_postings, ef, &c.hits);
   auto t1 = Clock::now();
   local.head_ns = Nanos(t0, t1);
@@ -219,8 +215,22 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
   }
   c.visited.Reset(total_entries);
   c.heap.clear();
-  const F32Kernel kernel = metric == Metric::kL2 ? Kernels().l2_f32 : Kernels().dot_f32;
-  const bool negate = metric != Metric::kL2;
+  // One kernel per (metric, stored type); the query stays float.
+  const DistanceKernels& kern = Kernels();
+  const bool l2 = metric == Metric::kL2;
+  const StoredType stored = manifest_.stored_type;
+  auto distance = [&](const uint8_t* v) -> float {
+    switch (stored) {
+      case StoredType::kFloat32:
+        return (l2 ? kern.l2_f32 : kern.dot_f32)(q, reinterpret_cast<const float*>(v), dim);
+      case StoredType::kUInt8:
+        return (l2 ? kern.l2_f32_u8 : kern.dot_f32_u8)(q, v, dim);
+      case StoredType::kInt8:
+        return (l2 ? kern.l2_f32_i8 : kern.dot_f32_i8)(q, reinterpret_cast<const int8_t*>(v), dim);
+    }
+    return 0;
+  };
+  const bool negate = !l2;
   const uint32_t k = params.k;
   auto worse = [](const Neighbor& a, const Neighbor& b) {
     return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
@@ -262,7 +272,7 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
         ++local.duplicates_skipped;
         continue;
       }
-      float d = kernel(q, reinterpret_cast<const float*>(view->vector(i)), dim);
+      float d = distance(view->vector(i));
       if (negate) d = (metric == Metric::kCosine ? 1.0f : 0.0f) - d;
       ++local.entries_scanned;
       Neighbor n{d, id};

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: the full benchmark set (slow: tens of minutes). Runs one
-# benchmark at a time; never start two on this machine's 2 cores.
+# benchmark at a time; never start two on a 2-core machine.
 set -euo pipefail
 BUILD_DIR=${1:-build}
 DATA_DIR=${2:-data}
@@ -19,10 +19,10 @@ echo "== exact ground truth vs faiss"
   --queries "$DATA_DIR/fashion-mnist/query.fbin" --k 100 --json "$DATA_DIR/bench-gt.json"
 
 for set in fashion-mnist fiori-docs syn1m; do
-  echo "== reference methods on $set"
+  echo "== cairn and the reference methods on $set"
   metric=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['metric'])" "$DATA_DIR/$set/dataset.json")
   "$CAIRN" bench --base "$DATA_DIR/$set/base.fbin" --queries "$DATA_DIR/$set/query.fbin" \
     --gt "$DATA_DIR/$set/gt.ibin" --metric "$metric" \
-    --methods exact,hnswlib,faiss-ivf-flat,faiss-ivf-pq-refine \
+    --methods cairn,hnswlib,faiss-ivf-flat,faiss-ivf-pq-refine \
     --json "$DATA_DIR/bench-$set.json"
 done

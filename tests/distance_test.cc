@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <ostream>
 #include <random>
 #include <string>
@@ -50,6 +51,15 @@ std::vector<float> RandomFloats(size_t n, uint32_t seed) {
   return v;
 }
 
+// Uniform in [lo, hi): queries on the scale of the byte vectors they meet.
+std::vector<float> RandomFloatsIn(size_t n, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
 template <typename T>
 std::vector<T> RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -75,6 +85,83 @@ float ExactDot(const T* a, const T* b, size_t dim) {
   int64_t sum = 0;
   for (size_t i = 0; i < dim; ++i) sum += int64_t{a[i]} * int64_t{b[i]};
   return static_cast<float>(sum);
+}
+
+// Worst-case error of a float sum of dim terms against the exact sum, in
+// units of sum|terms|, for any summation order (see
+// F32MatchesDoublePrecision; the rounded difference q - x of a mixed L2 term
+// adds at most 3u per term, inside it).
+double FloatSumBound(size_t dim) {
+  return 2.0 * (dim + 8) * std::ldexp(1.0, -24);
+}
+
+// kF32RelTolerance assumes independent roundings. Structured data (equal
+// terms, integer-valued floats such as pixels) breaks that: the roundings of
+// one running sum then err the same way, and at dim 4096 the scalar
+// reference was measured 2.2e-5 (x^2 of random bytes) to 2.7e-5 (4096 equal
+// terms) off the exact sum, while the SIMD levels' short lane sums stayed
+// closer. Level vs. scalar on such data can only use the worst-case bound of
+// both against the exact sum; the exact checks (ExpectMixedExact) are what
+// catch a lost or repeated element there.
+double StructuredTolerance(size_t dim) { return 2.0 * FloatSumBound(dim); }
+
+// Double-precision sums for a float query q against a byte vector x, plus
+// the sums of |terms| the tolerances scale with (for L2 that is l2 itself).
+struct MixedReference {
+  double l2 = 0.0;
+  double dot = 0.0;
+  double dot_abs = 0.0;
+};
+
+template <typename T>
+MixedReference MixedSums(const float* q, const T* x, size_t dim) {
+  MixedReference r;
+  for (size_t i = 0; i < dim; ++i) {
+    const double d = double{q[i]} - static_cast<double>(x[i]);
+    r.l2 += d * d;
+    r.dot += double{q[i]} * static_cast<double>(x[i]);
+    r.dot_abs += std::fabs(double{q[i]} * static_cast<double>(x[i]));
+  }
+  return r;
+}
+
+// The kernels of one level for one byte type, so that a test body can be
+// written once for u8 and i8.
+template <typename T>
+struct MixedPair {
+  float (*l2)(const float*, const T*, size_t);
+  float (*dot)(const float*, const T*, size_t);
+};
+
+template <typename T>
+MixedPair<T> MixedKernelsOf(const DistanceKernels& k);
+template <>
+MixedPair<uint8_t> MixedKernelsOf(const DistanceKernels& k) {
+  return {k.l2_f32_u8, k.dot_f32_u8};
+}
+template <>
+MixedPair<int8_t> MixedKernelsOf(const DistanceKernels& k) {
+  return {k.l2_f32_i8, k.dot_f32_i8};
+}
+
+// Checks one level's mixed kernels on (q, x) against the scalar reference
+// (rel_tolerance * sum|terms|: kF32RelTolerance for random data,
+// StructuredTolerance otherwise) and against a double-precision sum (within
+// FloatSumBound).
+template <typename T>
+void ExpectMixedMatches(const DistanceKernels& level,
+                        const DistanceKernels& scalar, const float* q,
+                        const T* x, size_t dim, double rel_tolerance) {
+  const MixedPair<T> k = MixedKernelsOf<T>(level);
+  const MixedPair<T> ref = MixedKernelsOf<T>(scalar);
+  const MixedReference exact = MixedSums(q, x, dim);
+  const double bound = FloatSumBound(dim);
+  const float l2 = k.l2(q, x, dim);
+  const float dot = k.dot(q, x, dim);
+  EXPECT_NEAR(l2, ref.l2(q, x, dim), rel_tolerance * exact.l2);
+  EXPECT_NEAR(dot, ref.dot(q, x, dim), rel_tolerance * exact.dot_abs);
+  EXPECT_NEAR(l2, exact.l2, bound * exact.l2);
+  EXPECT_NEAR(dot, exact.dot, bound * exact.dot_abs);
 }
 
 // Memory that ends right before an inaccessible page, so a kernel reading
@@ -135,6 +222,10 @@ TEST_P(KernelTest, LevelFieldMatches) {
   EXPECT_NE(kernels_->dot_u8, nullptr);
   EXPECT_NE(kernels_->l2_i8, nullptr);
   EXPECT_NE(kernels_->dot_i8, nullptr);
+  EXPECT_NE(kernels_->l2_f32_u8, nullptr);
+  EXPECT_NE(kernels_->dot_f32_u8, nullptr);
+  EXPECT_NE(kernels_->l2_f32_i8, nullptr);
+  EXPECT_NE(kernels_->dot_f32_i8, nullptr);
 }
 
 TEST_P(KernelTest, F32MatchesScalar) {
@@ -282,6 +373,125 @@ TEST_P(KernelTest, IntegerSumsBeyondInt32) {
   }
 }
 
+// Mixed kernels: float queries spanning (and a little beyond) the byte range.
+TEST_P(KernelTest, F32U8MatchesScalarAndDouble) {
+  for (size_t dim : kDims) {
+    // Spare elements so the query can start 1 float off its alignment and
+    // the bytes 1 or 3 bytes off theirs.
+    const std::vector<float> q =
+        RandomFloatsIn(dim + 1, 11000 + dim, -16.0f, 272.0f);
+    const std::vector<uint8_t> x = RandomBytes<uint8_t>(dim + 3, 12000 + dim);
+    for (size_t q_offset : {0, 1}) {
+      for (size_t x_offset : {0, 1, 3}) {
+        SCOPED_TRACE(testing::Message()
+                     << "dim=" << dim << " q_offset=" << q_offset
+                     << " x_offset=" << x_offset);
+        ExpectMixedMatches(*kernels_, *scalar_, q.data() + q_offset,
+                           x.data() + x_offset, dim, kF32RelTolerance);
+      }
+    }
+  }
+}
+
+TEST_P(KernelTest, F32I8MatchesScalarAndDouble) {
+  for (size_t dim : kDims) {
+    const std::vector<float> q =
+        RandomFloatsIn(dim + 1, 13000 + dim, -144.0f, 144.0f);
+    const std::vector<int8_t> x = RandomBytes<int8_t>(dim + 3, 14000 + dim);
+    for (size_t q_offset : {0, 1}) {
+      for (size_t x_offset : {0, 1, 3}) {
+        SCOPED_TRACE(testing::Message()
+                     << "dim=" << dim << " q_offset=" << q_offset
+                     << " x_offset=" << x_offset);
+        ExpectMixedMatches(*kernels_, *scalar_, q.data() + q_offset,
+                           x.data() + x_offset, dim, kF32RelTolerance);
+      }
+    }
+  }
+}
+
+// A query equal to the vector (q[i] = x[i] as float) must give L2 exactly 0
+// at every level: any conversion error (zero- vs sign-extension, a lost lane,
+// a wrong byte) leaves a nonzero term. Likewise q = 1 sums x exactly (every
+// partial sum is an integer of magnitude below 2^24), and both q = 0 (L2) and
+// q = x (dot) give sum x^2, within the float error bound.
+template <typename T>
+void ExpectMixedExact(const DistanceKernels& level, const std::vector<T>& x) {
+  const size_t dim = x.size();
+  const MixedPair<T> k = MixedKernelsOf<T>(level);
+  const std::vector<float> same(x.begin(), x.end());
+  const std::vector<float> ones(dim, 1.0f);
+  const std::vector<float> zeros(dim, 0.0f);
+  int64_t sum = 0;
+  for (T v : x) sum += v;
+  EXPECT_EQ(k.l2(same.data(), x.data(), dim), 0.0f);
+  EXPECT_EQ(k.dot(ones.data(), x.data(), dim), static_cast<float>(sum));
+  const double squares = MixedSums(zeros.data(), x.data(), dim).l2;
+  EXPECT_NEAR(k.l2(zeros.data(), x.data(), dim), squares,
+              FloatSumBound(dim) * squares);
+  EXPECT_NEAR(k.dot(same.data(), x.data(), dim), squares,
+              FloatSumBound(dim) * squares);
+}
+
+TEST_P(KernelTest, MixedExtremes) {
+  for (size_t dim : kDims) {
+    SCOPED_TRACE(testing::Message() << "dim=" << dim);
+    const std::vector<uint8_t> u255(dim, 255);
+    const std::vector<uint8_t> u_rand = RandomBytes<uint8_t>(dim, 15000 + dim);
+    const std::vector<int8_t> i_min(dim, -128);
+    const std::vector<int8_t> i_max(dim, 127);
+    const std::vector<int8_t> i_rand = RandomBytes<int8_t>(dim, 16000 + dim);
+    const std::vector<int8_t> i_mixed = [dim] {
+      std::vector<int8_t> v(dim);
+      for (size_t i = 0; i < dim; ++i) v[i] = i % 2 == 0 ? -128 : 127;
+      return v;
+    }();
+    for (const std::vector<uint8_t>* x : {&u255, &u_rand}) {
+      ExpectMixedExact(*kernels_, *x);
+    }
+    for (const std::vector<int8_t>* x : {&i_min, &i_max, &i_mixed, &i_rand}) {
+      ExpectMixedExact(*kernels_, *x);
+    }
+
+    // Large queries, one sign and alternating (dot cancels), at the extreme
+    // bytes: q - x rounds to q, and sums reach ~4e37, still finite.
+    std::vector<float> big(dim, 1e17f);
+    std::vector<float> big_alt(dim);
+    for (size_t i = 0; i < dim; ++i) big_alt[i] = i % 3 == 0 ? -1e17f : 3e16f;
+    for (const std::vector<float>* q : {&big, &big_alt}) {
+      ExpectMixedMatches(*kernels_, *scalar_, q->data(), u255.data(), dim,
+                         StructuredTolerance(dim));
+      ExpectMixedMatches(*kernels_, *scalar_, q->data(), i_min.data(), dim,
+                         StructuredTolerance(dim));
+      ExpectMixedMatches(*kernels_, *scalar_, q->data(), i_mixed.data(), dim,
+                         StructuredTolerance(dim));
+    }
+
+    // Past float range every level overflows the same way: +inf, not NaN.
+    if (dim > 0) {
+      const std::vector<float> huge(dim, 1e30f);
+      const float inf = std::numeric_limits<float>::infinity();
+      EXPECT_EQ(kernels_->l2_f32_u8(huge.data(), u255.data(), dim), inf);
+      EXPECT_EQ(kernels_->l2_f32_i8(huge.data(), i_min.data(), dim), inf);
+    }
+  }
+  // Hand-checked values at Fashion-MNIST's dim. All but one are exact in any
+  // summation order: every partial sum is a multiple of 0.5 (resp. an
+  // integer) below 2^23 (resp. 2^24). 784 * 254.5^2 has partial sums that
+  // need rounding, so it gets the double-precision bound.
+  const std::vector<uint8_t> u255(784, 255);
+  const std::vector<float> ones(784, 1.0f);
+  const std::vector<float> halves(784, 0.5f);
+  EXPECT_EQ(kernels_->dot_f32_u8(ones.data(), u255.data(), 784), 199920.0f);
+  EXPECT_EQ(kernels_->dot_f32_u8(halves.data(), u255.data(), 784), 99960.0f);
+  EXPECT_NEAR(kernels_->l2_f32_u8(halves.data(), u255.data(), 784),
+              784.0 * 254.5 * 254.5,
+              FloatSumBound(784) * 784.0 * 254.5 * 254.5);
+  const std::vector<int8_t> i_min(784, -128);
+  EXPECT_EQ(kernels_->dot_f32_i8(ones.data(), i_min.data(), 784), -100352.0f);
+  EXPECT_EQ(kernels_->l2_f32_i8(ones.data(), i_min.data(), 784), 13046544.0f);
+}
+
 TEST_P(KernelTest, NeverReadsPastTheEnd) {
   // Tails must use masked loads or copies, never a full-width load.
   for (size_t dim : kDims) {
@@ -302,6 +512,24 @@ TEST_P(KernelTest, NeverReadsPastTheEnd) {
     EXPECT_EQ(kernels_->dot_u8(u, u, dim), ExactDot(u, u, dim));
     EXPECT_EQ(kernels_->l2_i8(s, s, dim), 0.0f);
     EXPECT_EQ(kernels_->dot_i8(s, s, dim), ExactDot(s, s, dim));
+
+    // Mixed: both the float query and the byte vector end at a guard page.
+    // With q = x as floats, L2 is exactly 0 and dot is sum x^2 (integer
+    // terms: structured data, see StructuredTolerance).
+    const std::vector<float> qu(ua.begin(), ua.end());
+    const std::vector<float> qi(ia.begin(), ia.end());
+    GuardedBuffer qubuf(dim * sizeof(float));
+    GuardedBuffer qibuf(dim * sizeof(float));
+    const float* fu = qubuf.PlaceAtEnd(qu);
+    const float* fi = qibuf.PlaceAtEnd(qi);
+    EXPECT_EQ(kernels_->l2_f32_u8(fu, u, dim), 0.0f);
+    EXPECT_NEAR(kernels_->dot_f32_u8(fu, u, dim),
+                scalar_->dot_f32_u8(fu, u, dim),
+                StructuredTolerance(dim) * scalar_->dot_f32_u8(fu, u, dim));
+    EXPECT_EQ(kernels_->l2_f32_i8(fi, s, dim), 0.0f);
+    EXPECT_NEAR(kernels_->dot_f32_i8(fi, s, dim),
+                scalar_->dot_f32_i8(fi, s, dim),
+                StructuredTolerance(dim) * scalar_->dot_f32_i8(fi, s, dim));
   }
 }
 

@@ -1,0 +1,139 @@
+#include "bench/cairn_method.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+
+namespace cairn {
+
+absl::StatusOr<CairnMethodOptions> CairnMethodOptions::FromParams(const SearchParams& params) {
+  CAIRN_RETURN_IF_ERROR(params.CheckKnown(
+      "cairn", {"head_ratio", "replicas", "candidates", "rng_factor", "closure_epsilon",
+                "posting_limit", "hnsw_m", "hnsw_ef_construction", "seed", "head_type"}));
+  CairnMethodOptions o;
+  SpannBuildOptions& b = o.build;
+  b.head_ratio = params.GetOr("head_ratio", b.head_ratio);
+  b.replicas = static_cast<uint32_t>(params.GetOr("replicas", b.replicas));
+  b.candidates = static_cast<uint32_t>(params.GetOr("candidates", b.candidates));
+  b.rng_factor = params.GetOr("rng_factor", b.rng_factor);
+  if (params.Get("closure_epsilon")) b.closure_epsilon = *params.Get("closure_epsilon");
+  b.posting_limit = static_cast<uint32_t>(params.GetOr("posting_limit", b.posting_limit));
+  b.hnsw_m = static_cast<uint32_t>(params.GetOr("hnsw_m", b.hnsw_m));
+  b.hnsw_ef_construction =
+      static_cast<uint32_t>(params.GetOr("hnsw_ef_construction", b.hnsw_ef_construction));
+  b.seed = static_cast<uint64_t>(params.GetOr("seed", b.seed));
+  // Numeric knobs only in the harness: head_type 0 = centroid, 1 = nearest.
+  if (params.Get("head_type")) b.head_type = *params.Get("head_type") == 0 ? "centroid" : "nearest";
+  CAIRN_RETURN_IF_ERROR(b.Validate());
+  return o;
+}
+
+CairnMethod::~CairnMethod() {
+  contexts_.clear();
+  index_.reset();
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+absl::Status CairnMethod::Build(const FloatMatrix& base, Metric metric, int threads) {
+  const char* root = std::getenv("CAIRN_BENCH_DIR");
+  std::string tmpl = absl::StrCat(root != nullptr ? root : "/var/tmp", "/cairn-bench-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return absl::InternalError(absl::StrCat(tmpl, ": cannot create a scratch directory"));
+  }
+  dir_ = tmpl;
+  const std::string input = dir_ + "/base.fbin";
+  CAIRN_RETURN_IF_ERROR(WriteFloatMatrix(input, base));
+  SpannBuildOptions b = options_.build;
+  b.metric = metric;
+  b.threads = threads;
+  b.progress = false;
+  CAIRN_ASSIGN_OR_RETURN(build_report_, BuildSpannIndex(input, dir_ + "/index", b));
+  std::filesystem::remove(input);
+  std::error_code ec;
+  std::filesystem::remove_all(dir_ + "/index/build", ec);
+  CAIRN_ASSIGN_OR_RETURN(index_, SpannIndex::Open(dir_ + "/index"));
+  return absl::OkStatus();
+}
+
+std::vector<SearchParams> CairnMethod::DefaultSweep() const {
+  std::vector<SearchParams> sweep;
+  for (double mp : {2, 4, 6, 8, 10, 12, 16, 24, 32, 64}) sweep.push_back({{"max_postings", mp}});
+  return sweep;
+}
+
+absl::Status CairnMethod::SetParams(const SearchParams& params) {
+  CAIRN_RETURN_IF_ERROR(params.CheckKnown("cairn", {"max_postings", "epsilon", "head_ef"}));
+  SpannSearchParams p;
+  p.max_postings = static_cast<uint32_t>(params.GetOr("max_postings", p.max_postings));
+  p.epsilon = static_cast<float>(params.GetOr("epsilon", p.epsilon));
+  p.head_ef = static_cast<uint32_t>(params.GetOr("head_ef", p.head_ef));
+  CAIRN_RETURN_IF_ERROR(p.Validate());
+  params_ = p;
+  return absl::OkStatus();
+}
+
+SearchContext* CairnMethod::ContextForThisThread() {
+  std::lock_guard<std::mutex> lock(contexts_mu_);
+  auto& slot = contexts_[std::this_thread::get_id()];
+  if (slot == nullptr) {
+    auto ctx = index_->NewContext();
+    if (!ctx.ok()) return nullptr;
+    slot = std::move(*ctx);
+  }
+  return slot.get();
+}
+
+void CairnMethod::Search(const float* query, uint32_t k, int64_t* ids_out, float* dists_out) {
+  thread_local std::vector<Neighbor> out;
+  SpannSearchParams p = params_;
+  p.k = k;
+  SearchStats stats;
+  SearchContext* ctx = ContextForThisThread();
+  absl::Status s = ctx == nullptr ? absl::InternalError("no context")
+                                  : index_->Search(query, p, ctx, &out, &stats);
+  if (!s.ok()) {
+    ++errors_;
+    out.clear();
+  }
+  for (uint32_t i = 0; i < k; ++i) {
+    ids_out[i] = i < out.size() ? out[i].id : -1;
+    dists_out[i] = i < out.size() ? out[i].distance : std::numeric_limits<float>::infinity();
+  }
+  distances_ += stats.entries_scanned;
+  lists_ += stats.postings_read;
+  bytes_ += stats.bytes_read;
+}
+
+uint64_t CairnMethod::ResidentBytes() const { return index_ ? index_->ResidentBytes() : 0; }
+uint64_t CairnMethod::DiskBytes() const { return index_ ? index_->PostingFileBytes() : 0; }
+
+std::string CairnMethod::Notes() const {
+  if (!index_) return "not built";
+  const IndexManifest& m = index_->manifest();
+  return absl::StrFormat(
+      "SPANN on SSD: %u heads (%.1f%% of vectors), %.2f replicas/vector, postings %s read with "
+      "O_DIRECT; RAM = head graph (vectors + links) + directory; build peak RSS %.0f MiB; "
+      "search errors %llu",
+      m.num_heads, 100.0 * m.num_heads / m.num_vectors,
+      static_cast<double>(m.total_entries) / m.num_vectors, StoredTypeName(m.stored_type),
+      build_report_.peak_rss_bytes / 1048576.0, (unsigned long long)errors_.load());
+}
+
+WorkCounters CairnMethod::Counters() const {
+  WorkCounters c;
+  c.available = true;
+  c.distances = distances_.load();
+  c.io_available = true;
+  c.lists_read = lists_.load();
+  c.bytes_read = bytes_.load();
+  return c;
+}
+
+}  // namespace cairn
