@@ -31,27 +31,7 @@ using ::testing::HasSubstr;
 constexpr size_t kFileBytes = 8 << 20;
 constexpr uint32_t kPage = kDirectIoAlignment;
 
-// A temporary directory on a real disk: /tmp may be tmpfs, where O_DIRECT is
-// refused (or, on newer kernels, quietly allowed), so the direct path is
-// exercised under /var/tmp.
-class DiskTempDir {
- public:
-  explicit DiskTempDir(const std::string& parent = "/var/tmp") {
-    std::string tmpl = parent + "/cairn-storage-test-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (mkdtemp(buf.data()) != nullptr) path_ = buf.data();
-  }
-  ~DiskTempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  bool ok() const { return !path_.empty(); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::cairn::testing::DiskTempDir;
 
 // Sets an environment variable for the scope, restoring the old value.
 class ScopedEnvVar {

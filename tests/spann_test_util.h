@@ -37,27 +37,7 @@ inline constexpr uint64_t kN = 20000;
 inline constexpr uint32_t kDim = 32;
 inline constexpr uint32_t kQueries = 200;
 
-// A temporary directory on a real disk: /tmp may be tmpfs, where O_DIRECT is
-// refused, so the index lives under /var/tmp as it would on the SSD.
-class DiskTempDir {
- public:
-  DiskTempDir() {
-    std::string tmpl = "/var/tmp/cairn-spann-test-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (mkdtemp(buf.data()) != nullptr) path_ = buf.data();
-  }
-  ~DiskTempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  bool ok() const { return !path_.empty(); }
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::cairn::testing::DiskTempDir;
 
 using Results = std::vector<std::vector<Neighbor>>;
 

@@ -16,21 +16,35 @@ namespace cairn::testing {
 
 class TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "cairn-test-XXXXXX").string();
+  // Under `parent`, or the system temporary directory when it is empty.
+  explicit TempDir(const std::string& parent = "") {
+    std::string root =
+        parent.empty() ? std::filesystem::temp_directory_path().string() : parent;
+    std::string tmpl = root + "/cairn-test-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
-    path_ = mkdtemp(buf.data());
+    if (mkdtemp(buf.data()) != nullptr) path_ = buf.data();
   }
   ~TempDir() {
     std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
   }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  bool ok() const { return !path_.empty(); }
   const std::string& path() const { return path_; }
   std::string File(const std::string& name) const { return path_ + "/" + name; }
 
  private:
   std::string path_;
+};
+
+// A temporary directory on a real disk: /tmp may be tmpfs, where O_DIRECT is
+// refused (or, on newer kernels, quietly allowed), so tests of the direct IO
+// path and of indexes live under /var/tmp, as they would on the SSD.
+class DiskTempDir : public TempDir {
+ public:
+  explicit DiskTempDir(const std::string& parent = "/var/tmp") : TempDir(parent) {}
 };
 
 inline void WriteBytes(const std::string& path, const void* data, size_t n) {
