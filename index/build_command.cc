@@ -29,6 +29,7 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--head-ratio", a->options.head_ratio, "Heads as a fraction of vectors");
   cmd->add_option("--replicas", a->options.replicas, "Most postings per vector (R)");
   cmd->add_option("--candidates", a->options.candidates, "Nearest heads considered per vector");
+  cmd->add_option("--assign-ef", a->options.assign_ef, "Head graph beam when assigning vectors");
   cmd->add_option("--rng-factor", a->options.rng_factor, "RNG rule factor (1 = SPANN's rule)");
   cmd->add_option("--closure-epsilon", a->closure_epsilon, "Skip heads beyond (1+eps) x nearest (default: off)");
   cmd->add_option("--posting-limit", a->options.posting_limit, "Most entries per posting (0: automatic)");

@@ -145,6 +145,7 @@ nlohmann::json SpannBuildOptions::ToJson() const {
           {"head_ratio", head_ratio},
           {"replicas", replicas},
           {"candidates", candidates},
+          {"assign_ef", assign_ef},
           {"rng_factor", rng_factor},
           {"closure_epsilon", std::isfinite(closure_epsilon) ? closure_epsilon : -1.0},
           {"posting_limit", posting_limit},
@@ -322,7 +323,7 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
       ParallelRows(threads, rows, [&](size_t r) {
         thread_local std::vector<HeadHit> hits;
         const float* x = chunk.data() + r * dim;
-        heads->Search(x, o.candidates, o.candidates, &hits);
+        heads->Search(x, o.candidates, std::max(o.candidates, o.assign_ef), &hits);
         uint32_t* out_h = assign_head.data() + (b + r) * R;
         float* out_d = assign_dist.data() + (b + r) * R;
         uint32_t chosen = 0;

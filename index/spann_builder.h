@@ -44,6 +44,8 @@ struct SpannBuildOptions {
   double head_ratio = 0.12;
   uint32_t replicas = 8;      // R: most postings a vector is written to
   uint32_t candidates = 64;   // nearest heads considered per vector
+  // Head-graph beam when finding those candidates (>= candidates).
+  uint32_t assign_ef = 64;
   // SPANN's RNG rule skips head j when a chosen head i has
   // rng_factor * dist(c_i, c_j) < dist(x, c_j); 1.0 is the plain rule.
   // With real-vector heads 1.0 keeps 4.3 (Fashion-MNIST) / 4.7 (syn1m)
