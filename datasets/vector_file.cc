@@ -233,7 +233,8 @@ absl::StatusOr<size_t> VectorReader::ReadFloat(size_t max_rows, float* out) {
   if (rows == 0) return 0;
   const size_t count = rows * info_.dim;
   const size_t esize = ElementSize(info_.element_type);
-  std::vector<uint8_t> raw(count * esize);
+  std::vector<uint8_t>& raw = convert_;
+  raw.resize(count * esize);
   CAIRN_ASSIGN_OR_RETURN(size_t got, ReadRaw(rows, raw.data()));
   switch (info_.element_type) {
     case ElementType::kUInt8:

@@ -83,7 +83,8 @@ class VectorReader {
   std::FILE* file_ = nullptr;
   uint64_t data_offset_ = 0;  // byte offset of row 0
   uint64_t next_row_ = 0;
-  std::vector<uint8_t> scratch_;
+  std::vector<uint8_t> scratch_;  // vecs records with their dim headers
+  std::vector<uint8_t> convert_;  // integer rows before conversion to float
 };
 
 // Reads rows [begin, begin + count) (count = all remaining when UINT64_MAX)

@@ -59,6 +59,40 @@ class VisitedSet {
   size_t mask_ = 0;
 };
 
+// Max-heap order on (distance, id): the worst kept neighbour is on top.
+bool Worse(const Neighbor& a, const Neighbor& b) {
+  return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+}
+
+// Scans one posting into the top-k heap. The kernel is chosen once per
+// posting by the caller (stored type x metric), so the entry loop has no
+// branch on either. Distance = raw (L2) or offset - raw (-dot, 1 - cos).
+template <typename T>
+void ScanPosting(float (*kernel)(const float*, const T*, size_t), const float* q,
+                 const PostingView& view, bool negate, float offset, uint32_t k,
+                 VisitedSet& visited, std::vector<Neighbor>& heap, SearchStats& stats) {
+  for (uint32_t i = 0; i < view.count; ++i) {
+    const uint32_t id = view.ids[i];
+    if ((view.versions[i] & kVersionDeletedBit) != 0) continue;
+    if (!visited.Insert(id)) {
+      ++stats.duplicates_skipped;
+      continue;
+    }
+    float d = kernel(q, reinterpret_cast<const T*>(view.vector(i)), view.dim);
+    if (negate) d = offset - d;
+    ++stats.entries_scanned;
+    const Neighbor n{d, id};
+    if (heap.size() < k) {
+      heap.push_back(n);
+      std::push_heap(heap.begin(), heap.end(), Worse);
+    } else if (Worse(n, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), Worse);
+      heap.back() = n;
+      std::push_heap(heap.begin(), heap.end(), Worse);
+    }
+  }
+}
+
 }  // namespace
 
 struct SearchContext::Impl {
@@ -110,7 +144,8 @@ absl::StatusOr<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& 
   const std::string heads_path = dir + "/heads.hnsw";
   CAIRN_ASSIGN_OR_RETURN(nlohmann::json fp, FileFingerprint(heads_path));
   if (!m.files.contains("heads.hnsw") || m.files["heads.hnsw"] != fp) {
-    return absl::DataLossError(absl::StrCat(heads_path, ": size or checksum differs from the "
+    return absl::DataLossError(absl::StrCat(heads_path,
+                                            ": size or checksum differs from the "
                                             "manifest (corrupt or replaced file)"));
   }
   CAIRN_ASSIGN_OR_RETURN(index->heads_, HeadIndex::Load(heads_path, m.dim, m.metric));
@@ -146,8 +181,8 @@ absl::StatusOr<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& 
     entries += e.count;
   }
   if (entries != m.total_entries) {
-    return absl::DataLossError(absl::StrCat(dir_path, ": ", entries, " entries, manifest says ",
-                                            m.total_entries));
+    return absl::DataLossError(
+        absl::StrCat(dir_path, ": ", entries, " entries, manifest says ", m.total_entries));
   }
   return index;
 }
@@ -180,8 +215,7 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
   }
 
   auto t0 = Clock::now();
-  const uint32_t ef =
-      std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
+  const uint32_t ef = std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
   heads_->Search(q, params.max_postings, ef, &c.hits);
   auto t1 = Clock::now();
   local.head_ns = Nanos(t0, t1);
@@ -218,23 +252,8 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
   // One kernel per (metric, stored type); the query stays float.
   const DistanceKernels& kern = Kernels();
   const bool l2 = metric == Metric::kL2;
-  const StoredType stored = manifest_.stored_type;
-  auto distance = [&](const uint8_t* v) -> float {
-    switch (stored) {
-      case StoredType::kFloat32:
-        return (l2 ? kern.l2_f32 : kern.dot_f32)(q, reinterpret_cast<const float*>(v), dim);
-      case StoredType::kUInt8:
-        return (l2 ? kern.l2_f32_u8 : kern.dot_f32_u8)(q, v, dim);
-      case StoredType::kInt8:
-        return (l2 ? kern.l2_f32_i8 : kern.dot_f32_i8)(q, reinterpret_cast<const int8_t*>(v), dim);
-    }
-    return 0;
-  };
-  const bool negate = !l2;
+  const float dist_offset = metric == Metric::kCosine ? 1.0f : 0.0f;
   const uint32_t k = params.k;
-  auto worse = [](const Neighbor& a, const Neighbor& b) {
-    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-  };
 
   if (keep > 0) CAIRN_RETURN_IF_ERROR(c.reader->Submit(c.requests.data(), keep));
   absl::Status error;
@@ -252,43 +271,37 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
     ++local.postings_read;
     local.bytes_read += r->length;
     local.pages_read += r->length / kPostingPageBytes;
-    auto payload = PostingFileReader::ParseRecord(postings_path_, r->offset,
-                                                  static_cast<const uint8_t*>(r->buffer),
-                                                  r->length);
+    auto payload = PostingFileReader::ParseRecord(
+        postings_path_, r->offset, static_cast<const uint8_t*>(r->buffer), r->length);
     if (!payload.ok()) {
       error = payload.status();
       continue;
     }
-    auto view = DecodePosting(*payload, dim, manifest_.stored_type,
-                              absl::StrCat(postings_path_, " at offset ", r->offset));
+    // The file name alone on the hot path; the offset is added on error only.
+    auto view = DecodePosting(*payload, dim, manifest_.stored_type, postings_path_);
     if (!view.ok()) {
-      error = view.status();
+      error = absl::DataLossError(
+          absl::StrCat(view.status().message(), " (record at offset ", r->offset, ")"));
       continue;
     }
-    for (uint32_t i = 0; i < view->count; ++i) {
-      const uint32_t id = view->ids[i];
-      if ((view->versions[i] & kVersionDeletedBit) != 0) continue;
-      if (!c.visited.Insert(id)) {
-        ++local.duplicates_skipped;
-        continue;
-      }
-      float d = distance(view->vector(i));
-      if (negate) d = (metric == Metric::kCosine ? 1.0f : 0.0f) - d;
-      ++local.entries_scanned;
-      Neighbor n{d, id};
-      if (c.heap.size() < k) {
-        c.heap.push_back(n);
-        std::push_heap(c.heap.begin(), c.heap.end(), worse);
-      } else if (worse(n, c.heap.front())) {
-        std::pop_heap(c.heap.begin(), c.heap.end(), worse);
-        c.heap.back() = n;
-        std::push_heap(c.heap.begin(), c.heap.end(), worse);
-      }
+    switch (view->type) {
+      case StoredType::kFloat32:
+        ScanPosting<float>(l2 ? kern.l2_f32 : kern.dot_f32, q, *view, !l2, dist_offset, k,
+                           c.visited, c.heap, local);
+        break;
+      case StoredType::kUInt8:
+        ScanPosting<uint8_t>(l2 ? kern.l2_f32_u8 : kern.dot_f32_u8, q, *view, !l2, dist_offset, k,
+                             c.visited, c.heap, local);
+        break;
+      case StoredType::kInt8:
+        ScanPosting<int8_t>(l2 ? kern.l2_f32_i8 : kern.dot_f32_i8, q, *view, !l2, dist_offset, k,
+                            c.visited, c.heap, local);
+        break;
     }
     local.scan_ns += Nanos(ts, Clock::now());
   }
   if (!error.ok()) return error;
-  std::sort_heap(c.heap.begin(), c.heap.end(), worse);
+  std::sort_heap(c.heap.begin(), c.heap.end(), Worse);
   out->assign(c.heap.begin(), c.heap.end());
   if (stats != nullptr) stats->Add(local);
   return absl::OkStatus();
