@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/progress.h"
+#include "common/status_macros.h"
 #include "index/distance.h"
 #include "storage/env.h"
 
@@ -124,6 +125,7 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Load(const std::string& pa
     return absl::DataLossError(absl::StrCat(path, ": cannot load head index: ", e.what()));
   }
   index->count_ = static_cast<uint32_t>(index->impl_->hnsw->cur_element_count);
+  index->removed_ = static_cast<uint32_t>(index->impl_->hnsw->num_deleted_);
   // Labels were assigned 0..count-1 at build; internal ids may differ, so
   // head(id) goes through the label lookup once here.
   return index;
@@ -143,6 +145,62 @@ void HeadIndex::Search(const float* query, uint32_t n, uint32_t ef,
     result.pop();
   }
   out->resize(std::min<size_t>(n, out->size()));
+}
+
+absl::Status HeadIndex::Add(const float* vector, uint32_t id) {
+  auto* h = impl_->hnsw.get();
+  if (h->label_lookup_.count(id) != 0) {
+    return absl::AlreadyExistsError(absl::StrCat("head index: head ", id, " exists"));
+  }
+  try {
+    if (h->cur_element_count >= h->max_elements_) {
+      h->resizeIndex(std::max<size_t>(1024, h->max_elements_ + h->max_elements_ / 4));
+    }
+    h->addPoint(vector, id);
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("head index: add head ", id, ": ", e.what()));
+  }
+  ++count_;
+  return absl::OkStatus();
+}
+
+absl::Status HeadIndex::Remove(uint32_t id) {
+  auto* h = impl_->hnsw.get();
+  auto it = h->label_lookup_.find(id);
+  if (it == h->label_lookup_.end()) {
+    return absl::NotFoundError(absl::StrCat("head index: no head ", id));
+  }
+  if (h->isMarkedDeleted(it->second)) return absl::OkStatus();
+  h->markDeletedInternal(it->second);
+  ++removed_;
+  return absl::OkStatus();
+}
+
+bool HeadIndex::removed(uint32_t id) const {
+  auto* h = impl_->hnsw.get();
+  auto it = h->label_lookup_.find(id);
+  return it == h->label_lookup_.end() || h->isMarkedDeleted(it->second);
+}
+
+absl::StatusOr<std::string> HeadIndex::Serialize(const std::string& scratch_path) const {
+  try {
+    impl_->hnsw->saveIndex(scratch_path);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(scratch_path, ": cannot save head index: ", e.what()));
+  }
+  auto bytes = Env::Default()->ReadFile(scratch_path);
+  (void)Env::Default()->RemoveFile(scratch_path);
+  return bytes;
+}
+
+absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Deserialize(const std::string& bytes,
+                                                                  const std::string& scratch_path,
+                                                                  uint32_t dim, Metric metric) {
+  // hnswlib reads only from a path; the caller has verified the checksum.
+  CAIRN_RETURN_IF_ERROR(WriteFileAtomically(Env::Default(), scratch_path, bytes));
+  auto index = Load(scratch_path, dim, metric);
+  (void)Env::Default()->RemoveFile(scratch_path);
+  return index;
 }
 
 const float* HeadIndex::head(uint32_t id) const {

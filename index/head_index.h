@@ -9,8 +9,10 @@
 // Metric handling: L2 uses squared L2; inner product and cosine use -dot
 // (cosine heads and queries are normalised by the caller).
 //
-// Thread-safety: Search() is safe from many threads at once; Build/Save/Load
-// are not concurrent with anything.
+// Thread-safety: Search() and head() are safe from many threads at once;
+// Add/Remove/Save/Load/Serialize are not concurrent with anything (the live
+// index holds its head lock exclusively around Add and Remove, shared around
+// Search).
 #ifndef CAIRN_INDEX_HEAD_INDEX_H_
 #define CAIRN_INDEX_HEAD_INDEX_H_
 
@@ -50,6 +52,21 @@ class HeadIndex {
   static absl::StatusOr<std::unique_ptr<HeadIndex>> Load(const std::string& path, uint32_t dim,
                                                          Metric metric);
 
+  // Live updates (splits and merges). Add inserts head `id` (ids need not be
+  // dense; capacity grows as needed). Remove hides a head from searches; its
+  // vector stays readable through head() and it keeps routing the graph.
+  absl::Status Add(const float* vector, uint32_t id);
+  absl::Status Remove(uint32_t id);
+  bool removed(uint32_t id) const;
+  uint32_t live_count() const { return count_ - removed_; }
+
+  // The graph as bytes (hnswlib's format), for a checkpoint written through
+  // the Env; `scratch_path` is a file the function may create and removes.
+  absl::StatusOr<std::string> Serialize(const std::string& scratch_path) const;
+  static absl::StatusOr<std::unique_ptr<HeadIndex>> Deserialize(const std::string& bytes,
+                                                                const std::string& scratch_path,
+                                                                uint32_t dim, Metric metric);
+
   // The n nearest heads, nearest first; ef >= n candidates are explored.
   void Search(const float* query, uint32_t n, uint32_t ef, std::vector<HeadHit>* out) const;
 
@@ -63,7 +80,8 @@ class HeadIndex {
   HeadIndex() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  uint32_t count_ = 0;
+  uint32_t count_ = 0;    // heads ever added (removed ones included)
+  uint32_t removed_ = 0;
   uint32_t dim_ = 0;
 };
 

@@ -18,6 +18,7 @@
 #include "datasets/vector_file.h"
 #include "index/balanced_kmeans.h"
 #include "index/distance.h"
+#include "index/head_distance.h"
 #include "index/head_index.h"
 #include "index/posting_format.h"
 #include "index/spann_files.h"
@@ -87,17 +88,6 @@ absl::Status ReadRows(VectorReader* reader, uint64_t begin, size_t rows, Metric 
     for (size_t r = 0; r < rows; ++r) Normalize(out + r * dim, dim);
   }
   return absl::OkStatus();
-}
-
-float TrueDistance(Metric metric, float graph_distance) {
-  // Graph distance is squared L2, or -dot (unit vectors for cosine).
-  if (metric == Metric::kL2) return std::sqrt(std::max(0.0f, graph_distance));
-  if (metric == Metric::kCosine) return std::sqrt(std::max(0.0f, 2.0f + 2.0f * graph_distance));
-  return graph_distance;
-}
-
-float GraphDistance(Metric metric, const float* a, const float* b, uint32_t dim) {
-  return metric == Metric::kL2 ? Kernels().l2_f32(a, b, dim) : -Kernels().dot_f32(a, b, dim);
 }
 
 template <typename Fn>

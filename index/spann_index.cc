@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "index/distance.h"
 #include "index/posting_format.h"
+#include "index/posting_scan.h"
 #include "storage/posting_file.h"
 
 namespace cairn {
@@ -20,77 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 uint64_t Nanos(Clock::time_point a, Clock::time_point b) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
-}
-
-// Ids seen in this query: open addressing over a power-of-two table, cleared
-// in O(1) by bumping the stamp. Sized to the query's entry count.
-class VisitedSet {
- public:
-  void Reset(size_t expected) {
-    size_t want = 64;
-    while (want < expected * 2) want <<= 1;
-    if (want > keys_.size()) {
-      keys_.assign(want, 0);
-      stamps_.assign(want, 0);
-      stamp_ = 0;
-    }
-    if (++stamp_ == 0) {  // wrapped: really clear
-      std::fill(stamps_.begin(), stamps_.end(), 0);
-      stamp_ = 1;
-    }
-    mask_ = keys_.size() - 1;
-  }
-  // True if id was not yet in the set (and inserts it).
-  bool Insert(uint32_t id) {
-    size_t h = (id * 0x9E3779B1u) & mask_;
-    while (stamps_[h] == stamp_) {
-      if (keys_[h] == id) return false;
-      h = (h + 1) & mask_;
-    }
-    stamps_[h] = stamp_;
-    keys_[h] = id;
-    return true;
-  }
-
- private:
-  std::vector<uint32_t> keys_;
-  std::vector<uint32_t> stamps_;
-  uint32_t stamp_ = 0;
-  size_t mask_ = 0;
-};
-
-// Max-heap order on (distance, id): the worst kept neighbour is on top.
-bool Worse(const Neighbor& a, const Neighbor& b) {
-  return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-}
-
-// Scans one posting into the top-k heap. The kernel is chosen once per
-// posting by the caller (stored type x metric), so the entry loop has no
-// branch on either. Distance = raw (L2) or offset - raw (-dot, 1 - cos).
-template <typename T>
-void ScanPosting(float (*kernel)(const float*, const T*, size_t), const float* q,
-                 const PostingView& view, bool negate, float offset, uint32_t k,
-                 VisitedSet& visited, std::vector<Neighbor>& heap, SearchStats& stats) {
-  for (uint32_t i = 0; i < view.count; ++i) {
-    const uint32_t id = view.ids[i];
-    if ((view.versions[i] & kVersionDeletedBit) != 0) continue;
-    if (!visited.Insert(id)) {
-      ++stats.duplicates_skipped;
-      continue;
-    }
-    float d = kernel(q, reinterpret_cast<const T*>(view.vector(i)), view.dim);
-    if (negate) d = offset - d;
-    ++stats.entries_scanned;
-    const Neighbor n{d, id};
-    if (heap.size() < k) {
-      heap.push_back(n);
-      std::push_heap(heap.begin(), heap.end(), Worse);
-    } else if (Worse(n, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), Worse);
-      heap.back() = n;
-      std::push_heap(heap.begin(), heap.end(), Worse);
-    }
-  }
 }
 
 }  // namespace
@@ -124,6 +54,8 @@ void SearchStats::Add(const SearchStats& o) {
   pages_read += o.pages_read;
   entries_scanned += o.entries_scanned;
   duplicates_skipped += o.duplicates_skipped;
+  stale_skipped += o.stale_skipped;
+  buffered_scanned += o.buffered_scanned;
   head_ns += o.head_ns;
   io_wait_ns += o.io_wait_ns;
   scan_ns += o.scan_ns;
@@ -287,15 +219,15 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
     switch (view->type) {
       case StoredType::kFloat32:
         ScanPosting<float>(l2 ? kern.l2_f32 : kern.dot_f32, q, *view, !l2, dist_offset, k,
-                           c.visited, c.heap, local);
+                           c.visited, c.heap, local, NotDeleted{});
         break;
       case StoredType::kUInt8:
         ScanPosting<uint8_t>(l2 ? kern.l2_f32_u8 : kern.dot_f32_u8, q, *view, !l2, dist_offset, k,
-                             c.visited, c.heap, local);
+                             c.visited, c.heap, local, NotDeleted{});
         break;
       case StoredType::kInt8:
         ScanPosting<int8_t>(l2 ? kern.l2_f32_i8 : kern.dot_f32_i8, q, *view, !l2, dist_offset, k,
-                            c.visited, c.heap, local);
+                            c.visited, c.heap, local, NotDeleted{});
         break;
     }
     local.scan_ns += Nanos(ts, Clock::now());

@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "index/head_index.h"
+#include "index/search_types.h"
 #include "index/spann_files.h"
 #include "storage/block_reader.h"
 
@@ -44,21 +45,6 @@ struct SpannSearchParams {
   // postings read finds the true nearest heads more often, for ~0.01 ms).
   uint32_t head_ef = 0;
   absl::Status Validate() const;
-};
-
-struct Neighbor {
-  float distance;  // index/metric.h convention
-  uint32_t id;     // row of the build input
-};
-
-struct SearchStats {
-  uint32_t postings_read = 0;
-  uint64_t bytes_read = 0;
-  uint32_t pages_read = 0;
-  uint32_t entries_scanned = 0;  // distances computed in postings
-  uint32_t duplicates_skipped = 0;
-  uint64_t head_ns = 0, io_wait_ns = 0, scan_ns = 0;
-  void Add(const SearchStats& o);
 };
 
 struct SpannOpenOptions {

@@ -56,7 +56,7 @@ class PosixWritableFile final : public WritableFile {
       buffer_.append(p, n);
       return absl::OkStatus();
     }
-    CAIRN_RETURN_IF_ERROR(Flush());
+    CAIRN_RETURN_IF_ERROR(FlushBuffer());
     if (n <= kWriteBufferBytes / 2) {
       buffer_.append(p, n);
       return absl::OkStatus();
@@ -77,7 +77,7 @@ class PosixWritableFile final : public WritableFile {
           absl::StrCat(path_, ": WriteAt [", offset, ", ", offset + n,
                        ") beyond the ", Size(), " bytes written"));
     }
-    CAIRN_RETURN_IF_ERROR(Flush());
+    CAIRN_RETURN_IF_ERROR(FlushBuffer());
     absl::Status status =
         WriteFully(fd_, path_, static_cast<const char*>(data), n, offset);
     if (!status.ok()) write_error_ = status;
@@ -86,7 +86,7 @@ class PosixWritableFile final : public WritableFile {
 
   absl::Status Sync() override {
     CAIRN_RETURN_IF_ERROR(CheckOpen());
-    CAIRN_RETURN_IF_ERROR(Flush());
+    CAIRN_RETURN_IF_ERROR(FlushBuffer());
     if (::fdatasync(fd_) != 0) {
       return IOError(absl::StrCat(path_, ": fdatasync"), errno);
     }
@@ -95,13 +95,18 @@ class PosixWritableFile final : public WritableFile {
 
   absl::Status Close() override {
     if (fd_ < 0) return absl::OkStatus();
-    absl::Status status = Flush();
+    absl::Status status = FlushBuffer();
     if (::close(fd_) != 0 && status.ok()) {
       status = IOError(absl::StrCat(path_, ": close"), errno);
     }
     fd_ = -1;
     buffer_.clear();
     return status;
+  }
+
+  absl::Status Flush() override {
+    CAIRN_RETURN_IF_ERROR(CheckOpen());
+    return FlushBuffer();
   }
 
   uint64_t Size() const override { return flushed_ + buffer_.size(); }
@@ -116,7 +121,7 @@ class PosixWritableFile final : public WritableFile {
     return write_error_;
   }
 
-  absl::Status Flush() {
+  absl::Status FlushBuffer() {
     if (buffer_.empty()) return absl::OkStatus();
     absl::Status status =
         WriteFully(fd_, path_, buffer_.data(), buffer_.size(), flushed_);

@@ -37,6 +37,9 @@ class WritableFile {
   virtual absl::Status WriteAt(uint64_t offset, const void* data, size_t n) = 0;
   // Makes everything written so far durable (fdatasync).
   virtual absl::Status Sync() = 0;
+  // Hands buffered bytes to the kernel (no fsync), so that other readers of
+  // the file (an O_DIRECT BlockReader) see them.
+  virtual absl::Status Flush() = 0;
   // Flushes and closes; later calls other than Close and Size fail. Closing
   // twice is OK. The destructor closes without reporting errors.
   virtual absl::Status Close() = 0;

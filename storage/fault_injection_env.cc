@@ -33,6 +33,11 @@ class FaultInjectionWritableFile final : public WritableFile {
     return base_->WriteAt(offset, data, n);
   }
 
+  absl::Status Flush() override {
+    CAIRN_RETURN_IF_ERROR(env_->BeginOperation("flush", path()));
+    return base_->Flush();
+  }
+
   absl::Status Sync() override {
     CAIRN_RETURN_IF_ERROR(env_->BeginOperation("sync", path()));
     CAIRN_RETURN_IF_ERROR(base_->Sync());

@@ -4,7 +4,7 @@
 //
 // Mutating operations are numbered 1, 2, ... in the order they are attempted
 // (since construction or ResetCounter): NewWritableFile, NewAppendableFile,
-// Append, WriteAt, Sync, Close (of a file created here), RenameFile, SyncDir,
+// Append, WriteAt, Flush, Sync, Close (of a file created here), RenameFile, SyncDir,
 // RemoveFile, TruncateFile, CreateDirs. Reads (FileExists, FileSize,
 // ReadFile, ListDir) are forwarded and never counted or failed. An injected
 // failure happens before the operation reaches the base Env (except a

@@ -175,26 +175,9 @@ absl::Status PostingFileWriter::Finish() {
 
 // --- Reader -----------------------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<PostingFileReader>> PostingFileReader::Open(
-    const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IOError(absl::StrCat(path, ": open"), errno);
-  struct stat st;
-  uint8_t header[kPostingFileHeaderBytes];
-  absl::Status status;
-  if (::fstat(fd, &st) != 0) {
-    status = IOError(absl::StrCat(path, ": fstat"), errno);
-  } else if (static_cast<uint64_t>(st.st_size) < kPostingPageBytes) {
-    status = Corrupt(path, absl::StrCat("truncated posting file: ", st.st_size,
-                                        " bytes, shorter than its ",
-                                        kPostingPageBytes, "-byte header"));
-  } else {
-    status = PreadFully(fd, path, header, sizeof(header), 0);
-  }
-  ::close(fd);
-  CAIRN_RETURN_IF_ERROR(status);
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-
+absl::Status CheckPostingFileHeader(const std::string& path,
+                                    const uint8_t* header,
+                                    PostingUserHeader* user) {
   // Magic and version first, so that a newer file is reported as such
   // rather than as a checksum mismatch of a layout this build cannot parse.
   if (std::memcmp(header + kMagicOffset, kPostingFileMagic, 8) != 0) {
@@ -217,6 +200,47 @@ absl::StatusOr<std::unique_ptr<PostingFileReader>> PostingFileReader::Open(
     return Corrupt(path, "posting file header checksum mismatch");
   }
 
+  if (user != nullptr) {
+    std::memcpy(user->data(), header + kUserHeaderOffset, user->size());
+  }
+  return absl::OkStatus();
+}
+
+void EncodePostingRecord(const void* payload, uint32_t bytes, uint8_t* out) {
+  const uint64_t record_bytes = PostingRecordBytes(bytes);
+  EncodeFixed32(out + kFrameMagicOffset, kPostingFrameMagic);
+  EncodeFixed16(out + kFrameVersionOffset, kPostingFrameVersion);
+  EncodeFixed16(out + kFrameFlagsOffset, 0);
+  EncodeFixed32(out + kFramePayloadBytesOffset, bytes);
+  EncodeFixed32(out + kFrameReservedOffset, 0);
+  EncodeFixed64(out + kFrameChecksumOffset, Checksum64(payload, bytes));
+  if (bytes > 0) std::memcpy(out + kPostingFrameHeaderBytes, payload, bytes);
+  std::memset(out + kPostingFrameHeaderBytes + bytes, 0,
+              record_bytes - kPostingFrameHeaderBytes - bytes);
+}
+
+absl::StatusOr<std::unique_ptr<PostingFileReader>> PostingFileReader::Open(
+    const std::string& path, bool allow_trailing_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IOError(absl::StrCat(path, ": open"), errno);
+  struct stat st;
+  uint8_t header[kPostingFileHeaderBytes];
+  absl::Status status;
+  if (::fstat(fd, &st) != 0) {
+    status = IOError(absl::StrCat(path, ": fstat"), errno);
+  } else if (static_cast<uint64_t>(st.st_size) < kPostingPageBytes) {
+    status = Corrupt(path, absl::StrCat("truncated posting file: ", st.st_size,
+                                        " bytes, shorter than its ",
+                                        kPostingPageBytes, "-byte header"));
+  } else {
+    status = PreadFully(fd, path, header, sizeof(header), 0);
+  }
+  ::close(fd);
+  CAIRN_RETURN_IF_ERROR(status);
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+
+  CAIRN_RETURN_IF_ERROR(CheckPostingFileHeader(path, header, nullptr));
+
   auto reader = std::unique_ptr<PostingFileReader>(new PostingFileReader());
   reader->path_ = path;
   reader->num_records_ = DecodeFixed64(header + kNumRecordsOffset);
@@ -229,7 +253,8 @@ absl::StatusOr<std::unique_ptr<PostingFileReader>> PostingFileReader::Open(
         path, absl::StrCat("inconsistent header: ", reader->num_records_,
                            " records in ", reader->data_bytes_, " data bytes"));
   }
-  if (file_size != reader->file_size()) {
+  if (file_size != reader->file_size() &&
+      !(allow_trailing_bytes && file_size > reader->file_size())) {
     return Corrupt(
         path, absl::StrCat(file_size < reader->file_size() ? "truncated"
                                                            : "trailing bytes",

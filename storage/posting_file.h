@@ -56,6 +56,17 @@ struct PostingLocation {
 // payload, rounded up to a page).
 uint64_t PostingRecordBytes(uint64_t payload_bytes);
 
+// Validates a posting file's header page (magic, version, header size,
+// checksum; not the data size) and copies out the user header if `user` is
+// not null. DataLossError naming `path` otherwise.
+absl::Status CheckPostingFileHeader(const std::string& path,
+                                    const uint8_t* header,
+                                    PostingUserHeader* user);
+
+// Frames `payload` into `out`, which must hold PostingRecordBytes(bytes):
+// frame header, payload, zero padding to the page.
+void EncodePostingRecord(const void* payload, uint32_t bytes, uint8_t* out);
+
 // Writes a new posting file as `path`.tmp and renames it over `path` in
 // Finish; until then readers of `path` see the previous file, if any.
 class PostingFileWriter {
@@ -102,8 +113,10 @@ class PostingFileReader {
   // Checks magic, version, header checksum and that the file is exactly
   // 4096 + data_bytes long. DataLossError naming the file on any mismatch;
   // NotFound if it is missing.
+  // allow_trailing_bytes: a live index appends records past the size the
+  // header recorded at build time; they are accepted (and ignored) here.
   static absl::StatusOr<std::unique_ptr<PostingFileReader>> Open(
-      const std::string& path);
+      const std::string& path, bool allow_trailing_bytes = false);
 
   const std::string& path() const { return path_; }
   const PostingUserHeader& user_header() const { return user_header_; }

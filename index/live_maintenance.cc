@@ -1,0 +1,536 @@
+// LiveIndex maintenance: flushing memtables into postings, cleaning, splits
+// with LIRE reassignment, and merges (docs/live_updates.md). Everything here
+// runs under maint_mu_, on the maintenance thread or on a caller of
+// Flush/Checkpoint/Compact, so postings have a single writer.
+#include <algorithm>
+#include <cstring>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "index/head_distance.h"
+#include "index/live_index.h"
+#include "index/live_internal.h"
+
+namespace cairn {
+
+inline constexpr uint32_t kNoHead = 0xFFFFFFFFu;
+
+// A posting's entries in memory: ids, version bytes and vectors in the
+// stored type.
+struct LiveIndex::Entries {
+  std::vector<uint32_t> ids;
+  std::vector<uint8_t> versions;
+  std::vector<uint8_t> data;
+  size_t vec_bytes = 0;
+  size_t size() const { return ids.size(); }
+  const uint8_t* vec(size_t i) const { return data.data() + i * vec_bytes; }
+  void Add(uint32_t id, uint8_t v, const uint8_t* vec) {
+    ids.push_back(id);
+    versions.push_back(v);
+    data.insert(data.end(), vec, vec + vec_bytes);
+  }
+};
+
+namespace {
+
+void ToFloat(StoredType type, const uint8_t* src, uint32_t dim, float* out) {
+  switch (type) {
+    case StoredType::kFloat32:
+      std::memcpy(out, src, sizeof(float) * dim);
+      break;
+    case StoredType::kUInt8:
+      for (uint32_t d = 0; d < dim; ++d) out[d] = src[d];
+      break;
+    case StoredType::kInt8:
+      for (uint32_t d = 0; d < dim; ++d) out[d] = static_cast<int8_t>(src[d]);
+      break;
+  }
+}
+
+// The caller validated that the values fit (LiveIndex::ValidateVector).
+void FromFloat(StoredType type, const float* src, uint32_t dim, uint8_t* out) {
+  switch (type) {
+    case StoredType::kFloat32:
+      std::memcpy(out, src, sizeof(float) * dim);
+      break;
+    case StoredType::kUInt8:
+      for (uint32_t d = 0; d < dim; ++d) out[d] = static_cast<uint8_t>(src[d]);
+      break;
+    case StoredType::kInt8:
+      for (uint32_t d = 0; d < dim; ++d) out[d] = static_cast<uint8_t>(static_cast<int8_t>(src[d]));
+      break;
+  }
+}
+
+// False if all points coincide (nothing to split).
+bool TwoMeansBalanced(const float* x, size_t n, uint32_t dim, uint64_t seed,
+                      std::vector<float>* centroids, std::vector<uint32_t>* assignment) {
+  if (n < 2) return false;
+  // Seeds: a point, then the point farthest from it.
+  const size_t a = seed % n;
+  size_t b = a;
+  float far = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float d = Kernels().l2_f32(x + a * dim, x + i * dim, dim);
+    if (d > far) {
+      far = d;
+      b = i;
+    }
+  }
+  if (far == 0) return false;
+  centroids->assign(x + a * dim, x + (a + 1) * dim);
+  centroids->insert(centroids->end(), x + b * dim, x + (b + 1) * dim);
+  assignment->assign(n, 0);
+  std::vector<std::pair<float, uint32_t>> rank(n);
+  for (int iter = 0; iter < 8; ++iter) {
+    const float* c0 = centroids->data();
+    const float* c1 = c0 + dim;
+    for (size_t i = 0; i < n; ++i) {
+      rank[i] = {Kernels().l2_f32(x + i * dim, c0, dim) - Kernels().l2_f32(x + i * dim, c1, dim),
+                 static_cast<uint32_t>(i)};
+    }
+    std::sort(rank.begin(), rank.end());
+    std::vector<double> sum(2 * size_t{dim}, 0.0);
+    for (size_t r = 0; r < n; ++r) {
+      const uint32_t c = r < n / 2 ? 0 : 1;
+      (*assignment)[rank[r].second] = c;
+      for (uint32_t d = 0; d < dim; ++d) sum[c * dim + d] += x[rank[r].second * size_t{dim} + d];
+    }
+    const double count[2] = {double(n / 2), double(n - n / 2)};
+    for (uint32_t c = 0; c < 2; ++c) {
+      for (uint32_t d = 0; d < dim; ++d) (*centroids)[c * dim + d] = float(sum[c * dim + d] / count[c]);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void LiveIndex::AssignHeads(const float* v, uint32_t exclude, std::vector<uint32_t>* out) {
+  out->clear();
+  thread_local std::vector<HeadHit> hits;
+  absl::ReaderMutexLock lock(&heads_mu_);
+  heads_->Search(v, candidates_ + (exclude != kNoHead ? 1 : 0), std::max(candidates_, 64u), &hits);
+  for (const HeadHit& h : hits) {
+    if (out->size() == replicas_) break;
+    if (h.head == exclude) continue;
+    const float dxj = TrueDistance(metric_, h.distance);
+    bool pruned = false;
+    for (uint32_t c : *out) {
+      const float dij = TrueDistance(metric_, GraphDistance(metric_, heads_->head(c),
+                                                            heads_->head(h.head), dim_));
+      if (rng_factor_ * dij < dxj) {
+        pruned = true;
+        break;
+      }
+    }
+    if (!pruned) out->push_back(h.head);
+  }
+}
+
+bool LiveIndex::EntryLive(uint32_t id, uint8_t version) const {
+  return versions_->IsLive(id, version);
+}
+
+absl::Status LiveIndex::ReadPosting(uint32_t head, Entries* live, uint32_t* stale) {
+  live->vec_bytes = size_t{dim_} * StoredTypeSize(stored_);
+  live->ids.clear();
+  live->versions.clear();
+  live->data.clear();
+  *stale = 0;
+  const uint64_t packed = LoadExtent(head);
+  if (packed == 0) return absl::OkStatus();
+  thread_local AlignedBuffer buffer{kDirectIoAlignment};
+  CAIRN_ASSIGN_OR_RETURN(auto payload, store_->Read(UnpackExtent(packed), &buffer));
+  CAIRN_ASSIGN_OR_RETURN(PostingView view,
+                         DecodePosting(payload, dim_, stored_, store_->path()));
+  absl::flat_hash_set<uint32_t> seen;
+  for (uint32_t i = 0; i < view.count; ++i) {
+    if (!EntryLive(view.ids[i], view.versions[i]) || !seen.insert(view.ids[i]).second) {
+      ++*stale;
+      continue;
+    }
+    live->Add(view.ids[i], view.versions[i], view.vector(i));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::WritePosting(uint32_t head, const Entries& e) {
+  std::vector<uint8_t> payload;
+  EncodePosting(dim_, stored_, e.ids.data(), e.versions.data(), e.data.data(),
+                static_cast<uint32_t>(e.size()), &payload);
+  CAIRN_ASSIGN_OR_RETURN(
+      PostingLocation loc,
+      store_->Write(payload.data(), static_cast<uint32_t>(payload.size()),
+                    [this](uint64_t epoch) { return SafeToReuse(epoch); }));
+  const uint64_t old = LoadExtent(head);
+  StoreExtent(head, PackExtent(loc));
+  if (old != 0) store_->Retire(UnpackExtent(old));
+  ++n_rewrites_;
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::RewritePosting(uint32_t head, const Entries& extra, bool allow_split) {
+  bool removed;
+  {
+    absl::ReaderMutexLock lock(&heads_mu_);
+    removed = heads_->removed(head);
+  }
+  if (removed) {
+    // Split or merged away since these entries were routed: route again.
+    std::vector<uint32_t> heads;
+    std::vector<float> v(dim_);
+    absl::flat_hash_map<uint32_t, Entries> again;
+    for (size_t i = 0; i < extra.size(); ++i) {
+      ToFloat(stored_, extra.vec(i), dim_, v.data());
+      AssignHeads(v.data(), kNoHead, &heads);
+      for (uint32_t h : heads) {
+        Entries& e = again[h];
+        e.vec_bytes = extra.vec_bytes;
+        e.Add(extra.ids[i], extra.versions[i], extra.vec(i));
+      }
+    }
+    for (auto& [h, e] : again) CAIRN_RETURN_IF_ERROR(RewritePosting(h, e, allow_split));
+    return absl::OkStatus();
+  }
+  Entries cur;
+  uint32_t stale = 0;
+  CAIRN_RETURN_IF_ERROR(ReadPosting(head, &cur, &stale));
+  n_cleaned_ += stale;
+  if (!extra.ids.empty()) {
+    absl::flat_hash_map<uint32_t, size_t> at;
+    for (size_t i = 0; i < cur.size(); ++i) at.emplace(cur.ids[i], i);
+    bool changed = stale > 0;
+    for (size_t i = 0; i < extra.size(); ++i) {
+      if (!EntryLive(extra.ids[i], extra.versions[i])) continue;
+      auto [it, fresh] = at.emplace(extra.ids[i], cur.size());
+      if (fresh) {
+        cur.Add(extra.ids[i], extra.versions[i], extra.vec(i));
+        changed = true;
+      } else if (cur.versions[it->second] != extra.versions[i]) {
+        changed = true;
+        // Both live is impossible (one version per id): keep the newer.
+        cur.versions[it->second] = extra.versions[i];
+        std::memcpy(cur.data.data() + it->second * cur.vec_bytes, extra.vec(i), cur.vec_bytes);
+      }
+    }
+    if (!changed) return absl::OkStatus();
+  } else if (stale == 0) {
+    return absl::OkStatus();  // nothing to clean
+  }
+  if (cur.size() > limit_) {
+    if (allow_split) return Split(head, std::move(cur));
+    CAIRN_RETURN_IF_ERROR(WritePosting(head, cur));
+    oversized_.push_back(head);
+    return absl::OkStatus();
+  }
+  if (extra.ids.empty() && cur.size() < min_posting_) return Merge(head, std::move(cur));
+  return WritePosting(head, cur);
+}
+
+absl::Status LiveIndex::FlushMemtable(const MemTable& m) {
+  absl::flat_hash_map<uint32_t, Entries> appends;
+  std::vector<uint32_t> heads;
+  std::vector<uint8_t> stored(size_t{dim_} * StoredTypeSize(stored_));
+  uint64_t flushed = 0;
+  for (uint32_t i = 0; i < m.size(); ++i) {
+    if (!versions_->IsLive(m.id(i), m.version(i))) continue;
+    AssignHeads(m.vector(i), kNoHead, &heads);
+    FromFloat(stored_, m.vector(i), dim_, stored.data());
+    for (uint32_t h : heads) {
+      Entries& e = appends[h];
+      e.vec_bytes = stored.size();
+      e.Add(m.id(i), m.version(i), stored.data());
+    }
+    ++flushed;
+  }
+  std::vector<uint32_t> order;
+  order.reserve(appends.size());
+  for (const auto& [h, e] : appends) order.push_back(h);
+  std::sort(order.begin(), order.end());
+  for (uint32_t h : order) CAIRN_RETURN_IF_ERROR(RewritePosting(h, appends[h], true));
+  CAIRN_RETURN_IF_ERROR(SplitOversized());
+  ++n_flushes_;
+  n_flushed_ += flushed;
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::SplitOversized() {
+  // Reassignment after a split can overfill a neighbour, whose split
+  // reassigns again: bound the cascade per call; what is left waits for the
+  // next flush.
+  size_t budget = 2 * oversized_.size() + 8;
+  while (!oversized_.empty() && budget-- > 0) {
+    const uint32_t h = oversized_.back();
+    oversized_.pop_back();
+    bool removed;
+    {
+      absl::ReaderMutexLock lock(&heads_mu_);
+      removed = heads_->removed(h);
+    }
+    if (removed) continue;
+    Entries cur;
+    uint32_t stale = 0;
+    CAIRN_RETURN_IF_ERROR(ReadPosting(h, &cur, &stale));
+    if (cur.size() > limit_) CAIRN_RETURN_IF_ERROR(Split(h, std::move(cur)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::Split(uint32_t head, Entries&& entries) {
+  const size_t n = entries.size();
+  std::vector<float> fv(n * dim_);
+  for (size_t i = 0; i < n; ++i) ToFloat(stored_, entries.vec(i), dim_, fv.data() + i * dim_);
+  // Balanced 2-means without BLAS (a posting is small, and a GEMM call's
+  // thread start-up costs more than the work): each round ranks points by
+  // d(x, c0) - d(x, c1) and gives each centroid half of them.
+  struct {
+    std::vector<float> centroids;
+    std::vector<uint32_t> assignment;
+  } split;
+  const bool ok = TwoMeansBalanced(fv.data(), n, dim_, head + 1, &split.centroids,
+                                   &split.assignment);
+  auto* km = &split;
+  if (!ok) {
+    // Identical vectors cannot be told apart: keep one long posting.
+    return WritePosting(head, entries);
+  }
+  // Heads are the members nearest each centroid, as in the bulk build.
+  Entries part[2];
+  std::vector<float> hv[2] = {std::vector<float>(dim_), std::vector<float>(dim_)};
+  float best[2] = {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity()};
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t c = km->assignment[i];
+    part[c].vec_bytes = entries.vec_bytes;
+    part[c].Add(entries.ids[i], entries.versions[i], entries.vec(i));
+    const float d = Kernels().l2_f32(fv.data() + i * dim_, km->centroids.data() + c * dim_, dim_);
+    if (d < best[c]) {
+      best[c] = d;
+      std::memcpy(hv[c].data(), fv.data() + i * dim_, sizeof(float) * dim_);
+    }
+  }
+  const uint32_t nh = num_heads_.load();
+  CAIRN_RETURN_IF_ERROR(WritePosting(nh, part[0]));
+  CAIRN_RETURN_IF_ERROR(WritePosting(nh + 1, part[1]));
+  std::vector<float> old(dim_);
+  {
+    absl::WriterMutexLock lock(&heads_mu_);
+    std::memcpy(old.data(), heads_->head(head), sizeof(float) * dim_);
+    CAIRN_RETURN_IF_ERROR(heads_->Add(hv[0].data(), nh));
+    CAIRN_RETURN_IF_ERROR(heads_->Add(hv[1].data(), nh + 1));
+    CAIRN_RETURN_IF_ERROR(heads_->Remove(head));
+  }
+  RetireHead(head);
+  ++n_splits_;
+
+  // LIRE: vectors of the split posting nearer the old head than both new
+  // ones, and vectors of nearby postings nearer a new head than the old one,
+  // may now belong elsewhere.
+  auto dist = [&](const float* a, const float* b) {
+    return TrueDistance(metric_, GraphDistance(metric_, a, b, dim_));
+  };
+  Entries cand;
+  cand.vec_bytes = entries.vec_bytes;
+  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> member;  // id -> examined heads holding it
+  for (size_t i = 0; i < n; ++i) {
+    const float* v = fv.data() + i * dim_;
+    member[entries.ids[i]].push_back(nh + km->assignment[i]);
+    const float d_old = dist(v, old.data());
+    if (d_old <= dist(v, hv[0].data()) && d_old <= dist(v, hv[1].data())) {
+      cand.Add(entries.ids[i], entries.versions[i], entries.vec(i));
+    }
+  }
+  std::vector<HeadHit> near;
+  {
+    absl::ReaderMutexLock lock(&heads_mu_);
+    heads_->Search(old.data(), options_.reassign_k, std::max(options_.reassign_k, 64u), &near);
+  }
+  std::vector<uint32_t> examined = {nh, nh + 1};
+  std::vector<float> v(dim_);
+  Entries ge;
+  for (const HeadHit& g : near) {
+    if (g.head == nh || g.head == nh + 1) continue;
+    examined.push_back(g.head);
+    uint32_t stale = 0;
+    CAIRN_RETURN_IF_ERROR(ReadPosting(g.head, &ge, &stale));
+    for (size_t i = 0; i < ge.size(); ++i) {
+      ToFloat(stored_, ge.vec(i), dim_, v.data());
+      member[ge.ids[i]].push_back(g.head);
+      const float d_old = dist(v.data(), old.data());
+      if (std::min(dist(v.data(), hv[0].data()), dist(v.data(), hv[1].data())) <= d_old) {
+        cand.Add(ge.ids[i], ge.versions[i], ge.vec(i));
+      }
+    }
+  }
+  n_candidates_ += cand.size();
+  return Reassign(cand, member, examined);
+}
+
+// Re-places candidates whose chosen heads changed, without a moment in which
+// a search could miss them: first every new copy is added (same version, so
+// visible at once; a search skips the duplicate), then the copies in
+// examined postings that are no longer chosen are removed. A concurrent
+// upsert of the same id makes both copies stale, which is harmless.
+absl::Status LiveIndex::Reassign(const Entries& cand,
+                                 const absl::flat_hash_map<uint32_t, std::vector<uint32_t>>& member,
+                                 const std::vector<uint32_t>& examined) {
+  absl::flat_hash_set<uint32_t> examined_set(examined.begin(), examined.end());
+  absl::flat_hash_map<uint32_t, Entries> adds;
+  absl::flat_hash_map<uint32_t, absl::flat_hash_set<uint32_t>> drops;
+  absl::flat_hash_set<uint32_t> done;
+  std::vector<uint32_t> heads;
+  std::vector<float> v(dim_);
+  for (size_t i = 0; i < cand.size(); ++i) {
+    const uint32_t id = cand.ids[i];
+    if (!done.insert(id).second || !versions_->IsLive(id, cand.versions[i])) continue;
+    ToFloat(stored_, cand.vec(i), dim_, v.data());
+    AssignHeads(v.data(), kNoHead, &heads);
+    absl::flat_hash_set<uint32_t> had;
+    if (auto it = member.find(id); it != member.end()) had.insert(it->second.begin(), it->second.end());
+    bool moved = false;
+    bool added_outside = false;
+    for (uint32_t h : heads) {
+      // Heads outside the examined set may hold it already; the rewrite
+      // then finds the same (id, version) and leaves the posting alone.
+      if (had.contains(h)) continue;
+      Entries& e = adds[h];
+      e.vec_bytes = cand.vec_bytes;
+      e.Add(id, cand.versions[i], cand.vec(i));
+      moved |= examined_set.contains(h);
+      added_outside |= !examined_set.contains(h);
+    }
+    for (uint32_t h : had) {
+      if (std::find(heads.begin(), heads.end(), h) != heads.end()) continue;
+      drops[h].insert(id);
+      moved = true;
+    }
+    n_reassigned_ += moved || added_outside;
+  }
+  std::vector<uint32_t> order;
+  for (const auto& [h, e] : adds) order.push_back(h);
+  std::sort(order.begin(), order.end());
+  for (uint32_t h : order) CAIRN_RETURN_IF_ERROR(RewritePosting(h, adds[h], false));
+  order.clear();
+  for (const auto& [h, ids] : drops) order.push_back(h);
+  std::sort(order.begin(), order.end());
+  for (uint32_t h : order) CAIRN_RETURN_IF_ERROR(DropFromPosting(h, drops[h]));
+  return absl::OkStatus();  // oversized postings are split by the caller's loop
+}
+
+absl::Status LiveIndex::DropFromPosting(uint32_t head, const absl::flat_hash_set<uint32_t>& ids) {
+  Entries cur, kept;
+  uint32_t stale = 0;
+  CAIRN_RETURN_IF_ERROR(ReadPosting(head, &cur, &stale));
+  kept.vec_bytes = cur.vec_bytes;
+  for (size_t i = 0; i < cur.size(); ++i) {
+    if (!ids.contains(cur.ids[i])) kept.Add(cur.ids[i], cur.versions[i], cur.vec(i));
+  }
+  if (kept.size() == cur.size() && stale == 0) return absl::OkStatus();
+  n_cleaned_ += stale;
+  if (kept.size() < min_posting_) return Merge(head, std::move(kept));
+  return WritePosting(head, kept);
+}
+
+// Hides a head from new searches now; its posting stays readable until
+// every search that may have picked the head before has finished.
+void LiveIndex::RetireHead(uint32_t head) { dead_heads_.emplace_back(head, epochs_.Retire()); }
+
+void LiveIndex::ReapDeadHeads() {
+  size_t keep = 0;
+  for (const auto& [h, epoch] : dead_heads_) {
+    if (!SafeToReuse(epoch)) {
+      dead_heads_[keep++] = {h, epoch};
+      continue;
+    }
+    const uint64_t packed = LoadExtent(h);
+    StoreExtent(h, 0);
+    if (packed != 0) store_->Retire(UnpackExtent(packed));
+  }
+  dead_heads_.resize(keep);
+}
+
+// A posting too small to be worth a head: its vectors get copies (same
+// version) in their next-best postings, then the head goes.
+absl::Status LiveIndex::Merge(uint32_t head, Entries&& entries) {
+  {
+    absl::ReaderMutexLock lock(&heads_mu_);
+    if (heads_->live_count() <= 1) return WritePosting(head, entries);
+  }
+  absl::flat_hash_map<uint32_t, Entries> appends;
+  std::vector<uint32_t> heads;
+  std::vector<float> v(dim_);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    ToFloat(stored_, entries.vec(i), dim_, v.data());
+    AssignHeads(v.data(), head, &heads);
+    for (uint32_t h : heads) {
+      Entries& e = appends[h];
+      e.vec_bytes = entries.vec_bytes;
+      e.Add(entries.ids[i], entries.versions[i], entries.vec(i));
+    }
+  }
+  for (auto& [h, e] : appends) CAIRN_RETURN_IF_ERROR(RewritePosting(h, e, false));
+  {
+    absl::WriterMutexLock lock(&heads_mu_);
+    CAIRN_RETURN_IF_ERROR(heads_->Remove(head));
+  }
+  RetireHead(head);
+  ++n_merges_;
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::DrainFrozen() {
+  absl::MutexLock lock(&maint_mu_);
+  return DrainFrozenLocked();
+}
+
+absl::Status LiveIndex::DrainFrozenLocked() {
+  for (;;) {
+    ReapDeadHeads();
+    std::shared_ptr<MemTable> m;
+    {
+      absl::ReaderMutexLock lock(&mem_mu_);
+      if (frozen_.empty()) return absl::OkStatus();
+      m = frozen_.front();
+    }
+    CAIRN_RETURN_IF_ERROR(FlushMemtable(*m));
+    {
+      absl::MutexLock lock(&mem_mu_);
+      frozen_.pop_front();
+    }
+    absl::MutexLock lock(&bg_mu_);
+    ++work_done_;
+    bg_cv_.SignalAll();
+  }
+}
+
+absl::Status LiveIndex::ProcessHints() {
+  std::vector<uint32_t> hints;
+  {
+    absl::MutexLock lock(&hint_mu_);
+    hints.swap(hints_);
+  }
+  std::sort(hints.begin(), hints.end());
+  hints.erase(std::unique(hints.begin(), hints.end()), hints.end());
+  for (uint32_t h : hints) {
+    bool removed;
+    {
+      absl::ReaderMutexLock lock(&heads_mu_);
+      removed = heads_->removed(h);
+    }
+    if (!removed) CAIRN_RETURN_IF_ERROR(RewritePosting(h, Entries{}, true));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::CompactLocked() {
+  const uint32_t n = num_heads_.load();
+  for (uint32_t h = 0; h < n; ++h) {
+    if (LoadExtent(h) == 0) continue;
+    CAIRN_RETURN_IF_ERROR(RewritePosting(h, Entries{}, true));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cairn

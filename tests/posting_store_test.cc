@@ -1,0 +1,140 @@
+// PostingStore: copy-on-write records, holes reused only after a checkpoint
+// and once readers have left, a free tail cut off, and a damaged or
+// truncated file reported as DataLoss naming it.
+#include "storage/posting_store.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "storage/fault_injection_env.h"
+#include "tests/test_util.h"
+
+namespace cairn {
+namespace {
+
+namespace fs = std::filesystem;
+using ::cairn::testing::DiskTempDir;
+
+std::string MakeFile(const DiskTempDir& tmp) {
+  const std::string path = tmp.File("postings.dat");
+  auto w = PostingFileWriter::Create(Env::Default(), path, PostingUserHeader{});
+  EXPECT_TRUE(w.ok());
+  EXPECT_TRUE((*w)->Finish().ok());
+  return path;
+}
+
+std::vector<uint8_t> Payload(size_t n, uint8_t fill) { return std::vector<uint8_t>(n, fill); }
+
+auto Always = [](uint64_t) { return true; };
+auto Never = [](uint64_t) { return false; };
+
+TEST(PostingStoreTest, WritesReadBackAndHolesAreReusedOnlyAfterCommit) {
+  DiskTempDir tmp;
+  const std::string path = MakeFile(tmp);
+  auto store = PostingStore::Open(Env::Default(), path, kPostingPageBytes, {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto p1 = Payload(5000, 1), p2 = Payload(100, 2);
+  auto a = (*store)->Write(p1.data(), p1.size(), Always);
+  auto b = (*store)->Write(p2.data(), p2.size(), Always);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->offset, kPostingPageBytes);
+  EXPECT_EQ(a->bytes, 2 * kPostingPageBytes);
+  AlignedBuffer buf(kDirectIoAlignment);
+  auto r = (*store)->Read(*a, &buf);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->size(), p1.size());
+  EXPECT_EQ((*r)[4999], 1);
+
+  (*store)->Retire(*a);
+  auto c = (*store)->Write(p2.data(), p2.size(), Always);
+  ASSERT_TRUE(c.ok());
+  EXPECT_GT(c->offset, b->offset) << "a retired extent was reused before a checkpoint";
+  ASSERT_TRUE((*store)->Sync().ok());
+  ASSERT_TRUE((*store)->CommitRetired(7, Never).ok());
+  auto d = (*store)->Write(p2.data(), p2.size(), Never);
+  ASSERT_TRUE(d.ok());
+  EXPECT_NE(d->offset, a->offset) << "reused while a reader may still hold it";
+  auto e = (*store)->Write(p2.data(), p2.size(), Always);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->offset, a->offset) << "a free, safe hole was not reused";
+  EXPECT_GT((*store)->stats().reused_bytes, 0u);
+}
+
+TEST(PostingStoreTest, FreeTailIsCutAndReopenDropsUncommittedBytes) {
+  DiskTempDir tmp;
+  const std::string path = MakeFile(tmp);
+  uint64_t committed = 0;
+  PostingLocation keep;
+  {
+    auto store = PostingStore::Open(Env::Default(), path, kPostingPageBytes, {});
+    ASSERT_TRUE(store.ok());
+    auto p = Payload(100, 3);
+    keep = *(*store)->Write(p.data(), p.size(), Always);
+    auto tail = *(*store)->Write(p.data(), p.size(), Always);
+    (*store)->Retire(tail);
+    ASSERT_TRUE((*store)->Sync().ok());
+    committed = (*store)->committed_candidate();
+    ASSERT_TRUE((*store)->CommitRetired(1, Always).ok());
+    EXPECT_EQ((*store)->stats().truncated_bytes, kPostingPageBytes);
+    EXPECT_EQ(fs::file_size(path), 2 * kPostingPageBytes);
+    (void)(*store)->Write(p.data(), p.size(), Always);  // never committed
+  }
+  auto store = PostingStore::Open(Env::Default(), path, committed, {keep});
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_LE(fs::file_size(path), committed);
+  AlignedBuffer buf(kDirectIoAlignment);
+  EXPECT_TRUE((*store)->Read(keep, &buf).ok());
+}
+
+TEST(PostingStoreTest, DamageIsDataLossNamingTheFile) {
+  DiskTempDir tmp;
+  const std::string path = MakeFile(tmp);
+  PostingLocation loc;
+  {
+    auto store = PostingStore::Open(Env::Default(), path, kPostingPageBytes, {});
+    auto p = Payload(100, 4);
+    loc = *(*store)->Write(p.data(), p.size(), Always);
+    ASSERT_TRUE((*store)->Sync().ok());
+  }
+  // An extent past the end of the file (truncation).
+  auto bad = PostingStore::Open(Env::Default(), path, 3 * kPostingPageBytes,
+                                {PostingLocation{2 * kPostingPageBytes, kPostingPageBytes}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(bad.status().message().find(path), std::string::npos);
+  // A flipped payload byte fails the record checksum on read.
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(loc.offset + 40));
+    f.put('\x7f');
+  }
+  auto store = PostingStore::Open(Env::Default(), path, 2 * kPostingPageBytes, {loc});
+  ASSERT_TRUE(store.ok());
+  AlignedBuffer buf(kDirectIoAlignment);
+  auto r = (*store)->Read(loc, &buf);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(PostingStoreTest, FailedWritePoisonsTheStore) {
+  DiskTempDir tmp;
+  const std::string path = MakeFile(tmp);
+  FaultInjectionEnv env(Env::Default());
+  auto store = PostingStore::Open(&env, path, kPostingPageBytes, {});
+  ASSERT_TRUE(store.ok());
+  env.FailFrom(1, ENOSPC);
+  auto p = Payload(100, 5);
+  auto w = (*store)->Write(p.data(), p.size(), Always);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kResourceExhausted) << w.status();
+  env.ClearFaults();
+  EXPECT_FALSE((*store)->Write(p.data(), p.size(), Always).ok());
+  EXPECT_FALSE((*store)->Sync().ok());
+}
+
+}  // namespace
+}  // namespace cairn
