@@ -188,6 +188,9 @@ class LiveIndex {
                         const absl::flat_hash_map<uint32_t, std::vector<uint32_t>>& member,
                         const std::vector<uint32_t>& examined);
   void AssignHeads(const float* v, uint32_t exclude, std::vector<uint32_t>* heads);
+  // Appends each entry to the postings AssignHeads picks for it.
+  void RouteEntries(const Entries& src, uint32_t exclude,
+                    absl::flat_hash_map<uint32_t, Entries>* out);
   absl::Status ProcessHints();
   absl::Status CompactLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   absl::Status DoCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);

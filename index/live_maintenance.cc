@@ -134,6 +134,21 @@ bool LiveIndex::EntryLive(uint32_t id, uint8_t version) const {
   return versions_->IsLive(id, version);
 }
 
+void LiveIndex::RouteEntries(const Entries& src, uint32_t exclude,
+                             absl::flat_hash_map<uint32_t, Entries>* out) {
+  std::vector<uint32_t> heads;
+  std::vector<float> v(dim_);
+  for (size_t i = 0; i < src.size(); ++i) {
+    ToFloat(stored_, src.vec(i), dim_, v.data());
+    AssignHeads(v.data(), exclude, &heads);
+    for (uint32_t h : heads) {
+      Entries& e = (*out)[h];
+      e.vec_bytes = src.vec_bytes;
+      e.Add(src.ids[i], src.versions[i], src.vec(i));
+    }
+  }
+}
+
 absl::Status LiveIndex::ReadPosting(uint32_t head, Entries* live, uint32_t* stale) {
   live->vec_bytes = size_t{dim_} * StoredTypeSize(stored_);
   live->ids.clear();
@@ -180,18 +195,8 @@ absl::Status LiveIndex::RewritePosting(uint32_t head, const Entries& extra, bool
   }
   if (removed) {
     // Split or merged away since these entries were routed: route again.
-    std::vector<uint32_t> heads;
-    std::vector<float> v(dim_);
     absl::flat_hash_map<uint32_t, Entries> again;
-    for (size_t i = 0; i < extra.size(); ++i) {
-      ToFloat(stored_, extra.vec(i), dim_, v.data());
-      AssignHeads(v.data(), kNoHead, &heads);
-      for (uint32_t h : heads) {
-        Entries& e = again[h];
-        e.vec_bytes = extra.vec_bytes;
-        e.Add(extra.ids[i], extra.versions[i], extra.vec(i));
-      }
-    }
+    RouteEntries(extra, kNoHead, &again);
     for (auto& [h, e] : again) CAIRN_RETURN_IF_ERROR(RewritePosting(h, e, allow_split));
     return absl::OkStatus();
   }
@@ -459,17 +464,7 @@ absl::Status LiveIndex::Merge(uint32_t head, Entries&& entries) {
     if (heads_->live_count() <= 1) return WritePosting(head, entries);
   }
   absl::flat_hash_map<uint32_t, Entries> appends;
-  std::vector<uint32_t> heads;
-  std::vector<float> v(dim_);
-  for (size_t i = 0; i < entries.size(); ++i) {
-    ToFloat(stored_, entries.vec(i), dim_, v.data());
-    AssignHeads(v.data(), head, &heads);
-    for (uint32_t h : heads) {
-      Entries& e = appends[h];
-      e.vec_bytes = entries.vec_bytes;
-      e.Add(entries.ids[i], entries.versions[i], entries.vec(i));
-    }
-  }
+  RouteEntries(entries, head, &appends);
   for (auto& [h, e] : appends) CAIRN_RETURN_IF_ERROR(RewritePosting(h, e, false));
   {
     absl::WriterMutexLock lock(&heads_mu_);

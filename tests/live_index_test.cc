@@ -123,7 +123,9 @@ TEST_F(LiveIndexTest, DeletesAndReplacementsHideOldCopies) {
   auto old = TopHits(**index, ctx->get(), VectorFor(1, base_), 10);
   ASSERT_TRUE(old.ok());
   for (const auto& h : *old) {
-    if (h.id == LiveId(1)) EXPECT_GT(h.distance, 0.0f) << "the replaced vector is still indexed";
+    if (h.id == LiveId(1)) {
+      EXPECT_GT(h.distance, 0.0f) << "the replaced vector is still indexed";
+    }
   }
   // Bulk rows are external ids Number(row): deleting one hides it.
   ASSERT_TRUE((*index)->Delete({ExternalId::Number(7)}, &deleted).ok());
@@ -150,14 +152,18 @@ TEST_F(LiveIndexTest, RepeatedUpsertsOfOneIdOutliveTheSevenBitVersion) {
   for (uint64_t round = 0; round < 300; ++round) {
     v = VectorFor(10000 + round, base_);
     ASSERT_TRUE((*index)->Upsert({{LiveId(42), v.data()}}).ok()) << round;
-    if (round % 50 == 0) ASSERT_TRUE((*index)->Flush().ok());
+    if (round % 50 == 0) {
+      ASSERT_TRUE((*index)->Flush().ok());
+    }
   }
   auto ctx = (*index)->NewContext();
   for (uint64_t round = 0; round < 299; ++round) {
     auto hits = TopHits(**index, ctx->get(), VectorFor(10000 + round, base_), 3);
     ASSERT_TRUE(hits.ok());
     for (const auto& h : *hits) {
-      if (h.id == LiveId(42)) EXPECT_GT(h.distance, 0.0f) << "stale version " << round << " revived";
+      if (h.id == LiveId(42)) {
+        EXPECT_GT(h.distance, 0.0f) << "stale version " << round << " revived";
+      }
     }
   }
   auto last = TopHits(**index, ctx->get(), v);
