@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "bench/gt_bench.h"
+#include "bench/stream_bench.h"
 #include "bench/harness.h"
 #include "bench/kernel_bench.h"
 #include "bench/method_registry.h"
@@ -136,6 +137,34 @@ absl::Status RunGt(const GtArgs& args) {
   return absl::OkStatus();
 }
 
+struct StreamArgs {
+  std::string base, queries, out, metric = "l2", json;
+  uint32_t max_postings = 10, batch = 64, max_queries = 1000;
+  double delete_fraction = 0.1;
+  bool quiet = false;
+};
+
+absl::Status RunStream(const StreamArgs& args) {
+  StreamBenchOptions options;
+  options.base_path = args.base;
+  options.query_path = args.queries;
+  options.work_dir = args.out;
+  options.max_postings = args.max_postings;
+  options.batch = args.batch;
+  options.max_queries = args.max_queries;
+  options.delete_fraction = args.delete_fraction;
+  options.progress = !args.quiet;
+  CAIRN_ASSIGN_OR_RETURN(options.metric, ParseMetric(args.metric));
+  nlohmann::json json;
+  CAIRN_RETURN_IF_ERROR(RunStreamBench(options, std::cout, &json));
+  std::cout.flush();
+  if (!args.json.empty()) {
+    CAIRN_RETURN_IF_ERROR(WriteJson(json, args.json));
+    std::printf("wrote %s\n", args.json.c_str());
+  }
+  return absl::OkStatus();
+}
+
 // Runs body and turns its Status, or anything it throws, into the exit code;
 // nothing escapes into CLI11.
 template <typename F>
@@ -212,9 +241,32 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
     RunCommand("cairn bench gt", exit_code, [&] { return RunGt(*gt_args); });
   });
 
+  auto stream_args = std::make_shared<StreamArgs>();
+  CLI::App* stream = cmd->add_subcommand(
+      "stream", "Live updates: build on half, insert the rest, delete some, compare with a "
+                "fresh build");
+  stream->add_option("--base", stream_args->base, "Base vectors file")->required();
+  stream->add_option("--queries", stream_args->queries, "Query vectors file")->required();
+  stream->add_option("--out", stream_args->out, "Work directory (replaced)")->required();
+  stream->add_option("--metric", stream_args->metric, "l2 | ip | cosine")->capture_default_str();
+  stream->add_option("--max-postings", stream_args->max_postings, "Postings read per query")
+      ->capture_default_str();
+  stream->add_option("--delete-fraction", stream_args->delete_fraction,
+                     "Fraction of all vectors deleted live")
+      ->capture_default_str();
+  stream->add_option("--batch", stream_args->batch, "Vectors per upsert call")
+      ->capture_default_str();
+  stream->add_option("--max-queries", stream_args->max_queries, "Queries for recall and latency")
+      ->capture_default_str();
+  stream->add_option("--json", stream_args->json, "Also write the results as JSON to this file");
+  stream->add_flag("--quiet", stream_args->quiet, "No progress output");
+  stream->callback([stream_args, exit_code] {
+    RunCommand("cairn bench stream", exit_code, [&] { return RunStream(*stream_args); });
+  });
+
   // CLI11 runs this after a nested subcommand's callback; they own the run.
-  cmd->callback([args, kernels, gt, exit_code] {
-    if (kernels->parsed() || gt->parsed()) return;
+  cmd->callback([args, kernels, gt, stream, exit_code] {
+    if (kernels->parsed() || gt->parsed() || stream->parsed()) return;
     RunCommand("cairn bench", exit_code, [&] { return RunBench(*args); });
   });
 }

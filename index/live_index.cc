@@ -13,6 +13,7 @@
 #include "index/distance.h"
 #include "index/live_internal.h"
 #include "index/posting_scan.h"
+#include "index/posting_search.h"
 
 namespace cairn {
 namespace {
@@ -271,6 +272,7 @@ struct LiveSearchContext::Impl {
   AlignedBuffer buffer{kDirectIoAlignment};
   std::vector<ReadRequest> requests;
   std::vector<uint32_t> request_head;
+  std::vector<uint32_t> hint;
   std::vector<HeadHit> hits;
   std::vector<float> query;
   VisitedSet visited;
@@ -284,7 +286,7 @@ absl::StatusOr<std::unique_ptr<LiveSearchContext>> LiveIndex::NewContext() {
   std::unique_ptr<LiveSearchContext> ctx(new LiveSearchContext());
   ctx->impl_ = std::make_unique<LiveSearchContext::Impl>(&epochs_);
   CAIRN_ASSIGN_OR_RETURN(ctx->impl_->reader,
-                         OpenBlockReader(dir_ + "/postings.dat", options_.io));
+                         OpenBlockReader(store_path_, options_.io));
   return ctx;
 }
 
@@ -294,17 +296,8 @@ absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& para
   CAIRN_RETURN_IF_ERROR(params.Validate());
   LiveSearchContext::Impl& c = *context->impl_;
   SearchStats local;
-  for (uint32_t d = 0; d < dim_; ++d) {
-    if (!std::isfinite(query[d])) {
-      return absl::InvalidArgumentError(absl::StrCat("query value ", d, " is not finite"));
-    }
-  }
-  const float* q = query;
-  if (metric_ == Metric::kCosine) {
-    c.query.assign(query, query + dim_);
-    Normalize(c.query.data(), dim_);
-    q = c.query.data();
-  }
+  const float* q = nullptr;
+  CAIRN_RETURN_IF_ERROR(PrepareQuery(query, dim_, metric_, &c.query, &q));
   const DistanceKernels& kern = Kernels();
   const bool l2 = metric_ == Metric::kL2;
   const float dist_offset = metric_ == Metric::kCosine ? 1.0f : 0.0f;
@@ -337,15 +330,7 @@ absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& para
   auto t1 = Clock::now();
   local.head_ns = Nanos(t0, t1);
 
-  size_t keep = c.hits.size();
-  if (!c.hits.empty() && std::isfinite(params.epsilon) && metric_ != Metric::kInnerProduct) {
-    auto true_dist = [&](float d) {
-      return l2 ? std::sqrt(std::max(0.0f, d)) : std::sqrt(std::max(0.0f, 2.0f + 2.0f * d));
-    };
-    const float limit = (1.0f + params.epsilon) * true_dist(c.hits[0].distance);
-    keep = 1;
-    while (keep < c.hits.size() && true_dist(c.hits[keep].distance) <= limit) ++keep;
-  }
+  const size_t keep = PruneByRatio(c.hits, params.epsilon, metric_);
   const size_t entry_bytes = PostingEntryBytes(dim_, stored_);
   uint64_t total_bytes = 0;
   c.requests.clear();
@@ -379,57 +364,15 @@ absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& para
     }
   }
 
-  if (!c.requests.empty()) CAIRN_RETURN_IF_ERROR(c.reader->Submit(c.requests.data(), c.requests.size()));
-  absl::Status error;
-  std::vector<uint32_t> hint;
-  for (size_t done = 0; done < c.requests.size(); ++done) {
-    auto tw = Clock::now();
-    auto req = c.reader->WaitNext();
-    auto ts = Clock::now();
-    local.io_wait_ns += Nanos(tw, ts);
-    if (!req.ok()) {
-      if (error.ok()) error = req.status();
-      continue;
-    }
-    if (!error.ok()) continue;
-    const ReadRequest* r = *req;
-    ++local.postings_read;
-    local.bytes_read += r->length;
-    local.pages_read += r->length / kPostingPageBytes;
-    auto payload = PostingFileReader::ParseRecord(dir_ + "/postings.dat", r->offset,
-                                                  static_cast<const uint8_t*>(r->buffer),
-                                                  r->length);
-    if (!payload.ok()) {
-      error = payload.status();
-      continue;
-    }
-    auto view = DecodePosting(*payload, dim_, stored_, "postings.dat");
-    if (!view.ok()) {
-      error = view.status();
-      continue;
-    }
-    const uint32_t stale_before = local.stale_skipped;
-    switch (view->type) {
-      case StoredType::kFloat32:
-        ScanPosting<float>(l2 ? kern.l2_f32 : kern.dot_f32, q, *view, !l2, dist_offset, k,
-                           c.visited, c.heap, local, live);
-        break;
-      case StoredType::kUInt8:
-        ScanPosting<uint8_t>(l2 ? kern.l2_f32_u8 : kern.dot_f32_u8, q, *view, !l2, dist_offset,
-                             k, c.visited, c.heap, local, live);
-        break;
-      case StoredType::kInt8:
-        ScanPosting<int8_t>(l2 ? kern.l2_f32_i8 : kern.dot_f32_i8, q, *view, !l2, dist_offset,
-                            k, c.visited, c.heap, local, live);
-        break;
-    }
-    // Mostly stale postings are worth a rewrite: tell maintenance.
-    if ((local.stale_skipped - stale_before) * 2 > view->count) {
-      hint.push_back(c.request_head[r->user_data]);
-    }
-    local.scan_ns += Nanos(ts, Clock::now());
-  }
-  if (!error.ok()) return error;
+  std::vector<uint32_t>& hint = c.hint;
+  hint.clear();
+  CAIRN_RETURN_IF_ERROR(ReadAndScanPostings(
+      c.reader.get(), c.requests.data(), c.requests.size(), store_path_, dim_, stored_, metric_, q,
+      k, c.visited, c.heap, local, live,
+      [&](const ReadRequest& r, uint32_t stale, uint32_t count) {
+        // Mostly stale postings are worth a rewrite: tell maintenance.
+        if (stale * 2 > count) hint.push_back(c.request_head[r.user_data]);
+      }));
   if (!hint.empty() && hint_mu_.TryLock()) {
     if (hints_.size() < 4096) hints_.insert(hints_.end(), hint.begin(), hint.end());
     hint_mu_.Unlock();

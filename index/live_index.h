@@ -229,6 +229,7 @@ class LiveIndex {
   uint64_t LoadExtent(uint32_t head) const;
   void StoreExtent(uint32_t head, uint64_t packed);
   std::unique_ptr<PostingStore> store_;  // maintenance thread only
+  std::string store_path_;               // postings.dat, for readers
   EpochManager epochs_;
 
   // Ids and versions.

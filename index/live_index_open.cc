@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& di
   CAIRN_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<LiveIndex> x(new LiveIndex());
   x->dir_ = dir;
+  x->store_path_ = dir + "/postings.dat";
   x->options_ = options;
   x->env_ = options.env != nullptr ? options.env : Env::Default();
   CAIRN_ASSIGN_OR_RETURN(x->bulk_, ReadManifest(x->env_, dir));
@@ -200,6 +201,19 @@ absl::Status LiveIndex::LoadCheckpoint() {
   {
     absl::MutexLock lock(&mem_mu_);
     active_ = std::make_shared<MemTable>(options_.memtable_capacity, dim_);
+  }
+  // Files of other generations are left by a crash (or a failed removal)
+  // after a checkpoint's commit; nothing reads them.
+  CAIRN_ASSIGN_OR_RETURN(auto names, env_->ListDir(dir_));
+  for (const std::string& name : names) {
+    for (const char* prefix : {"heads.", "directory.", "idmap.", "versions."}) {
+      uint64_t g;
+      const size_t len = std::strlen(prefix);
+      if (name.compare(0, len, prefix) == 0 && absl::SimpleAtoi(name.substr(len), &g) &&
+          g != generation_) {
+        (void)env_->RemoveFile(dir_ + "/" + name);
+      }
+    }
   }
   return absl::OkStatus();
 }

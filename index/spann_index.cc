@@ -12,6 +12,7 @@
 #include "index/distance.h"
 #include "index/posting_format.h"
 #include "index/posting_scan.h"
+#include "index/posting_search.h"
 #include "storage/posting_file.h"
 
 namespace cairn {
@@ -132,38 +133,14 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
   CAIRN_RETURN_IF_ERROR(params.Validate());
   SearchContext::Impl& c = *context->impl_;
   SearchStats local;
-  const uint32_t dim = manifest_.dim;
-  const Metric metric = manifest_.metric;
-  for (uint32_t d = 0; d < dim; ++d) {
-    if (!std::isfinite(query[d])) {
-      return absl::InvalidArgumentError(absl::StrCat("query value ", d, " is not finite"));
-    }
-  }
-  const float* q = query;
-  if (metric == Metric::kCosine) {
-    c.query.assign(query, query + dim);
-    Normalize(c.query.data(), dim);
-    q = c.query.data();
-  }
+  const float* q = nullptr;
+  CAIRN_RETURN_IF_ERROR(PrepareQuery(query, manifest_.dim, manifest_.metric, &c.query, &q));
 
   auto t0 = Clock::now();
   const uint32_t ef = std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
   heads_->Search(q, params.max_postings, ef, &c.hits);
-  auto t1 = Clock::now();
-  local.head_ns = Nanos(t0, t1);
-
-  // Pruning on true distances. For cosine the graph distance is -dot of unit
-  // vectors; sqrt(2 + 2 * (-dot)) is their L2 distance.
-  size_t keep = c.hits.size();
-  if (!c.hits.empty() && std::isfinite(params.epsilon) && metric != Metric::kInnerProduct) {
-    auto true_dist = [&](float d) {
-      return metric == Metric::kL2 ? std::sqrt(std::max(0.0f, d))
-                                   : std::sqrt(std::max(0.0f, 2.0f + 2.0f * d));
-    };
-    const float limit = (1.0f + params.epsilon) * true_dist(c.hits[0].distance);
-    keep = 1;
-    while (keep < c.hits.size() && true_dist(c.hits[keep].distance) <= limit) ++keep;
-  }
+  local.head_ns = Nanos(t0, Clock::now());
+  const size_t keep = PruneByRatio(c.hits, params.epsilon, manifest_.metric);
 
   uint64_t total_bytes = 0, total_entries = 0;
   for (size_t i = 0; i < keep; ++i) {
@@ -181,58 +158,10 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
   }
   c.visited.Reset(total_entries);
   c.heap.clear();
-  // One kernel per (metric, stored type); the query stays float.
-  const DistanceKernels& kern = Kernels();
-  const bool l2 = metric == Metric::kL2;
-  const float dist_offset = metric == Metric::kCosine ? 1.0f : 0.0f;
-  const uint32_t k = params.k;
-
-  if (keep > 0) CAIRN_RETURN_IF_ERROR(c.reader->Submit(c.requests.data(), keep));
-  absl::Status error;
-  for (size_t done = 0; done < keep; ++done) {
-    auto tw = Clock::now();
-    auto req = c.reader->WaitNext();
-    auto ts = Clock::now();
-    local.io_wait_ns += Nanos(tw, ts);
-    if (!req.ok()) {
-      if (error.ok()) error = req.status();
-      continue;  // keep draining so no read is left targeting our buffers
-    }
-    if (!error.ok()) continue;
-    const ReadRequest* r = *req;
-    ++local.postings_read;
-    local.bytes_read += r->length;
-    local.pages_read += r->length / kPostingPageBytes;
-    auto payload = PostingFileReader::ParseRecord(
-        postings_path_, r->offset, static_cast<const uint8_t*>(r->buffer), r->length);
-    if (!payload.ok()) {
-      error = payload.status();
-      continue;
-    }
-    // The file name alone on the hot path; the offset is added on error only.
-    auto view = DecodePosting(*payload, dim, manifest_.stored_type, postings_path_);
-    if (!view.ok()) {
-      error = absl::DataLossError(
-          absl::StrCat(view.status().message(), " (record at offset ", r->offset, ")"));
-      continue;
-    }
-    switch (view->type) {
-      case StoredType::kFloat32:
-        ScanPosting<float>(l2 ? kern.l2_f32 : kern.dot_f32, q, *view, !l2, dist_offset, k,
-                           c.visited, c.heap, local, NotDeleted{});
-        break;
-      case StoredType::kUInt8:
-        ScanPosting<uint8_t>(l2 ? kern.l2_f32_u8 : kern.dot_f32_u8, q, *view, !l2, dist_offset, k,
-                             c.visited, c.heap, local, NotDeleted{});
-        break;
-      case StoredType::kInt8:
-        ScanPosting<int8_t>(l2 ? kern.l2_f32_i8 : kern.dot_f32_i8, q, *view, !l2, dist_offset, k,
-                            c.visited, c.heap, local, NotDeleted{});
-        break;
-    }
-    local.scan_ns += Nanos(ts, Clock::now());
-  }
-  if (!error.ok()) return error;
+  CAIRN_RETURN_IF_ERROR(ReadAndScanPostings(
+      c.reader.get(), c.requests.data(), keep, postings_path_, manifest_.dim,
+      manifest_.stored_type, manifest_.metric, q, params.k, c.visited, c.heap, local,
+      NotDeleted{}, [](const ReadRequest&, uint32_t, uint32_t) {}));
   std::sort_heap(c.heap.begin(), c.heap.end(), Worse);
   out->assign(c.heap.begin(), c.heap.end());
   if (stats != nullptr) stats->Add(local);

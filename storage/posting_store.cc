@@ -212,7 +212,8 @@ absl::Status PostingStore::CommitRetired(uint64_t epoch,
       if (status_.ok()) status_ = env_->TruncateFile(path_, off);
       CAIRN_RETURN_IF_ERROR(status_);
       // Reopen so the writer's idea of the size matches the file.
-      (void)file_->Close();
+      status_ = file_->Close();
+      CAIRN_RETURN_IF_ERROR(status_);
       auto reopened = env_->NewAppendableFile(path_);
       if (!reopened.ok()) {
         status_ = reopened.status();
