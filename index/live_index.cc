@@ -28,8 +28,8 @@ uint64_t Nanos(Clock::time_point a, Clock::time_point b) {
 absl::Status LiveOptions::Validate() const {
   if (replicas > 64) return absl::InvalidArgumentError("replicas must be <= 64");
   if (candidates > 1024) return absl::InvalidArgumentError("candidates must be <= 1024");
-  if (memtable_capacity == 0 || memtable_capacity > (1u << 24)) {
-    return absl::InvalidArgumentError("memtable_capacity must be in [1, 2^24]");
+  if (memtable_capacity > (1u << 24)) {
+    return absl::InvalidArgumentError("memtable_capacity must be at most 2^24");
   }
   if (max_frozen_memtables == 0) return absl::InvalidArgumentError("max_frozen_memtables must be >= 1");
   if (reassign_k > 1024) return absl::InvalidArgumentError("reassign_k must be <= 1024");
@@ -115,7 +115,7 @@ absl::Status LiveIndex::AppendToMemtable(uint32_t id, uint8_t version, const flo
       // locks (WaitForRoom); here a full table is always frozen, so a
       // writer never waits while holding write_mu_.
       frozen_.push_back(active_);
-      active_ = std::make_shared<MemTable>(options_.memtable_capacity, dim_);
+      active_ = std::make_shared<MemTable>(memtable_capacity_, dim_);
       froze = true;
     }
     active_->Append(id, version, v);

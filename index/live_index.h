@@ -70,8 +70,11 @@ struct LiveOptions {
   uint32_t posting_limit = 0;  // split above this many live entries
   uint32_t min_posting = 0;    // merge below this many; 0: limit / 16, at least 2
   uint32_t reassign_k = 64;    // neighbour postings checked after a split (LIRE)
-  uint32_t memtable_capacity = 1024;
-  uint32_t max_frozen_memtables = 4;  // writers wait beyond this (backpressure)
+  // Vectors per memtable; 0: about 1 MiB of floats (256 at 784-d, 2048 at
+  // 128-d). Searches scan every memtable exactly, so (1 + max_frozen) x this
+  // bounds their extra work.
+  uint32_t memtable_capacity = 0;
+  uint32_t max_frozen_memtables = 2;  // writers wait beyond this (backpressure)
   uint64_t checkpoint_wal_bytes = uint64_t{256} << 20;  // auto checkpoint
   bool background = true;  // false: maintenance only in Flush/Checkpoint (tests)
   absl::Status Validate() const;
@@ -188,6 +191,9 @@ class LiveIndex {
                         const absl::flat_hash_map<uint32_t, std::vector<uint32_t>>& member,
                         const std::vector<uint32_t>& examined);
   void AssignHeads(const float* v, uint32_t exclude, std::vector<uint32_t>* heads);
+  // AssignHeads for n vectors (rows of vecs) on all cores.
+  void AssignMany(const float* vecs, size_t n, uint32_t exclude,
+                  std::vector<std::vector<uint32_t>>* routes);
   // Appends each entry to the postings AssignHeads picks for it.
   void RouteEntries(const Entries& src, uint32_t exclude,
                     absl::flat_hash_map<uint32_t, Entries>* out);
@@ -216,6 +222,7 @@ class LiveIndex {
   Metric metric_ = Metric::kL2;
   StoredType stored_ = StoredType::kFloat32;
   uint32_t replicas_ = 8, candidates_ = 64, limit_ = 0, min_posting_ = 2;
+  uint32_t memtable_capacity_ = 0;
   double rng_factor_ = 1.0;
 
   // Heads and directory. The directory is a chunked array of packed extents

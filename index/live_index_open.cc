@@ -61,13 +61,18 @@ absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& di
   x->candidates_ =
       options.candidates > 0 ? options.candidates : static_cast<uint32_t>(param("candidates", 64));
   x->rng_factor_ = options.rng_factor > 0 ? options.rng_factor : param("rng_factor", 1.0);
-  // Split at twice the build's mean posting length: inserts double a
-  // posting before it splits, as SPFresh's default does.
+  // Split at three times the build's mean posting length: an index that
+  // doubles through inserts splits only its already long postings (each
+  // split costs a LIRE pass over ReassignK neighbours).
   const double mean = m.num_heads > 0 ? double(m.total_entries) / m.num_heads : 32.0;
   x->limit_ = options.posting_limit > 0 ? options.posting_limit
-                                        : std::max<uint32_t>(16, static_cast<uint32_t>(2 * mean));
+                                        : std::max<uint32_t>(16, static_cast<uint32_t>(3 * mean));
   x->min_posting_ =
       options.min_posting > 0 ? options.min_posting : std::max<uint32_t>(2, x->limit_ / 16);
+  x->memtable_capacity_ =
+      options.memtable_capacity > 0
+          ? options.memtable_capacity
+          : std::clamp<uint32_t>((1u << 20) / (4 * std::max<uint32_t>(1, x->dim_)), 64, 4096);
   x->directory_.reserve(size_t{1} << (32 - kDirChunkBits));
   CAIRN_RETURN_IF_ERROR(x->LoadCheckpoint());
   CAIRN_RETURN_IF_ERROR(x->Replay());
@@ -200,7 +205,7 @@ absl::Status LiveIndex::LoadCheckpoint() {
                                                     std::move(referenced)));
   {
     absl::MutexLock lock(&mem_mu_);
-    active_ = std::make_shared<MemTable>(options_.memtable_capacity, dim_);
+    active_ = std::make_shared<MemTable>(memtable_capacity_, dim_);
   }
   // Files of other generations are left by a crash (or a failed removal)
   // after a checkpoint's commit; nothing reads them.
@@ -277,7 +282,7 @@ absl::Status LiveIndex::FreezeActive() {
   absl::MutexLock lock(&mem_mu_);
   if (active_->size() == 0) return absl::OkStatus();
   frozen_.push_back(active_);
-  active_ = std::make_shared<MemTable>(options_.memtable_capacity, dim_);
+  active_ = std::make_shared<MemTable>(memtable_capacity_, dim_);
   return absl::OkStatus();
 }
 
@@ -415,7 +420,11 @@ void LiveIndex::MaintenanceLoop() {
         absl::ReaderMutexLock w(&wal_mu_);
         wal_bytes = wal_->bytes();
       }
-      if (s.ok() && wal_bytes > options_.checkpoint_wal_bytes) s = DoCheckpoint();
+      // Retired extents are reusable only after a checkpoint: checkpoint
+      // when they would otherwise grow the file by half its live size.
+      const PostingStoreStats ps = store_->stats();
+      const bool space = ps.retired_bytes > std::max<uint64_t>(64u << 20, ps.live_bytes / 2);
+      if (s.ok() && (wal_bytes > options_.checkpoint_wal_bytes || space)) s = DoCheckpoint();
     }
     if (!s.ok()) {
       std::fprintf(stderr, "cairn: live index %s: maintenance stopped: %s\n", dir_.c_str(),

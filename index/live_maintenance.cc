@@ -3,6 +3,8 @@
 // runs under maint_mu_, on the maintenance thread or on a caller of
 // Flush/Checkpoint/Compact, so postings have a single writer.
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
@@ -149,6 +151,25 @@ void LiveIndex::RouteEntries(const Entries& src, uint32_t exclude,
   }
 }
 
+void LiveIndex::AssignMany(const float* vecs, size_t n, uint32_t exclude,
+                           std::vector<std::vector<uint32_t>>* routes) {
+  routes->assign(n, {});
+  // Routing is a head-graph search per vector, the bulk of maintenance CPU:
+  // spread it over the cores (AssignHeads is safe to call concurrently).
+  const size_t threads =
+      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), (n + 63) / 64);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < n; i = next++) {
+      AssignHeads(vecs + i * dim_, exclude, &(*routes)[i]);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
 absl::Status LiveIndex::ReadPosting(uint32_t head, Entries* live, uint32_t* stale) {
   live->vec_bytes = size_t{dim_} * StoredTypeSize(stored_);
   live->ids.clear();
@@ -237,14 +258,14 @@ absl::Status LiveIndex::RewritePosting(uint32_t head, const Entries& extra, bool
 
 absl::Status LiveIndex::FlushMemtable(const MemTable& m) {
   absl::flat_hash_map<uint32_t, Entries> appends;
-  std::vector<uint32_t> heads;
   std::vector<uint8_t> stored(size_t{dim_} * StoredTypeSize(stored_));
   uint64_t flushed = 0;
+  std::vector<std::vector<uint32_t>> routes;
+  AssignMany(m.vector(0), m.size(), kNoHead, &routes);
   for (uint32_t i = 0; i < m.size(); ++i) {
     if (!versions_->IsLive(m.id(i), m.version(i))) continue;
-    AssignHeads(m.vector(i), kNoHead, &heads);
     FromFloat(stored_, m.vector(i), dim_, stored.data());
-    for (uint32_t h : heads) {
+    for (uint32_t h : routes[i]) {
       Entries& e = appends[h];
       e.vec_bytes = stored.size();
       e.Add(m.id(i), m.version(i), stored.data());
@@ -385,13 +406,22 @@ absl::Status LiveIndex::Reassign(const Entries& cand,
   absl::flat_hash_map<uint32_t, Entries> adds;
   absl::flat_hash_map<uint32_t, absl::flat_hash_set<uint32_t>> drops;
   absl::flat_hash_set<uint32_t> done;
-  std::vector<uint32_t> heads;
-  std::vector<float> v(dim_);
+  std::vector<size_t> todo;
   for (size_t i = 0; i < cand.size(); ++i) {
+    if (done.insert(cand.ids[i]).second && versions_->IsLive(cand.ids[i], cand.versions[i])) {
+      todo.push_back(i);
+    }
+  }
+  std::vector<float> fv(todo.size() * dim_);
+  for (size_t t = 0; t < todo.size(); ++t) {
+    ToFloat(stored_, cand.vec(todo[t]), dim_, fv.data() + t * dim_);
+  }
+  std::vector<std::vector<uint32_t>> routes;
+  AssignMany(fv.data(), todo.size(), kNoHead, &routes);
+  for (size_t t = 0; t < todo.size(); ++t) {
+    const size_t i = todo[t];
     const uint32_t id = cand.ids[i];
-    if (!done.insert(id).second || !versions_->IsLive(id, cand.versions[i])) continue;
-    ToFloat(stored_, cand.vec(i), dim_, v.data());
-    AssignHeads(v.data(), kNoHead, &heads);
+    const std::vector<uint32_t>& heads = routes[t];
     absl::flat_hash_set<uint32_t> had;
     if (auto it = member.find(id); it != member.end()) had.insert(it->second.begin(), it->second.end());
     bool moved = false;
