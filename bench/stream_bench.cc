@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <numeric>
+#include <cstdio>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -135,6 +136,21 @@ absl::Status RunStreamBench(const StreamBenchOptions& o, std::ostream& out, nloh
       during.ms.push_back(Seconds(t0, Clock::now()) * 1e3);
     }
   });
+  std::thread monitor([&] {
+    // One line of maintenance counters every 10 s while inserting.
+    for (int tick = 0; o.progress && !ingest_done; ++tick) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (tick % 50 != 49) continue;
+      const LiveStats st = live->stats();
+      std::fprintf(stderr,
+                   "stream: %llu upserts, %llu flushed, %u buffered, %llu splits, %llu merges, "
+                   "%llu candidates, %llu reassigned, %llu rewrites, file %.0f MiB\n",
+                   (unsigned long long)st.upserts, (unsigned long long)st.flushed_vectors,
+                   st.buffered, (unsigned long long)st.splits, (unsigned long long)st.merges,
+                   (unsigned long long)st.reassign_candidates, (unsigned long long)st.reassigned,
+                   (unsigned long long)st.posting_rewrites, st.store.file_bytes / 1048576.0);
+    }
+  });
   std::atomic<uint64_t> next{half};
   std::atomic<bool> failed{false};
   absl::Status write_error;
@@ -171,6 +187,7 @@ absl::Status RunStreamBench(const StreamBenchOptions& o, std::ostream& out, nloh
   progress.Finish();
   ingest_done = true;
   searcher.join();
+  monitor.join();
   CAIRN_RETURN_IF_ERROR(search_error);
 
   // 3. Deletes: a seeded fraction of all rows.

@@ -431,8 +431,8 @@ LiveStats LiveIndex::stats() {
     }
   }
   {
-    absl::MutexLock lock(&maint_mu_);
-    s.store = store_->stats();
+    absl::MutexLock lock(&store_stats_mu_);
+    s.store = store_stats_;
   }
   {
     absl::ReaderMutexLock lock(&wal_mu_);

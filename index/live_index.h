@@ -178,10 +178,13 @@ class LiveIndex {
   // maintenance thread or on a caller of Flush/Checkpoint/Compact.
   void MaintenanceLoop();
   absl::Status DrainFrozen();
-  absl::Status DrainFrozenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  // Flushes up to max_tables frozen memtables, oldest first.
+  absl::Status DrainFrozenLocked(size_t max_tables = SIZE_MAX)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   absl::Status FlushMemtable(const MemTable& m);
   absl::Status RewritePosting(uint32_t head, const Entries& extra, bool allow_split);
-  absl::Status WritePosting(uint32_t head, const Entries& entries);
+  absl::Status WritePosting(uint32_t head, const Entries& entries, bool lowest_first = false);
+  absl::Status RelocateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   absl::Status ReadPosting(uint32_t head, Entries* live, uint32_t* stale);
   bool EntryLive(uint32_t id, uint8_t version) const;
   absl::Status Split(uint32_t head, Entries&& entries);
@@ -189,7 +192,7 @@ class LiveIndex {
   absl::Status Merge(uint32_t head, Entries&& entries);
   absl::Status Reassign(const Entries& candidates,
                         const absl::flat_hash_map<uint32_t, std::vector<uint32_t>>& member,
-                        const std::vector<uint32_t>& examined);
+                        uint32_t new_head);
   void AssignHeads(const float* v, uint32_t exclude, std::vector<uint32_t>* heads);
   // AssignHeads for n vectors (rows of vecs) on all cores.
   void AssignMany(const float* vecs, size_t n, uint32_t exclude,
@@ -237,6 +240,14 @@ class LiveIndex {
   void StoreExtent(uint32_t head, uint64_t packed);
   std::unique_ptr<PostingStore> store_;  // maintenance thread only
   std::string store_path_;               // postings.dat, for readers
+  // A copy of store_->stats() refreshed by maintenance, so stats() never
+  // waits for a long maintenance pass.
+  absl::Mutex store_stats_mu_;
+  PostingStoreStats store_stats_ ABSL_GUARDED_BY(store_stats_mu_);
+  void PublishStoreStats() {
+    absl::MutexLock lock(&store_stats_mu_);
+    store_stats_ = store_->stats();
+  }
   EpochManager epochs_;
 
   // Ids and versions.

@@ -203,6 +203,7 @@ absl::Status LiveIndex::LoadCheckpoint() {
   }
   CAIRN_ASSIGN_OR_RETURN(store_, PostingStore::Open(env_, dir_ + "/postings.dat", postings_bytes,
                                                     std::move(referenced)));
+  PublishStoreStats();
   {
     absl::MutexLock lock(&mem_mu_);
     active_ = std::make_shared<MemTable>(memtable_capacity_, dim_);
@@ -362,8 +363,10 @@ absl::Status LiveIndex::DoCheckpoint() {
   for (uint64_t n : wals) {
     if (n < wal_start_) CAIRN_RETURN_IF_ERROR(env_->RemoveFile(WalFile(dir_, n)));
   }
-  return store_->CommitRetired(epochs_.Retire(),
-                               [this](uint64_t epoch) { return SafeToReuse(epoch); });
+  CAIRN_RETURN_IF_ERROR(store_->CommitRetired(
+      epochs_.Retire(), [this](uint64_t epoch) { return SafeToReuse(epoch); }));
+  PublishStoreStats();
+  return absl::OkStatus();
 }
 
 absl::Status LiveIndex::Flush() {
@@ -390,7 +393,11 @@ absl::Status LiveIndex::Checkpoint() {
 absl::Status LiveIndex::Compact() {
   CAIRN_RETURN_IF_ERROR(Flush());
   absl::MutexLock lock(&maint_mu_);
+  // Clean, checkpoint (freed extents become holes), move postings down into
+  // the holes, checkpoint again (the vacated tail is cut).
   absl::Status s = CompactLocked();
+  if (s.ok()) s = DoCheckpoint();
+  if (s.ok()) s = RelocateLocked();
   if (s.ok()) s = DoCheckpoint();
   if (!s.ok()) FailWrites(s);
   return s;
@@ -413,7 +420,9 @@ void LiveIndex::MaintenanceLoop() {
     absl::Status s;
     {
       absl::MutexLock lock(&maint_mu_);
-      s = DrainFrozenLocked();
+      // One memtable per round, so that a checkpoint (which frees space)
+      // is considered even while writers keep the queue full.
+      s = DrainFrozenLocked(1);
       if (s.ok()) s = ProcessHints();
       uint64_t wal_bytes;
       {

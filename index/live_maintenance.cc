@@ -4,6 +4,7 @@
 // Flush/Checkpoint/Compact, so postings have a single writer.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <cstring>
 
@@ -193,18 +194,19 @@ absl::Status LiveIndex::ReadPosting(uint32_t head, Entries* live, uint32_t* stal
   return absl::OkStatus();
 }
 
-absl::Status LiveIndex::WritePosting(uint32_t head, const Entries& e) {
+absl::Status LiveIndex::WritePosting(uint32_t head, const Entries& e, bool lowest_first) {
   std::vector<uint8_t> payload;
   EncodePosting(dim_, stored_, e.ids.data(), e.versions.data(), e.data.data(),
                 static_cast<uint32_t>(e.size()), &payload);
   CAIRN_ASSIGN_OR_RETURN(
       PostingLocation loc,
       store_->Write(payload.data(), static_cast<uint32_t>(payload.size()),
-                    [this](uint64_t epoch) { return SafeToReuse(epoch); }));
+                    [this](uint64_t epoch) { return SafeToReuse(epoch); }, lowest_first));
   const uint64_t old = LoadExtent(head);
   StoreExtent(head, PackExtent(loc));
   if (old != 0) store_->Retire(UnpackExtent(old));
   ++n_rewrites_;
+  PublishStoreStats();
   return absl::OkStatus();
 }
 
@@ -364,7 +366,11 @@ absl::Status LiveIndex::Split(uint32_t head, Entries&& entries) {
     const float* v = fv.data() + i * dim_;
     member[entries.ids[i]].push_back(nh + km->assignment[i]);
     const float d_old = dist(v, old.data());
-    if (d_old <= dist(v, hv[0].data()) && d_old <= dist(v, hv[1].data())) {
+    const float d0 = dist(v, hv[0].data()), d1 = dist(v, hv[1].data());
+    // LIRE's first condition, plus the vectors the balance put on the side
+    // of the farther new head.
+    const bool misplaced = km->assignment[i] == 0 ? d1 < d0 : d0 < d1;
+    if ((d_old <= d0 && d_old <= d1) || misplaced) {
       cand.Add(entries.ids[i], entries.versions[i], entries.vec(i));
     }
   }
@@ -373,12 +379,10 @@ absl::Status LiveIndex::Split(uint32_t head, Entries&& entries) {
     absl::ReaderMutexLock lock(&heads_mu_);
     heads_->Search(old.data(), options_.reassign_k, std::max(options_.reassign_k, 64u), &near);
   }
-  std::vector<uint32_t> examined = {nh, nh + 1};
   std::vector<float> v(dim_);
   Entries ge;
   for (const HeadHit& g : near) {
     if (g.head == nh || g.head == nh + 1) continue;
-    examined.push_back(g.head);
     uint32_t stale = 0;
     CAIRN_RETURN_IF_ERROR(ReadPosting(g.head, &ge, &stale));
     for (size_t i = 0; i < ge.size(); ++i) {
@@ -391,7 +395,7 @@ absl::Status LiveIndex::Split(uint32_t head, Entries&& entries) {
     }
   }
   n_candidates_ += cand.size();
-  return Reassign(cand, member, examined);
+  return Reassign(cand, member, nh);
 }
 
 // Re-places candidates whose chosen heads changed, without a moment in which
@@ -401,8 +405,7 @@ absl::Status LiveIndex::Split(uint32_t head, Entries&& entries) {
 // upsert of the same id makes both copies stale, which is harmless.
 absl::Status LiveIndex::Reassign(const Entries& cand,
                                  const absl::flat_hash_map<uint32_t, std::vector<uint32_t>>& member,
-                                 const std::vector<uint32_t>& examined) {
-  absl::flat_hash_set<uint32_t> examined_set(examined.begin(), examined.end());
+                                 uint32_t new_head) {
   absl::flat_hash_map<uint32_t, Entries> adds;
   absl::flat_hash_map<uint32_t, absl::flat_hash_set<uint32_t>> drops;
   absl::flat_hash_set<uint32_t> done;
@@ -424,8 +427,15 @@ absl::Status LiveIndex::Reassign(const Entries& cand,
     const std::vector<uint32_t>& heads = routes[t];
     absl::flat_hash_set<uint32_t> had;
     if (auto it = member.find(id); it != member.end()) had.insert(it->second.begin(), it->second.end());
-    bool moved = false;
-    bool added_outside = false;
+    // The split only brought in the two new heads (and took out the old
+    // one, whose posting is gone): a vector moves when its choice among the
+    // new heads differs from where it is. Other differences between `heads`
+    // and its placement are routing noise the split did not cause.
+    auto wants = [&](uint32_t h) { return std::find(heads.begin(), heads.end(), h) != heads.end(); };
+    if (had.contains(new_head) == wants(new_head) &&
+        had.contains(new_head + 1) == wants(new_head + 1)) {
+      continue;
+    }
     for (uint32_t h : heads) {
       // Heads outside the examined set may hold it already; the rewrite
       // then finds the same (id, version) and leaves the posting alone.
@@ -433,20 +443,21 @@ absl::Status LiveIndex::Reassign(const Entries& cand,
       Entries& e = adds[h];
       e.vec_bytes = cand.vec_bytes;
       e.Add(id, cand.versions[i], cand.vec(i));
-      moved |= examined_set.contains(h);
-      added_outside |= !examined_set.contains(h);
     }
     for (uint32_t h : had) {
-      if (std::find(heads.begin(), heads.end(), h) != heads.end()) continue;
-      drops[h].insert(id);
-      moved = true;
+      if (!wants(h)) drops[h].insert(id);
     }
-    n_reassigned_ += moved || added_outside;
+    ++n_reassigned_;
   }
   std::vector<uint32_t> order;
   for (const auto& [h, e] : adds) order.push_back(h);
   std::sort(order.begin(), order.end());
   for (uint32_t h : order) CAIRN_RETURN_IF_ERROR(RewritePosting(h, adds[h], false));
+  // A search may have loaded a posting's extent before its copy was added
+  // and may load a drop target after the drop: wait until every search that
+  // started before the adds has finished, then drop.
+  const uint64_t added = epochs_.Retire();
+  while (!SafeToReuse(added)) std::this_thread::sleep_for(std::chrono::microseconds(50));
   order.clear();
   for (const auto& [h, ids] : drops) order.push_back(h);
   std::sort(order.begin(), order.end());
@@ -464,7 +475,9 @@ absl::Status LiveIndex::DropFromPosting(uint32_t head, const absl::flat_hash_set
   }
   if (kept.size() == cur.size() && stale == 0) return absl::OkStatus();
   n_cleaned_ += stale;
-  if (kept.size() < min_posting_) return Merge(head, std::move(kept));
+  // No merge here: a posting that lost copies to a reassignment is not
+  // underused, and merging it would feed the next split (a ping-pong that
+  // was measured). Merges follow deletes, through cleaning.
   return WritePosting(head, kept);
 }
 
@@ -510,8 +523,8 @@ absl::Status LiveIndex::DrainFrozen() {
   return DrainFrozenLocked();
 }
 
-absl::Status LiveIndex::DrainFrozenLocked() {
-  for (;;) {
+absl::Status LiveIndex::DrainFrozenLocked(size_t max_tables) {
+  for (size_t done = 0; done < max_tables; ++done) {
     ReapDeadHeads();
     std::shared_ptr<MemTable> m;
     {
@@ -528,6 +541,7 @@ absl::Status LiveIndex::DrainFrozenLocked() {
     ++work_done_;
     bg_cv_.SignalAll();
   }
+  return absl::OkStatus();
 }
 
 absl::Status LiveIndex::ProcessHints() {
@@ -545,6 +559,29 @@ absl::Status LiveIndex::ProcessHints() {
       removed = heads_->removed(h);
     }
     if (!removed) CAIRN_RETURN_IF_ERROR(RewritePosting(h, Entries{}, true));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::RelocateLocked() {
+  // Postings from the end of the file move into the lowest holes that fit;
+  // after the next checkpoint their old extents are free and form the tail
+  // that CommitRetired cuts off.
+  const uint32_t n = num_heads_.load();
+  std::vector<std::pair<uint64_t, uint32_t>> by_offset;
+  for (uint32_t h = 0; h < n; ++h) {
+    const uint64_t p = LoadExtent(h);
+    if (p != 0) by_offset.emplace_back(ExtentOffset(p), h);
+  }
+  std::sort(by_offset.rbegin(), by_offset.rend());
+  auto safe = [this](uint64_t epoch) { return SafeToReuse(epoch); };
+  for (const auto& [offset, h] : by_offset) {
+    const uint64_t hole = store_->LowestFit(ExtentBytes(LoadExtent(h)), safe);
+    if (hole == 0 || hole >= offset) continue;
+    Entries cur;
+    uint32_t stale = 0;
+    CAIRN_RETURN_IF_ERROR(ReadPosting(h, &cur, &stale));
+    CAIRN_RETURN_IF_ERROR(WritePosting(h, cur, /*lowest_first=*/true));
   }
   return absl::OkStatus();
 }

@@ -147,8 +147,32 @@ bool PostingStore::TakeFree(uint64_t bytes, const std::function<bool(uint64_t)>&
   return false;
 }
 
+uint64_t PostingStore::LowestFit(uint64_t bytes,
+                                 const std::function<bool(uint64_t)>& is_safe) const {
+  for (const auto& [off, hole] : free_) {
+    if (hole.bytes >= bytes && is_safe(hole.epoch)) return off;
+  }
+  return 0;
+}
+
+void PostingStore::TakeHole(uint64_t offset, uint64_t bytes) {
+  auto hole = free_.find(offset);
+  const uint64_t len = hole->second.bytes, epoch = hole->second.epoch;
+  auto range = by_size_.equal_range(len);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second == offset) {
+      by_size_.erase(it);
+      break;
+    }
+  }
+  free_.erase(hole);
+  free_bytes_ -= len;
+  if (len > bytes) AddFree(offset + bytes, len - bytes, epoch);
+}
+
 absl::StatusOr<PostingLocation> PostingStore::Write(const void* payload, uint32_t bytes,
-                                                    const std::function<bool(uint64_t)>& is_safe) {
+                                                    const std::function<bool(uint64_t)>& is_safe,
+                                                    bool lowest_first) {
   CAIRN_RETURN_IF_ERROR(status_);
   if (bytes > kMaxPostingPayloadBytes) {
     return absl::InvalidArgumentError(absl::StrCat(path_, ": posting payload of ", bytes,
@@ -158,7 +182,14 @@ absl::StatusOr<PostingLocation> PostingStore::Write(const void* payload, uint32_
   std::string record(record_bytes, '\0');
   EncodePostingRecord(payload, bytes, reinterpret_cast<uint8_t*>(record.data()));
   uint64_t offset = 0;
-  const bool reuse = TakeFree(record_bytes, is_safe, &offset);
+  bool reuse;
+  if (lowest_first) {
+    offset = LowestFit(record_bytes, is_safe);
+    reuse = offset != 0;
+    if (reuse) TakeHole(offset, record_bytes);
+  } else {
+    reuse = TakeFree(record_bytes, is_safe, &offset);
+  }
   if (reuse) {
     status_ = file_->WriteAt(offset, record.data(), record.size());
     if (status_.ok()) reused_bytes_ += record_bytes;

@@ -66,8 +66,13 @@ class PostingStore {
 
   // Writes `payload` as a record; returns where. `is_safe(epoch)` decides
   // whether a freed hole may be reused yet.
+  // lowest_first: take the lowest-offset hole that fits (compaction moves
+  // postings towards the start so the tail can be cut); otherwise best fit.
   absl::StatusOr<PostingLocation> Write(const void* payload, uint32_t bytes,
-                                        const std::function<bool(uint64_t)>& is_safe);
+                                        const std::function<bool(uint64_t)>& is_safe,
+                                        bool lowest_first = false);
+  // The lowest-offset reusable hole that fits `bytes` (0 if none).
+  uint64_t LowestFit(uint64_t bytes, const std::function<bool(uint64_t)>& is_safe) const;
   void Retire(const PostingLocation& location);
   // Reads and verifies one record with a buffered pread (maintenance path).
   absl::StatusOr<std::span<const uint8_t>> Read(const PostingLocation& location,
@@ -86,6 +91,7 @@ class PostingStore {
   PostingStore() = default;
   void AddFree(uint64_t offset, uint64_t bytes, uint64_t epoch);
   bool TakeFree(uint64_t bytes, const std::function<bool(uint64_t)>& is_safe, uint64_t* offset);
+  void TakeHole(uint64_t offset, uint64_t bytes);
 
   Env* env_ = nullptr;
   std::string path_;
