@@ -78,9 +78,11 @@ ChildOutput RunAndKill(const std::string& index, const std::string& base, uint64
   return out;
 }
 
-// DISABLED: on 2026-11-25 one run lost an acknowledged id (round 8) and a
-// later run did not finish in 5 minutes; see the session note. Enable once
-// both are fixed.
+// DISABLED (2026-11-26): runs in about 20 s and every acknowledged write
+// survives each kill -9, but after 12-13 rounds of splits one acknowledged
+// vector is stored yet no longer reached from its own nearest heads (the
+// failure message says which): placement drifts under LIRE as implemented.
+// Enable once placement is fixed; run it with --gtest_also_run_disabled_tests.
 TEST(LiveCrashTest, DISABLED_EveryAcknowledgedWriteSurvivesKillNine) {
   DiskTempDir tmp;
   FloatMatrix base;
@@ -115,8 +117,21 @@ TEST(LiveCrashTest, DISABLED_EveryAcknowledgedWriteSurvivesKillNine) {
       auto hits = TopHits(**index, ctx->get(), VectorFor(id, base));
       ASSERT_TRUE(hits.ok()) << hits.status();
       ASSERT_FALSE(hits->empty());
-      ASSERT_EQ((*hits)[0].id, LiveId(id)) << "round " << round << ": acknowledged id " << id
-                                           << " lost (" << out.acked.size() << " acked this round)";
+      if ((*hits)[0].id != LiveId(id)) {
+        // Tell a routing miss (the vector is in postings its own nearest
+        // heads do not reach) from a lost write.
+        SpannSearchParams wide;
+        wide.k = 1;
+        wide.max_postings = 100000;
+        std::vector<LiveResult> all;
+        const std::vector<float> v = VectorFor(id, base);
+        ASSERT_TRUE((*index)->Search(v.data(), wide, ctx->get(), &all, nullptr).ok());
+        const bool somewhere = !all.empty() && all[0].id == LiveId(id);
+        FAIL() << "round " << round << ": acknowledged id " << id
+               << (somewhere ? " is stored but not reached from its own nearest heads"
+                             : " is lost")
+               << " (" << out.acked.size() << " acked this round)";
+      }
       ASSERT_EQ((*hits)[0].distance, 0.0f);
     }
     for (uint64_t id : absent) {
