@@ -96,6 +96,19 @@ struct LiveStats {
   uint64_t resident_bytes = 0;
 };
 
+// Where a vector sits, for diagnosing a point that a search does not reach.
+struct HeadPlacement {
+  uint32_t head = 0;
+  uint32_t exact_rank = 0;     // 0 = nearest live head to the vector, by exact distance
+  int32_t graph_rank = -1;     // rank in the head-graph search for it, -1 if not returned
+  float distance = 0;          // true (not squared) distance vector to head
+};
+struct PlacementReport {
+  bool buffered = false;                // still in a memtable (always reached)
+  std::vector<HeadPlacement> postings;  // heads whose posting holds the live version
+  uint32_t live_heads = 0;
+};
+
 struct LiveResult {
   float distance;
   uint32_t internal_id;
@@ -149,6 +162,11 @@ class LiveIndex {
   absl::Status Compact();
 
   LiveStats stats();
+  // Reads every posting (slow: for tools and tests) and says which heads
+  // hold `id`'s live version, and how near `vector` those heads rank, by
+  // exact distance and in a head-graph search of `graph_n` heads.
+  absl::StatusOr<PlacementReport> Placement(const ExternalId& id, const float* vector,
+                                            uint32_t graph_n = 16);
   uint32_t dim() const { return dim_; }
   Metric metric() const { return metric_; }
   StoredType stored_type() const { return stored_; }
@@ -190,7 +208,8 @@ class LiveIndex {
   absl::Status Split(uint32_t head, Entries&& entries);
   absl::Status SplitOversized();
   absl::Status Merge(uint32_t head, Entries&& entries);
-  absl::Status Reassign(const Entries& candidates,
+  // candidates[0, from_split) came from the split posting itself.
+  absl::Status Reassign(const Entries& candidates, size_t from_split,
                         const absl::flat_hash_map<uint32_t, std::vector<uint32_t>>& member,
                         uint32_t new_head);
   void AssignHeads(const float* v, uint32_t exclude, std::vector<uint32_t>* heads);

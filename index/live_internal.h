@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "index/id_map.h"
+#include "index/live_index.h"
 #include "index/posting_format.h"
 #include "storage/posting_file.h"
 
@@ -107,6 +108,22 @@ inline PostingLocation UnpackExtent(uint64_t packed) {
 inline size_t PostingEntryBytes(uint32_t dim, StoredType type) {
   return 5 + size_t{dim} * StoredTypeSize(type);
 }
+
+// A posting's entries in memory: ids, version bytes and vectors in the
+// stored type.
+struct LiveIndex::Entries {
+  std::vector<uint32_t> ids;
+  std::vector<uint8_t> versions;
+  std::vector<uint8_t> data;
+  size_t vec_bytes = 0;
+  size_t size() const { return ids.size(); }
+  const uint8_t* vec(size_t i) const { return data.data() + i * vec_bytes; }
+  void Add(uint32_t id, uint8_t v, const uint8_t* vec) {
+    ids.push_back(id);
+    versions.push_back(v);
+    data.insert(data.end(), vec, vec + vec_bytes);
+  }
+};
 
 }  // namespace cairn
 

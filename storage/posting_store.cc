@@ -201,14 +201,19 @@ absl::StatusOr<PostingLocation> PostingStore::Write(const void* payload, uint32_
   }
   CAIRN_RETURN_IF_ERROR(status_);
   live_bytes_ += record_bytes;
+  uncommitted_.insert(offset);
   ++records_written_;
   return PostingLocation{offset, static_cast<uint32_t>(record_bytes)};
 }
 
-void PostingStore::Retire(const PostingLocation& location) {
+void PostingStore::Retire(const PostingLocation& location, uint64_t epoch) {
   if (location.bytes == 0) return;
-  retired_.push_back(location);
   live_bytes_ -= location.bytes;
+  if (uncommitted_.erase(location.offset) != 0) {
+    AddFree(location.offset, location.bytes, epoch);
+    return;
+  }
+  retired_.push_back(location);
   retired_bytes_ += location.bytes;
 }
 
@@ -233,6 +238,7 @@ absl::Status PostingStore::CommitRetired(uint64_t epoch,
   CAIRN_RETURN_IF_ERROR(status_);
   for (const PostingLocation& loc : retired_) AddFree(loc.offset, loc.bytes, epoch);
   retired_.clear();
+  uncommitted_.clear();  // the checkpoint just made durable references them
   retired_bytes_ = 0;
   // A free tail whose readers are gone is cut off.
   if (!free_.empty()) {

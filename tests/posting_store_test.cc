@@ -49,10 +49,14 @@ TEST(PostingStoreTest, WritesReadBackAndHolesAreReusedOnlyAfterCommit) {
   EXPECT_EQ(r->size(), p1.size());
   EXPECT_EQ((*r)[4999], 1);
 
-  (*store)->Retire(*a);
+  // A checkpoint now references a and b: once a is retired, its bytes must
+  // survive until the next checkpoint is durable.
+  ASSERT_TRUE((*store)->Sync().ok());
+  ASSERT_TRUE((*store)->CommitRetired(1, Always).ok());
+  (*store)->Retire(*a, 2);
   auto c = (*store)->Write(p2.data(), p2.size(), Always);
   ASSERT_TRUE(c.ok());
-  EXPECT_GT(c->offset, b->offset) << "a retired extent was reused before a checkpoint";
+  EXPECT_GT(c->offset, b->offset) << "a checkpointed extent was reused before the next checkpoint";
   ASSERT_TRUE((*store)->Sync().ok());
   ASSERT_TRUE((*store)->CommitRetired(7, Never).ok());
   auto d = (*store)->Write(p2.data(), p2.size(), Never);
@@ -62,6 +66,35 @@ TEST(PostingStoreTest, WritesReadBackAndHolesAreReusedOnlyAfterCommit) {
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->offset, a->offset) << "a free, safe hole was not reused";
   EXPECT_GT((*store)->stats().reused_bytes, 0u);
+}
+
+TEST(PostingStoreTest, ExtentWrittenSinceTheCheckpointIsReusedAtOnce) {
+  DiskTempDir tmp;
+  const std::string path = MakeFile(tmp);
+  auto store = PostingStore::Open(Env::Default(), path, kPostingPageBytes, {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto p = Payload(5000, 4);
+  auto a = (*store)->Write(p.data(), p.size(), Always);
+  auto b = (*store)->Write(p.data(), p.size(), Always);
+  ASSERT_TRUE(a.ok() && b.ok());
+  // No durable directory ever referenced a: only readers can hold it.
+  (*store)->Retire(*a, 9);
+  EXPECT_EQ((*store)->stats().retired_bytes, 0u);
+  EXPECT_EQ((*store)->stats().free_bytes, a->bytes);
+  auto c = (*store)->Write(p.data(), p.size(), Never);
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(c->offset, a->offset) << "reused while a reader may still hold it";
+  auto d = (*store)->Write(p.data(), p.size(), Always);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->offset, a->offset) << "an uncommitted retired extent waited for a checkpoint";
+  // d now sits where a was; after a checkpoint it is protected again.
+  ASSERT_TRUE((*store)->Sync().ok());
+  ASSERT_TRUE((*store)->CommitRetired(10, Always).ok());
+  (*store)->Retire(*d, 11);
+  EXPECT_EQ((*store)->stats().retired_bytes, d->bytes);
+  auto e = (*store)->Write(p.data(), p.size(), Always);
+  ASSERT_TRUE(e.ok());
+  EXPECT_NE(e->offset, d->offset);
 }
 
 TEST(PostingStoreTest, FreeTailIsCutAndReopenDropsUncommittedBytes) {
@@ -75,7 +108,7 @@ TEST(PostingStoreTest, FreeTailIsCutAndReopenDropsUncommittedBytes) {
     auto p = Payload(100, 3);
     keep = *(*store)->Write(p.data(), p.size(), Always);
     auto tail = *(*store)->Write(p.data(), p.size(), Always);
-    (*store)->Retire(tail);
+    (*store)->Retire(tail, 0);
     ASSERT_TRUE((*store)->Sync().ok());
     committed = (*store)->committed_candidate();
     ASSERT_TRUE((*store)->CommitRetired(1, Always).ok());
