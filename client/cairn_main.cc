@@ -7,6 +7,7 @@
 #include "datasets/dataset_command.h"
 #include "datasets/gt_command.h"
 #include "index/build_command.h"
+#include "server/serve_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"cairn: a disk-hybrid vector search database"};
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   cairn::AddBenchCommand(app, &exit_code);
   cairn::AddBuildCommand(app, &exit_code);
   cairn::AddSearchCommand(app, &exit_code);
+  cairn::AddServeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

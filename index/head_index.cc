@@ -95,6 +95,23 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Build(const float* heads, 
   return index;
 }
 
+absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::CreateEmpty(
+    uint32_t dim, Metric metric, const HeadIndexOptions& options) {
+  if (dim == 0) return absl::InvalidArgumentError("head index: dimension 0");
+  std::unique_ptr<HeadIndex> index(new HeadIndex());
+  index->count_ = 0;
+  index->dim_ = dim;
+  index->impl_ = std::make_unique<Impl>();
+  index->impl_->space = std::make_unique<KernelSpace>(dim, metric);
+  try {
+    index->impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        index->impl_->space.get(), 1024, options.m, options.ef_construction, options.seed);
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("head index: ", e.what()));
+  }
+  return index;
+}
+
 absl::Status HeadIndex::Save(const std::string& path) const {
   try {
     impl_->hnsw->saveIndex(path);

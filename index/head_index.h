@@ -43,6 +43,10 @@ struct HeadHit {
 class HeadIndex {
  public:
   ~HeadIndex();
+  // A graph with no heads yet, for an index that starts empty and grows by
+  // live inserts (the first flush adds the first head).
+  static absl::StatusOr<std::unique_ptr<HeadIndex>> CreateEmpty(uint32_t dim, Metric metric,
+                                                                const HeadIndexOptions& options);
   static absl::StatusOr<std::unique_ptr<HeadIndex>> Build(const float* heads, uint32_t count,
                                                           uint32_t dim, Metric metric,
                                                           const HeadIndexOptions& options);

@@ -222,6 +222,34 @@ absl::Status LiveIndex::Upsert(const std::vector<Item>& items) {
   return absl::OkStatus();
 }
 
+bool LiveIndex::Contains(const ExternalId& id) {
+  std::optional<uint32_t> internal;
+  {
+    absl::ReaderMutexLock lock(&id_mu_);
+    internal = ids_.Find(id);
+  }
+  return internal.has_value() && (versions_->Get(*internal) & VersionMap::kDeleted) == 0;
+}
+
+void LiveIndex::ForEachLiveId(const std::function<bool(const ExternalId&)>& fn) {
+  std::vector<ExternalId> batch;
+  for (uint32_t start = 0;; start += 4096) {
+    batch.clear();
+    const uint32_t end = versions_->size();
+    if (start >= end) return;
+    {
+      absl::ReaderMutexLock lock(&id_mu_);
+      for (uint32_t i = start; i < std::min(end, start + 4096); ++i) {
+        if ((versions_->Get(i) & VersionMap::kDeleted) != 0) continue;
+        if (auto ext = ids_.External(i); ext.has_value()) batch.push_back(*ext);
+      }
+    }
+    for (const ExternalId& id : batch) {
+      if (!fn(id)) return;
+    }
+  }
+}
+
 absl::Status LiveIndex::Delete(const std::vector<ExternalId>& ids, uint64_t* deleted) {
   CAIRN_RETURN_IF_ERROR(health());
   if (deleted != nullptr) *deleted = 0;

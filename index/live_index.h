@@ -33,6 +33,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -162,6 +163,17 @@ class LiveIndex {
   absl::Status Compact();
 
   LiveStats stats();
+  // The checks Upsert makes of one vector (finite, fits the stored type,
+  // not zero for cosine), without writing anything.
+  absl::Status CheckVector(const float* v) const {
+    std::vector<float> scratch;
+    return ValidateVector(v, &scratch);
+  }
+  // Whether `id` has a live (not deleted) vector.
+  bool Contains(const ExternalId& id);
+  // Calls fn for every live id until it returns false. Holds the id lock
+  // per batch of ids, not throughout (writers proceed in between).
+  void ForEachLiveId(const std::function<bool(const ExternalId&)>& fn);
   // Reads every posting (slow: for tools and tests) and says which heads
   // hold `id`'s live version, and how near `vector` those heads rank, by
   // exact distance and in a head-graph search of `graph_n` heads.

@@ -246,6 +246,20 @@ absl::Status LiveIndex::FlushMemtable(const MemTable& m) {
   absl::flat_hash_map<uint32_t, Entries> appends;
   std::vector<uint8_t> stored(size_t{dim_} * StoredTypeSize(stored_));
   uint64_t flushed = 0;
+  {
+    // An index created empty (or emptied by merges) has no head to route
+    // to: the first live vector becomes one; splits grow the rest.
+    absl::WriterMutexLock lock(&heads_mu_);
+    if (heads_->live_count() == 0) {
+      for (uint32_t i = 0; i < m.size(); ++i) {
+        if (!versions_->IsLive(m.id(i), m.version(i))) continue;
+        const uint32_t nh = num_heads_.load();
+        CAIRN_RETURN_IF_ERROR(heads_->Add(m.vector(i), nh));
+        StoreExtent(nh, 0);
+        break;
+      }
+    }
+  }
   std::vector<std::vector<uint32_t>> routes;
   AssignMany(m.vector(0), m.size(), kNoHead, &routes);
   for (uint32_t i = 0; i < m.size(); ++i) {
@@ -309,19 +323,37 @@ absl::Status LiveIndex::Split(uint32_t head, Entries&& entries) {
     // Identical vectors cannot be told apart: keep one long posting.
     return WritePosting(head, entries);
   }
-  // Heads are the members nearest each centroid, as in the bulk build.
+  // The new heads are the two centroids themselves (unit length for
+  // cosine), and each member goes to the nearer one. Members as heads (the
+  // bulk build's default) failed here: in 128 dimensions a member is about
+  // as far from the others as they are from each other, so the routing rule
+  // sent nearly every vector to one of the two new heads and the posting
+  // split again at once (measured: new postings of 1 and 98 entries, a
+  // split per 3 inserts). The balanced rounds above still pick the
+  // direction of the cut.
+  std::vector<float> hv[2] = {
+      std::vector<float>(km->centroids.begin(), km->centroids.begin() + dim_),
+      std::vector<float>(km->centroids.begin() + dim_, km->centroids.begin() + 2 * dim_)};
+  if (metric_ == Metric::kCosine) {
+    for (auto& h : hv) Normalize(h.data(), dim_);
+  }
+  std::vector<uint32_t> nearest(n);
+  size_t on_one = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float* x = fv.data() + i * dim_;
+    nearest[i] = GraphDistance(metric_, x, hv[1].data(), dim_) <
+                         GraphDistance(metric_, x, hv[0].data(), dim_)
+                     ? 1
+                     : 0;
+    on_one += nearest[i];
+  }
+  // A cut with an empty side would not shorten anything: keep the balanced one.
+  if (on_one > 0 && on_one < n) km->assignment = std::move(nearest);
   Entries part[2];
-  std::vector<float> hv[2] = {std::vector<float>(dim_), std::vector<float>(dim_)};
-  float best[2] = {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity()};
   for (size_t i = 0; i < n; ++i) {
     const uint32_t c = km->assignment[i];
     part[c].vec_bytes = entries.vec_bytes;
     part[c].Add(entries.ids[i], entries.versions[i], entries.vec(i));
-    const float d = Kernels().l2_f32(fv.data() + i * dim_, km->centroids.data() + c * dim_, dim_);
-    if (d < best[c]) {
-      best[c] = d;
-      std::memcpy(hv[c].data(), fv.data() + i * dim_, sizeof(float) * dim_);
-    }
   }
   const uint32_t nh = num_heads_.load();
   CAIRN_RETURN_IF_ERROR(WritePosting(nh, part[0]));
@@ -412,10 +444,6 @@ absl::Status LiveIndex::Reassign(const Entries& cand, size_t from_split,
     const std::vector<uint32_t>& heads = routes[t];
     absl::flat_hash_set<uint32_t> had;
     if (auto it = member.find(id); it != member.end()) had.insert(it->second.begin(), it->second.end());
-    // The split only brought in the two new heads (and took out the old
-    // one, whose posting is gone): a vector moves when its choice among the
-    // new heads differs from where it is. Other differences between `heads`
-    // and its placement are routing noise the split did not cause.
     auto wants = [&](uint32_t h) { return std::find(heads.begin(), heads.end(), h) != heads.end(); };
     if (heads.empty()) continue;  // no live head found: keep what it has
     // A vector of the split posting that was nearer the old head than both
@@ -423,6 +451,9 @@ absl::Status LiveIndex::Reassign(const Entries& cand, size_t from_split,
     // must follow, or repeated splits leave it behind (measured: copies only
     // at exact rank 17+ after 23 splits, out of reach of its own search).
     const bool lost_home = i < from_split && !had.contains(heads[0]);
+    // Otherwise a vector moves when its choice among the new heads differs
+    // from where it is; other differences between `heads` and its placement
+    // are routing noise the split did not cause.
     if (!lost_home && had.contains(new_head) == wants(new_head) &&
         had.contains(new_head + 1) == wants(new_head + 1)) {
       continue;

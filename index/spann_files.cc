@@ -52,8 +52,11 @@ absl::StatusOr<IndexManifest> ReadManifest(Env* env, const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat(path, ": manifest field missing or wrong: ", e.what()));
   }
-  if (m.dim == 0 || m.num_heads == 0) {
-    return absl::DataLossError(absl::StrCat(path, ": manifest has dim or head count 0"));
+  // Zero heads is an index created empty (index/empty_index.h); vectors
+  // without heads would be unreachable.
+  if (m.dim == 0 || (m.num_heads == 0 && m.num_vectors != 0)) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": manifest has dimension 0, or vectors but no heads"));
   }
   return m;
 }

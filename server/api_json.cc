@@ -1,0 +1,209 @@
+#include "server/api_json.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/point_id.h"
+
+namespace cairn {
+
+absl::StatusOr<Json> ParseBody(const std::string& body) {
+  if (body.empty()) return Json::object();
+  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    // Parse again with exceptions only to get the position for the message.
+    try {
+      Json ignored = Json::parse(body);
+      (void)ignored;
+    } catch (const Json::exception& e) {  // parse_error, or out_of_range for 1e999
+      return absl::InvalidArgumentError(absl::StrCat("Format error in JSON body: ", e.what()));
+    }
+    return absl::InvalidArgumentError("Format error in JSON body");
+  }
+  if (!j.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Format error in JSON body: expected an object, got ", j.type_name()));
+  }
+  return j;
+}
+
+absl::StatusOr<std::vector<float>> ParseVector(const Json& j, const std::string& where) {
+  if (!j.is_array()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": expected an array of numbers, got ", j.type_name()));
+  }
+  std::vector<float> v;
+  v.reserve(j.size());
+  for (size_t i = 0; i < j.size(); ++i) {
+    if (!j[i].is_number()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "[", i, "]: expected a number, got ", j[i].type_name()));
+    }
+    const double x = j[i].get<double>();
+    if (!std::isfinite(x) || std::fabs(x) > 3.4e38) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "[", i, "]: not a finite float"));
+    }
+    v.push_back(static_cast<float>(x));
+  }
+  return v;
+}
+
+absl::StatusOr<std::optional<uint32_t>> OptUint(const Json& obj, const char* key,
+                                                const std::string& where) {
+  if (!obj.contains(key) || obj[key].is_null()) return std::optional<uint32_t>();
+  const Json& v = obj[key];
+  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 0xFFFFFFFFll) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".", key, ": expected a non-negative integer"));
+  }
+  return std::optional<uint32_t>(static_cast<uint32_t>(v.get<int64_t>()));
+}
+
+absl::StatusOr<std::optional<double>> OptNumber(const Json& obj, const char* key,
+                                                const std::string& where) {
+  if (!obj.contains(key) || obj[key].is_null()) return std::optional<double>();
+  if (!obj[key].is_number()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".", key, ": expected a number"));
+  }
+  return std::optional<double>(obj[key].get<double>());
+}
+
+absl::StatusOr<std::optional<bool>> OptBool(const Json& obj, const char* key,
+                                            const std::string& where) {
+  if (!obj.contains(key) || obj[key].is_null()) return std::optional<bool>();
+  if (!obj[key].is_boolean()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".", key, ": expected true or false"));
+  }
+  return std::optional<bool>(obj[key].get<bool>());
+}
+
+absl::StatusOr<std::vector<ExternalId>> ParseIdList(const Json& j, const std::string& where) {
+  if (!j.is_array()) return absl::InvalidArgumentError(absl::StrCat(where, ": expected an array"));
+  std::vector<ExternalId> ids;
+  for (size_t i = 0; i < j.size(); ++i) {
+    CAIRN_ASSIGN_OR_RETURN(ExternalId id, ParsePointId(j[i], absl::StrCat(where, "[", i, "]")));
+    ids.push_back(std::move(id));
+  }
+  return ids;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<std::string>> StringList(const Json& j, const std::string& where) {
+  if (!j.is_array()) return absl::InvalidArgumentError(absl::StrCat(where, ": expected an array"));
+  std::vector<std::string> out;
+  for (const Json& s : j) {
+    if (!s.is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": expected strings"));
+    }
+    out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+const Json* AtPath(const Json& root, const std::string& path) {
+  const Json* cur = &root;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('.', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(start, end - start);
+    if (!cur->is_object() || !cur->contains(part)) return nullptr;
+    cur = &(*cur)[part];
+    start = end + 1;
+  }
+  return cur;
+}
+
+void SetAtPath(Json* root, const std::string& path, const Json& value) {
+  Json* cur = root;
+  size_t start = 0;
+  for (;;) {
+    size_t end = path.find('.', start);
+    const std::string part = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (end == std::string::npos) {
+      (*cur)[part] = value;
+      return;
+    }
+    if (!(*cur)[part].is_object()) (*cur)[part] = Json::object();
+    cur = &(*cur)[part];
+    start = end + 1;
+  }
+}
+
+void EraseAtPath(Json* root, const std::string& path) {
+  const size_t dot = path.rfind('.');
+  if (dot == std::string::npos) {
+    root->erase(path);
+    return;
+  }
+  Json* parent = const_cast<Json*>(AtPath(*root, path.substr(0, dot)));
+  if (parent != nullptr && parent->is_object()) parent->erase(path.substr(dot + 1));
+}
+
+}  // namespace
+
+absl::StatusOr<PayloadSelector> PayloadSelector::Parse(const Json* j, bool fallback) {
+  PayloadSelector s;
+  s.enabled = fallback;
+  if (j == nullptr || j->is_null()) return s;
+  if (j->is_boolean()) {
+    s.enabled = j->get<bool>();
+    return s;
+  }
+  s.enabled = true;
+  if (j->is_array()) {
+    CAIRN_ASSIGN_OR_RETURN(s.include, StringList(*j, "with_payload"));
+    return s;
+  }
+  if (j->is_object() && j->contains("include")) {
+    CAIRN_ASSIGN_OR_RETURN(s.include, StringList((*j)["include"], "with_payload.include"));
+    return s;
+  }
+  if (j->is_object() && j->contains("exclude")) {
+    CAIRN_ASSIGN_OR_RETURN(s.exclude, StringList((*j)["exclude"], "with_payload.exclude"));
+    return s;
+  }
+  return absl::InvalidArgumentError(
+      "with_payload: expected a boolean, a list of keys, {\"include\": [...]} or {\"exclude\": [...]}");
+}
+
+Json PayloadSelector::Apply(const Json& payload) const {
+  if (!include.empty()) {
+    Json out = Json::object();
+    for (const std::string& key : include) {
+      if (const Json* v = AtPath(payload, key); v != nullptr) SetAtPath(&out, key, *v);
+    }
+    return out;
+  }
+  if (!exclude.empty()) {
+    Json out = payload;
+    for (const std::string& key : exclude) EraseAtPath(&out, key);
+    return out;
+  }
+  return payload;
+}
+
+absl::StatusOr<bool> ParseWithVector(const Json* j, bool fallback) {
+  if (j == nullptr || j->is_null()) return fallback;
+  if (j->is_boolean()) return j->get<bool>();
+  if (j->is_array()) return !j->empty();  // names: the one unnamed vector
+  return absl::InvalidArgumentError("with_vector: expected a boolean or a list of names");
+}
+
+Json RecordJson(const PointData& p, const PayloadSelector& payload, bool with_vector) {
+  Json j = {{"id", PointIdToJson(p.id)}};
+  j["payload"] = payload.enabled ? payload.Apply(p.payload) : Json(nullptr);
+  j["vector"] = with_vector ? Json(p.vector) : Json(nullptr);
+  return j;
+}
+
+Json ScoredJson(const ScoredPoint& p, const PayloadSelector& payload, bool with_vector) {
+  Json j = {{"id", PointIdToJson(p.id)}, {"version", 0}, {"score", p.score}};
+  j["payload"] = payload.enabled && p.data ? payload.Apply(p.data->payload) : Json(nullptr);
+  j["vector"] = with_vector && p.data ? Json(p.data->vector) : Json(nullptr);
+  return j;
+}
+
+}  // namespace cairn

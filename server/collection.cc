@@ -1,0 +1,659 @@
+#include "server/collection.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "datasets/vector_file.h"
+#include "index/empty_index.h"
+#include "index/head_distance.h"
+#include "index/spann_files.h"
+#include "server/point_id.h"
+#include "storage/record_file.h"
+
+namespace cairn {
+
+namespace {
+
+constexpr char kCollectionMagic[] = "CAIRNCOL";
+constexpr uint32_t kCollectionVersion = 1;
+constexpr uint32_t kWidenCap = 4096;
+
+Metric MetricOf(VectorDistance d) {
+  switch (d) {
+    case VectorDistance::kCosine: return Metric::kCosine;
+    case VectorDistance::kEuclid: return Metric::kL2;
+    case VectorDistance::kDot: return Metric::kInnerProduct;
+  }
+  return Metric::kL2;
+}
+
+absl::Status WriteConfig(const std::string& dir, const CollectionConfig& c) {
+  nlohmann::json j = {{"size", c.size},
+                      {"distance", DistanceName(c.distance)},
+                      {"max_postings", c.max_postings},
+                      {"sync_writes", c.sync_writes}};
+  return WriteRecordFile(Env::Default(), dir + "/collection.json", kCollectionMagic,
+                         kCollectionVersion, j.dump());
+}
+
+absl::StatusOr<CollectionConfig> ReadConfig(const std::string& dir) {
+  const std::string path = dir + "/collection.json";
+  CAIRN_ASSIGN_OR_RETURN(std::string body, ReadRecordFile(Env::Default(), path, kCollectionMagic,
+                                                          kCollectionVersion, nullptr));
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("size") || !j["size"].is_number_unsigned() ||
+      !j.contains("distance") || !j["distance"].is_string()) {
+    return absl::DataLossError(absl::StrCat(path, ": malformed collection config"));
+  }
+  CollectionConfig c;
+  c.size = j["size"].get<uint32_t>();
+  CAIRN_ASSIGN_OR_RETURN(c.distance, ParseDistance(j["distance"].get<std::string>()));
+  c.max_postings = j.value("max_postings", 32u);
+  c.sync_writes = j.value("sync_writes", true);
+  return c;
+}
+
+LiveOptions IndexOptions(const CollectionConfig& c) {
+  LiveOptions o;
+  o.sync_writes = c.sync_writes;
+  return o;
+}
+
+PointStoreOptions StoreOptions(const CollectionConfig& c) {
+  PointStoreOptions o;
+  o.sync = c.sync_writes;
+  return o;
+}
+
+absl::StatusOr<PointData> DecodeRecord(const ExternalId& id, const PointRecord& rec, uint32_t dim) {
+  PointData p;
+  p.id = id;
+  CAIRN_ASSIGN_OR_RETURN(p.vector, DecodeVector(rec.vector, dim));
+  p.payload = rec.payload.empty() ? nlohmann::json::object()
+                                  : nlohmann::json::parse(rec.payload, nullptr, false);
+  if (p.payload.is_discarded()) {
+    return absl::DataLossError(absl::StrCat("payload of point ", id.ToString(), " is not JSON"));
+  }
+  return p;
+}
+
+PointRecord EncodeRecord(const PointData& p) {
+  PointRecord r;
+  r.vector = EncodeVector(p.vector);
+  if (!p.payload.is_null() && !(p.payload.is_object() && p.payload.empty())) {
+    r.payload = p.payload.dump();
+  }
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<VectorDistance> ParseDistance(const std::string& name) {
+  if (name == "Cosine") return VectorDistance::kCosine;
+  if (name == "Euclid") return VectorDistance::kEuclid;
+  if (name == "Dot") return VectorDistance::kDot;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown distance \"", name, "\" (Cosine, Euclid or Dot)"));
+}
+
+const char* DistanceName(VectorDistance d) {
+  switch (d) {
+    case VectorDistance::kCosine: return "Cosine";
+    case VectorDistance::kEuclid: return "Euclid";
+    case VectorDistance::kDot: return "Dot";
+  }
+  return "?";
+}
+
+std::string EncodeVector(const std::vector<float>& v) {
+  std::string s(v.size() * sizeof(float), '\0');
+  std::memcpy(s.data(), v.data(), s.size());
+  return s;
+}
+
+absl::StatusOr<std::vector<float>> DecodeVector(const std::string& bytes, uint32_t dim) {
+  if (bytes.size() != size_t{dim} * sizeof(float)) {
+    return absl::DataLossError(absl::StrCat("stored vector has ", bytes.size(), " bytes, want ",
+                                            size_t{dim} * sizeof(float)));
+  }
+  std::vector<float> v(dim);
+  std::memcpy(v.data(), bytes.data(), bytes.size());
+  return v;
+}
+
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(const std::string& dir,
+                                                               const CollectionConfig& config) {
+  if (config.size == 0 || config.size > 65536) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vector size ", config.size, " is not in [1, 65536]"));
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(dir + "/collection.json", ec)) {
+    return absl::AlreadyExistsError(absl::StrCat(dir, ": collection exists"));
+  }
+  SpannBuildOptions bo;
+  bo.metric = MetricOf(config.distance);
+  CAIRN_RETURN_IF_ERROR(
+      CreateEmptyIndex(Env::Default(), dir + "/index", config.size, StoredType::kFloat32, bo));
+  CAIRN_RETURN_IF_ERROR(WriteConfig(dir, config));  // last: it marks the collection complete
+  return Open(dir);
+}
+
+absl::StatusOr<std::unique_ptr<Collection>> Collection::CreateFromIndex(
+    const std::string& dir, const std::string& index_dir, const CollectionConfig& requested) {
+  CAIRN_ASSIGN_OR_RETURN(IndexManifest m, ReadManifest(Env::Default(), index_dir));
+  CollectionConfig config = requested;
+  config.size = m.dim;
+  config.distance = m.metric == Metric::kCosine ? VectorDistance::kCosine
+                    : m.metric == Metric::kL2   ? VectorDistance::kEuclid
+                                                : VectorDistance::kDot;
+  if (!m.build_params.contains("input") || !m.build_params["input"].is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat(index_dir, ": the manifest names no input file"));
+  }
+  const std::string input = m.build_params["input"].get<std::string>();
+  std::error_code ec;
+  if (std::filesystem::exists(dir + "/collection.json", ec)) {
+    return absl::AlreadyExistsError(absl::StrCat(dir, ": collection exists"));
+  }
+  std::filesystem::create_directories(dir, ec);
+  std::filesystem::remove_all(dir + "/index", ec);
+  std::filesystem::copy(index_dir, dir + "/index", std::filesystem::copy_options::recursive, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot copy ", index_dir, " to ", dir, "/index: ", ec.message()));
+  }
+  // Import the vectors as points 0..n-1, in batches.
+  CAIRN_ASSIGN_OR_RETURN(auto store, PointStore::Open(Env::Default(), dir + "/points",
+                                                      StoreOptions(config)));
+  CAIRN_ASSIGN_OR_RETURN(auto reader, VectorReader::Open(input));
+  if (reader->info().dim != m.dim || reader->info().num_vectors != m.num_vectors) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(input, " no longer matches the index (", reader->info().num_vectors, " x ",
+                     reader->info().dim, ", index ", m.num_vectors, " x ", m.dim, ")"));
+  }
+  std::vector<float> buf(size_t{4096} * m.dim);
+  for (uint64_t row = 0; row < m.num_vectors;) {
+    CAIRN_ASSIGN_OR_RETURN(size_t got, reader->ReadFloat(4096, buf.data()));
+    if (got == 0) return absl::DataLossError(absl::StrCat(input, ": ends early"));
+    std::vector<PointStore::Put> puts;
+    for (size_t i = 0; i < got; ++i) {
+      std::vector<float> v(buf.data() + i * m.dim, buf.data() + (i + 1) * m.dim);
+      if (config.distance == VectorDistance::kCosine) Normalize(v.data(), m.dim);
+      PointRecord rec;
+      rec.vector = EncodeVector(v);
+      puts.emplace_back(StoreKey(ExternalId::Number(row + i)), std::move(rec));
+    }
+    CAIRN_RETURN_IF_ERROR(store->Apply(puts, {}));
+    row += got;
+  }
+  store.reset();
+  CAIRN_RETURN_IF_ERROR(WriteConfig(dir, config));
+  return Open(dir);
+}
+
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const std::string& dir) {
+  std::unique_ptr<Collection> c(new Collection());
+  c->dir_ = dir;
+  CAIRN_ASSIGN_OR_RETURN(c->config_, ReadConfig(dir));
+  CAIRN_ASSIGN_OR_RETURN(c->index_, LiveIndex::Open(dir + "/index", IndexOptions(c->config_)));
+  if (c->index_->dim() != c->config_.size) {
+    return absl::DataLossError(absl::StrCat(dir, ": index dimension ", c->index_->dim(),
+                                            " differs from the collection's ", c->config_.size));
+  }
+  CAIRN_ASSIGN_OR_RETURN(c->points_,
+                         PointStore::Open(Env::Default(), dir + "/points", StoreOptions(c->config_)));
+  CAIRN_RETURN_IF_ERROR(c->Reconcile());
+  return c;
+}
+
+Collection::~Collection() = default;
+
+absl::Status Collection::Reconcile() {
+  // Store ahead of the index (crash between the two writes of an upsert).
+  std::vector<LiveIndex::Item> items;
+  std::vector<std::vector<float>> vecs;
+  std::vector<ExternalId> ids;
+  std::vector<std::string> unusable;
+  absl::Status status;
+  points_->ForEachKey([&](const std::string& key) {
+    auto id = FromStoreKey(key);
+    if (!id.ok()) {
+      status = absl::DataLossError(absl::StrCat(dir_, "/points: bad key: ", id.status().message()));
+      return false;
+    }
+    if (index_->Contains(*id)) return true;
+    auto rec = points_->Get(key);
+    if (!rec.ok() || !rec->has_value()) return true;
+    auto v = DecodeVector((*rec)->vector, config_.size);
+    if (!v.ok() || !index_->CheckVector(v->data()).ok()) {
+      // Unusable (never acknowledged: the index refused it): drop it below.
+      std::fprintf(stderr, "cairn: %s: dropping unindexable point %s\n", dir_.c_str(),
+                   id->ToString().c_str());
+      unusable.push_back(key);
+      return true;
+    }
+    ids.push_back(*id);
+    vecs.push_back(std::move(*v));
+    return true;
+  });
+  CAIRN_RETURN_IF_ERROR(status);
+  if (!unusable.empty()) CAIRN_RETURN_IF_ERROR(points_->Apply({}, unusable));
+  for (size_t i = 0; i < ids.size(); ++i) items.push_back({ids[i], vecs[i].data()});
+  if (!items.empty()) {
+    std::fprintf(stderr, "cairn: %s: re-indexing %zu points written before a crash\n",
+                 dir_.c_str(), items.size());
+    CAIRN_RETURN_IF_ERROR(index_->Upsert(items));
+  }
+  // Index ahead of the store (crash between the two writes of a delete).
+  std::vector<ExternalId> stray;
+  index_->ForEachLiveId([&](const ExternalId& id) {
+    if (!points_->Contains(StoreKey(id))) stray.push_back(id);
+    return true;
+  });
+  if (!stray.empty()) {
+    std::fprintf(stderr, "cairn: %s: deleting %zu points removed before a crash\n", dir_.c_str(),
+                 stray.size());
+    uint64_t n = 0;
+    CAIRN_RETURN_IF_ERROR(index_->Delete(stray, &n));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::ValidateVector(std::vector<float>* v) const {
+  if (v->size() != config_.size) {
+    return absl::InvalidArgumentError(absl::StrCat("wrong vector dimension: expected ", config_.size,
+                                                   ", got ", v->size()));
+  }
+  for (size_t d = 0; d < v->size(); ++d) {
+    if (!std::isfinite((*v)[d])) {
+      return absl::InvalidArgumentError(absl::StrCat("vector value at ", d, " is not finite"));
+    }
+  }
+  if (config_.distance == VectorDistance::kCosine) {
+    double norm = 0;
+    for (float x : *v) norm += double{x} * x;
+    if (norm == 0) return absl::InvalidArgumentError("a zero vector has no cosine direction");
+    Normalize(v->data(), config_.size);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::Upsert(std::vector<PointData> points) {
+  absl::flat_hash_set<std::string> seen;
+  for (PointData& p : points) {
+    if (!seen.insert(p.id.Key()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("point ", p.id.ToString(), " appears twice in one request"));
+    }
+    if (auto s = ValidateVector(&p.vector); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("point ", p.id.ToString(), ": ", s.message()));
+    }
+    if (auto s = index_->CheckVector(p.vector.data()); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("point ", p.id.ToString(), ": ", s.message()));
+    }
+    if (!p.payload.is_null() && !p.payload.is_object()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("point ", p.id.ToString(), ": payload must be an object"));
+    }
+  }
+  if (points.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&write_mu_);
+  std::vector<PointStore::Put> puts;
+  puts.reserve(points.size());
+  for (const PointData& p : points) puts.emplace_back(StoreKey(p.id), EncodeRecord(p));
+  CAIRN_RETURN_IF_ERROR(points_->Apply(puts, {}));
+  std::vector<LiveIndex::Item> items;
+  items.reserve(points.size());
+  for (const PointData& p : points) items.push_back({p.id, p.vector.data()});
+  return index_->Upsert(items);
+}
+
+absl::Status Collection::Delete(const std::vector<ExternalId>& ids, uint64_t* deleted) {
+  absl::MutexLock lock(&write_mu_);
+  std::vector<std::string> keys;
+  absl::flat_hash_set<std::string> seen;
+  for (const ExternalId& id : ids) {
+    if (seen.insert(id.Key()).second) keys.push_back(StoreKey(id));
+  }
+  uint64_t present = 0;
+  for (const std::string& k : keys) present += points_->Contains(k);
+  CAIRN_RETURN_IF_ERROR(points_->Apply({}, keys));
+  uint64_t n = 0;
+  CAIRN_RETURN_IF_ERROR(index_->Delete(ids, &n));
+  if (deleted != nullptr) *deleted = present;
+  return absl::OkStatus();
+}
+
+absl::Status Collection::DeleteByFilter(const Filter& filter, uint64_t* deleted) {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, Select(filter));
+  return Delete(ids, deleted);
+}
+
+absl::StatusOr<std::optional<PointData>> Collection::Get(const ExternalId& id) const {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(StoreKey(id)));
+  if (!rec.has_value()) return std::optional<PointData>();
+  CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, config_.size));
+  return std::optional<PointData>(std::move(p));
+}
+
+namespace {
+
+// Qdrant's set_payload `key`: a dot path to the object to merge into,
+// created when missing.
+nlohmann::json* ObjectAtPath(nlohmann::json* root, const std::string& path) {
+  nlohmann::json* cur = root;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('.', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(start, end - start);
+    if (!cur->is_object()) *cur = nlohmann::json::object();
+    cur = &(*cur)[part];
+    start = end + 1;
+  }
+  if (!cur->is_object()) *cur = nlohmann::json::object();
+  return cur;
+}
+
+void EraseAtPath(nlohmann::json* root, const std::string& path) {
+  const size_t dot = path.rfind('.');
+  nlohmann::json* parent = root;
+  if (dot != std::string::npos) {
+    size_t start = 0;
+    while (start < dot) {
+      size_t end = path.find('.', start);
+      if (end == std::string::npos || end > dot) end = dot;
+      const std::string part = path.substr(start, end - start);
+      if (!parent->is_object() || !parent->contains(part)) return;
+      parent = &(*parent)[part];
+      start = end + 1;
+    }
+  }
+  if (parent->is_object()) parent->erase(dot == std::string::npos ? path : path.substr(dot + 1));
+}
+
+}  // namespace
+
+absl::Status Collection::UpdatePayload(const std::vector<ExternalId>& ids, const std::string& mode,
+                                       const nlohmann::json& payload,
+                                       const std::vector<std::string>& keys,
+                                       const std::string& key) {
+  if ((mode == "set" || mode == "overwrite") && !payload.is_object()) {
+    return absl::InvalidArgumentError("payload must be an object");
+  }
+  absl::MutexLock lock(&write_mu_);
+  std::vector<PointStore::Put> puts;
+  absl::flat_hash_set<std::string> seen;
+  for (const ExternalId& id : ids) {
+    const std::string k = StoreKey(id);
+    if (!seen.insert(k).second) continue;
+    CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(k));
+    if (!rec.has_value()) continue;
+    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, config_.size));
+    if (mode == "set") {
+      nlohmann::json* target = key.empty() ? &p.payload : ObjectAtPath(&p.payload, key);
+      for (const auto& [name, value] : payload.items()) (*target)[name] = value;
+    } else if (mode == "overwrite") {
+      p.payload = payload;
+    } else if (mode == "delete") {
+      for (const std::string& name : keys) EraseAtPath(&p.payload, name);
+    } else if (mode == "clear") {
+      p.payload = nlohmann::json::object();
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown payload operation ", mode));
+    }
+    PointRecord out = EncodeRecord(p);
+    out.vector = std::move(rec->vector);
+    puts.emplace_back(k, std::move(out));
+  }
+  if (puts.empty()) return absl::OkStatus();
+  return points_->Apply(puts, {});
+}
+
+absl::StatusOr<std::vector<ExternalId>> Collection::Select(const Filter& filter) const {
+  std::vector<ExternalId> out;
+  absl::Status status;
+  if (const auto* only = filter.CandidateIds(); only != nullptr) {
+    // has_id: go straight to those points, then check the whole filter.
+    (void)only;
+  }
+  points_->ForEachKey([&](const std::string& key) {
+    auto id = FromStoreKey(key);
+    if (!id.ok()) {
+      status = id.status();
+      return false;
+    }
+    if (filter.empty()) {
+      out.push_back(*id);
+      return true;
+    }
+    auto rec = points_->Get(key);
+    if (!rec.ok()) {
+      status = rec.status();
+      return false;
+    }
+    if (!rec->has_value()) return true;
+    nlohmann::json payload = (*rec)->payload.empty()
+                                 ? nlohmann::json::object()
+                                 : nlohmann::json::parse((*rec)->payload, nullptr, false);
+    if (filter.Matches(ToFilterId(*id), payload)) out.push_back(*id);
+    return true;
+  });
+  CAIRN_RETURN_IF_ERROR(status);
+  return out;
+}
+
+float Collection::Score(float d) const {
+  switch (config_.distance) {
+    case VectorDistance::kCosine: return 1.0f - d;
+    case VectorDistance::kEuclid: return std::sqrt(std::max(0.0f, d));
+    case VectorDistance::kDot: return -d;
+  }
+  return d;
+}
+
+bool Collection::Passes(const SearchRequest& r, float score) const {
+  if (!r.score_threshold.has_value()) return true;
+  // Qdrant: a threshold is a lower bound on similarity, an upper bound on
+  // Euclidean distance.
+  return config_.distance == VectorDistance::kEuclid ? score <= *r.score_threshold
+                                               : score >= *r.score_threshold;
+}
+
+absl::StatusOr<std::unique_ptr<LiveSearchContext>> Collection::TakeContext() const {
+  {
+    absl::MutexLock lock(&ctx_mu_);
+    if (!contexts_.empty()) {
+      auto c = std::move(contexts_.back());
+      contexts_.pop_back();
+      return c;
+    }
+  }
+  return index_->NewContext();
+}
+
+void Collection::ReturnContext(std::unique_ptr<LiveSearchContext> ctx) const {
+  absl::MutexLock lock(&ctx_mu_);
+  contexts_.push_back(std::move(ctx));
+}
+
+absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out) const {
+  std::vector<float> q = r.vector;
+  if (config_.distance == VectorDistance::kCosine) Normalize(q.data(), config_.size);
+  const Metric metric = MetricOf(config_.distance);
+  std::vector<ScoredPoint> all;
+  absl::Status status;
+  points_->ForEachKey([&](const std::string& key) {
+    auto id = FromStoreKey(key);
+    if (!id.ok()) {
+      status = id.status();
+      return false;
+    }
+    if (r.exclude.has_value() && *id == *r.exclude) return true;
+    auto rec = points_->Get(key);
+    if (!rec.ok()) {
+      status = rec.status();
+      return false;
+    }
+    if (!rec->has_value()) return true;
+    auto p = DecodeRecord(*id, **rec, config_.size);
+    if (!p.ok()) {
+      status = p.status();
+      return false;
+    }
+    if (r.filter != nullptr && !r.filter->Matches(ToFilterId(*id), p->payload)) return true;
+    float d = GraphDistance(metric, q.data(), p->vector.data(), config_.size);
+    if (metric == Metric::kCosine) d += 1.0f;
+    const float score = Score(d);
+    if (!Passes(r, score)) return true;
+    ScoredPoint sp;
+    sp.id = *id;
+    sp.score = score;
+    if (r.load_data) sp.data = std::move(*p);
+    all.push_back(std::move(sp));
+    return true;
+  });
+  CAIRN_RETURN_IF_ERROR(status);
+  const bool ascending = config_.distance == VectorDistance::kEuclid;
+  const size_t want = std::min<size_t>(all.size(), size_t{r.limit} + r.offset);
+  std::partial_sort(all.begin(), all.begin() + want, all.end(),
+                    [&](const ScoredPoint& a, const ScoredPoint& b) {
+                      return ascending ? a.score < b.score : a.score > b.score;
+                    });
+  all.resize(want);
+  *out = std::move(all);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ScoredPoint>> Collection::Search(const SearchRequest& r,
+                                                            SearchInfo* info) const {
+  if (r.vector.size() != config_.size) {
+    return absl::InvalidArgumentError(absl::StrCat("wrong vector dimension: expected ",
+                                                   config_.size, ", got ", r.vector.size()));
+  }
+  for (float x : r.vector) {
+    if (!std::isfinite(x)) return absl::InvalidArgumentError("query vector has a non-finite value");
+  }
+  if (r.limit == 0) return std::vector<ScoredPoint>();
+  const size_t want = size_t{r.limit} + r.offset;
+  std::vector<ScoredPoint> kept;
+  const bool filtered = r.filter != nullptr && !r.filter->empty();
+  if (r.exact) {
+    CAIRN_RETURN_IF_ERROR(ExactSearch(r, &kept));
+    if (info != nullptr) info->exact_fallback = true;
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(auto ctx, TakeContext());
+    uint32_t k = static_cast<uint32_t>(std::min<size_t>(want + (r.exclude ? 1 : 0), kWidenCap));
+    uint32_t max_postings = r.max_postings > 0 ? r.max_postings : config_.max_postings;
+    if (filtered) k = std::min<uint32_t>(kWidenCap, k * 4);
+    bool done = false;
+    while (!done) {
+      SpannSearchParams p;
+      p.k = k;
+      p.max_postings = max_postings;
+      p.epsilon = r.epsilon;
+      std::vector<LiveResult> hits;
+      SearchStats stats;
+      absl::Status s = index_->Search(r.vector.data(), p, ctx.get(), &hits, &stats);
+      if (!s.ok()) {
+        ReturnContext(std::move(ctx));
+        return s;
+      }
+      if (info != nullptr) {
+        info->postings_read += stats.postings_read;
+        info->bytes_read += stats.bytes_read;
+      }
+      kept.clear();
+      for (const LiveResult& h : hits) {
+        if (r.exclude.has_value() && h.id == *r.exclude) continue;
+        const float score = Score(h.distance);
+        if (!Passes(r, score)) continue;
+        ScoredPoint sp;
+        sp.id = h.id;
+        sp.score = score;
+        if (filtered || r.load_data) {
+          auto got = Get(h.id);
+          if (!got.ok()) {
+            ReturnContext(std::move(ctx));
+            return got.status();
+          }
+          if (!got->has_value()) continue;  // deleted since
+          if (info != nullptr) ++info->candidates_checked;
+          if (filtered && !r.filter->Matches(ToFilterId(h.id), (*got)->payload)) continue;
+          if (r.load_data) sp.data = std::move(**got);
+        }
+        kept.push_back(std::move(sp));
+        if (kept.size() == want) break;
+      }
+      const bool exhausted = hits.size() < k;
+      if (kept.size() >= want || exhausted || !filtered) {
+        done = true;
+      } else if (k >= kWidenCap) {
+        // Too few matches near the query: score every matching point.
+        CAIRN_RETURN_IF_ERROR(ExactSearch(r, &kept));
+        if (info != nullptr) info->exact_fallback = true;
+        done = true;
+      } else {
+        k = std::min<uint32_t>(kWidenCap, k * 4);
+        max_postings = std::min<uint32_t>(max_postings * 2, 1024);
+      }
+    }
+    ReturnContext(std::move(ctx));
+  }
+  if (kept.size() > r.offset) {
+    kept.erase(kept.begin(), kept.begin() + r.offset);
+  } else {
+    kept.clear();
+  }
+  if (kept.size() > r.limit) kept.resize(r.limit);
+  return kept;
+}
+
+absl::Status Collection::Scroll(const std::optional<ExternalId>& start, uint32_t limit,
+                                const Filter& filter, std::vector<PointData>* out,
+                                std::optional<ExternalId>* next) const {
+  out->clear();
+  next->reset();
+  std::string from = start.has_value() ? StoreKey(*start) : std::string();
+  // Page through keys; with a filter several pages of keys may be needed.
+  for (;;) {
+    std::vector<std::string> keys = points_->Keys(from, 256);
+    if (keys.empty()) return absl::OkStatus();
+    for (const std::string& key : keys) {
+      CAIRN_ASSIGN_OR_RETURN(ExternalId id, FromStoreKey(key));
+      CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(key));
+      if (!rec.has_value()) continue;
+      CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, config_.size));
+      if (!filter.empty() && !filter.Matches(ToFilterId(id), p.payload)) continue;
+      if (out->size() == limit) {
+        *next = id;
+        return absl::OkStatus();
+      }
+      out->push_back(std::move(p));
+    }
+    if (keys.size() < 256) return absl::OkStatus();
+    from = keys.back();
+    from.push_back('\0');  // the smallest key after the last one
+  }
+}
+
+absl::StatusOr<uint64_t> Collection::Count(const Filter& filter) const {
+  if (filter.empty()) return points_->size();
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, Select(filter));
+  return ids.size();
+}
+
+uint64_t Collection::points_count() const { return points_->size(); }
+
+absl::Status Collection::Checkpoint() {
+  absl::MutexLock lock(&write_mu_);
+  return index_->Checkpoint();
+}
+
+}  // namespace cairn

@@ -1,0 +1,158 @@
+// A collection: one live index (vectors, search) plus one point store
+// (payload and vector of every point, for get, scroll, filters and
+// with_vector), in one directory:
+//
+//   <dir>/collection.json   config (record file CAIRNCOL, docs/formats.md)
+//   <dir>/index/            LiveIndex (created empty, or a `cairn build`)
+//   <dir>/points/           PointStore
+//
+// Write order and recovery. An upsert is written to the point store first,
+// then to the index; a delete to the point store first, then to the index.
+// Both fsync before the request is answered. A crash between the two leaves
+// the point store ahead; Open reconciles: points the store has and the index
+// lacks are inserted into the index, ids the index has and the store lacks
+// are deleted from it. (An update of an existing point cut between the two
+// writes is not detected: the index may keep the old vector until the point
+// is written again. It was never acknowledged.)
+//
+// Filtered search widens: it asks the index for 4x, then 16x ... the wanted
+// results and checks each candidate's payload, until enough match or the
+// candidates run out; past 4,096 candidates it falls back to an exact scan of
+// the point store (every matching point scored), so a filtered search
+// returns `limit` results whenever that many points match. Cost: one point
+// store read per candidate checked (page cache), O(points) for the fallback.
+//
+// Thread-safety: any number of concurrent searches and reads; writes are
+// serialised per collection (write_mu_).
+#ifndef CAIRN_SERVER_COLLECTION_H_
+#define CAIRN_SERVER_COLLECTION_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "index/id_map.h"
+#include "index/live_index.h"
+#include "nlohmann/json.hpp"
+#include "server/filter.h"
+#include "storage/point_store.h"
+
+namespace cairn {
+
+enum class VectorDistance { kCosine, kEuclid, kDot };
+absl::StatusOr<VectorDistance> ParseDistance(const std::string& name);  // Qdrant's spelling
+const char* DistanceName(VectorDistance d);
+
+struct CollectionConfig {
+  uint32_t size = 0;
+  VectorDistance distance = VectorDistance::kCosine;
+  // Search defaults when a request names none (Cairn's params.cairn).
+  uint32_t max_postings = 32;
+  bool sync_writes = true;  // fsync before answering writes
+};
+
+struct PointData {
+  ExternalId id = ExternalId::Number(0);
+  std::vector<float> vector;
+  nlohmann::json payload = nlohmann::json::object();
+};
+
+struct ScoredPoint {
+  ExternalId id = ExternalId::Number(0);
+  float score = 0;
+  std::optional<PointData> data;  // payload and vector, when loaded
+};
+
+struct SearchRequest {
+  std::vector<float> vector;
+  const Filter* filter = nullptr;
+  uint32_t limit = 10;
+  uint32_t offset = 0;
+  std::optional<float> score_threshold;
+  uint32_t max_postings = 0;  // 0: the collection's default
+  float epsilon = std::numeric_limits<float>::infinity();
+  bool exact = false;                    // Qdrant's params.exact: scan every point
+  std::optional<ExternalId> exclude;     // query by a point's id: leave it out
+  bool load_data = false;                // fill ScoredPoint::data
+};
+
+struct SearchInfo {
+  uint64_t postings_read = 0, bytes_read = 0, candidates_checked = 0;
+  bool exact_fallback = false;
+};
+
+class Collection {
+ public:
+  static absl::StatusOr<std::unique_ptr<Collection>> Create(const std::string& dir,
+                                                            const CollectionConfig& config);
+  // A collection over an index built offline (`cairn build`): the index
+  // directory is copied in, and its vectors are imported into the point
+  // store from the build's input file as points 0..n-1 without payload.
+  static absl::StatusOr<std::unique_ptr<Collection>> CreateFromIndex(
+      const std::string& dir, const std::string& index_dir, const CollectionConfig& config);
+  static absl::StatusOr<std::unique_ptr<Collection>> Open(const std::string& dir);
+  ~Collection();
+
+  const CollectionConfig& config() const { return config_; }
+  const std::string& dir() const { return dir_; }
+
+  // All or nothing per call; validated first (dimension, finite values,
+  // duplicate ids). Cosine vectors are normalised, as Qdrant stores them.
+  absl::Status Upsert(std::vector<PointData> points);
+  absl::Status Delete(const std::vector<ExternalId>& ids, uint64_t* deleted);
+  absl::Status DeleteByFilter(const Filter& filter, uint64_t* deleted);
+  absl::StatusOr<std::optional<PointData>> Get(const ExternalId& id) const;
+  // Payload updates on the listed points (missing ids are skipped).
+  // mode: "set" merges keys (at `key` path if given), "overwrite" replaces,
+  // "delete" removes `keys`, "clear" empties.
+  absl::Status UpdatePayload(const std::vector<ExternalId>& ids, const std::string& mode,
+                             const nlohmann::json& payload, const std::vector<std::string>& keys,
+                             const std::string& key);
+  // Ids of points matching `filter` (all points if empty), in scroll order.
+  absl::StatusOr<std::vector<ExternalId>> Select(const Filter& filter) const;
+
+  absl::StatusOr<std::vector<ScoredPoint>> Search(const SearchRequest& request,
+                                                  SearchInfo* info) const;
+  // A page of points in id order from `start` (inclusive); *next is the id
+  // to start the next page from, if any.
+  absl::Status Scroll(const std::optional<ExternalId>& start, uint32_t limit,
+                      const Filter& filter, std::vector<PointData>* out,
+                      std::optional<ExternalId>* next) const;
+  absl::StatusOr<uint64_t> Count(const Filter& filter) const;
+  uint64_t points_count() const;
+  LiveStats index_stats() const { return index_->stats(); }
+  PointStoreStats store_stats() const { return points_->stats(); }
+  // Flush + checkpoint (graceful shutdown).
+  absl::Status Checkpoint();
+
+  // Distance in the index's terms -> the score Qdrant reports.
+  float Score(float index_distance) const;
+
+ private:
+  Collection() = default;
+  absl::Status Reconcile();
+  absl::Status ValidateVector(std::vector<float>* v) const;
+  absl::StatusOr<std::unique_ptr<LiveSearchContext>> TakeContext() const;
+  void ReturnContext(std::unique_ptr<LiveSearchContext> ctx) const;
+  absl::Status ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out) const;
+  bool Passes(const SearchRequest& r, float score) const;
+
+  std::string dir_;
+  CollectionConfig config_;
+  std::unique_ptr<LiveIndex> index_;
+  std::unique_ptr<PointStore> points_;
+  absl::Mutex write_mu_;
+  mutable absl::Mutex ctx_mu_;
+  mutable std::vector<std::unique_ptr<LiveSearchContext>> contexts_ ABSL_GUARDED_BY(ctx_mu_);
+};
+
+// Point record encoding in the point store (opaque to it).
+std::string EncodeVector(const std::vector<float>& v);
+absl::StatusOr<std::vector<float>> DecodeVector(const std::string& bytes, uint32_t dim);
+
+}  // namespace cairn
+
+#endif  // CAIRN_SERVER_COLLECTION_H_

@@ -1,0 +1,158 @@
+#include "server/collection_manager.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace cairn {
+
+namespace fs = std::filesystem;
+
+absl::Status CollectionManager::ValidateName(const std::string& name) {
+  if (name.empty() || name.size() > 255 || name[0] == '.') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("collection name must be 1-255 characters and not start with '.'"));
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("collection name \"", name, "\" may only use letters, digits, '_', '-' and '.'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string CollectionManager::PathOf(const std::string& name) const {
+  return data_dir_ + "/collections/" + name;
+}
+
+absl::StatusOr<std::unique_ptr<CollectionManager>> CollectionManager::Open(
+    const std::string& data_dir) {
+  std::unique_ptr<CollectionManager> m(new CollectionManager());
+  m->data_dir_ = data_dir;
+  std::error_code ec;
+  fs::create_directories(data_dir + "/collections", ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", data_dir, "/collections: ", ec.message()));
+  }
+  for (const auto& entry : fs::directory_iterator(data_dir + "/collections", ec)) {
+    if (!entry.is_directory()) continue;
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".dropped-", 0) == 0) {
+      fs::remove_all(entry.path(), ec);  // a drop cut short
+      continue;
+    }
+    if (!ValidateName(name).ok()) continue;
+    if (!fs::exists(entry.path() / "collection.json")) {
+      // A create that crashed before its config was written: never visible.
+      std::fprintf(stderr, "cairn: removing incomplete collection %s\n", name.c_str());
+      fs::remove_all(entry.path(), ec);
+      continue;
+    }
+    auto c = Collection::Open(entry.path().string());
+    if (!c.ok()) {
+      return absl::Status(c.status().code(),
+                          absl::StrCat("collection ", name, ": ", c.status().message()));
+    }
+    absl::MutexLock lock(&m->mu_);
+    m->collections_[name] = std::move(*c);
+  }
+  if (ec) return absl::UnavailableError(absl::StrCat(data_dir, ": ", ec.message()));
+  return m;
+}
+
+absl::Status CollectionManager::Create(const std::string& name, const CollectionConfig& config) {
+  CAIRN_RETURN_IF_ERROR(ValidateName(name));
+  absl::MutexLock create(&create_mu_);
+  if (Get(name) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("Collection `", name, "` already exists!"));
+  }
+  std::error_code ec;
+  fs::remove_all(PathOf(name), ec);  // leftovers of a failed create
+  auto c = Collection::Create(PathOf(name), config);
+  if (!c.ok()) {
+    fs::remove_all(PathOf(name), ec);
+    return c.status();
+  }
+  absl::MutexLock lock(&mu_);
+  collections_[name] = std::move(*c);
+  return absl::OkStatus();
+}
+
+absl::Status CollectionManager::CreateFromIndex(const std::string& name,
+                                                const std::string& index_dir,
+                                                const CollectionConfig& config) {
+  CAIRN_RETURN_IF_ERROR(ValidateName(name));
+  absl::MutexLock create(&create_mu_);
+  if (Get(name) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("Collection `", name, "` already exists!"));
+  }
+  std::error_code ec;
+  fs::remove_all(PathOf(name), ec);
+  auto c = Collection::CreateFromIndex(PathOf(name), index_dir, config);
+  if (!c.ok()) {
+    fs::remove_all(PathOf(name), ec);
+    return c.status();
+  }
+  absl::MutexLock lock(&mu_);
+  collections_[name] = std::move(*c);
+  return absl::OkStatus();
+}
+
+absl::Status CollectionManager::Drop(const std::string& name) {
+  absl::MutexLock create(&create_mu_);
+  std::shared_ptr<Collection> c;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = collections_.find(name);
+    if (it == collections_.end()) {
+      return absl::NotFoundError(absl::StrCat("Collection `", name, "` doesn't exist!"));
+    }
+    c = std::move(it->second);
+    collections_.erase(it);
+  }
+  // Rename first so a crash mid-removal never leaves a half collection that
+  // Open would take; the config file goes first.
+  const std::string doomed = absl::StrCat(data_dir_, "/collections/.dropped-", name);
+  std::error_code ec;
+  fs::remove_all(doomed, ec);
+  fs::rename(PathOf(name), doomed, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot remove ", PathOf(name), ": ", ec.message()));
+  c.reset();  // closes it unless a request still holds it; files go below
+  fs::remove(doomed + "/collection.json", ec);
+  fs::remove_all(doomed, ec);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<Collection> CollectionManager::Get(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = collections_.find(name);
+  return it == collections_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> CollectionManager::Names() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, c] : collections_) out.push_back(name);
+  return out;
+}
+
+absl::Status CollectionManager::CheckpointAll() {
+  std::vector<std::shared_ptr<Collection>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, c] : collections_) all.push_back(c);
+  }
+  absl::Status first;
+  for (const auto& c : all) {
+    absl::Status s = c->Checkpoint();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+}  // namespace cairn

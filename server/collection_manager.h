@@ -1,0 +1,49 @@
+// The collections of one server, each a directory under
+// <data>/collections/<name>. Creating writes the collection fully (config
+// file last) before it becomes visible; dropping hides it at once, then
+// removes its files when the last request using it is done (shared_ptr).
+//
+// Thread-safety: all methods may be called concurrently.
+#ifndef CAIRN_SERVER_COLLECTION_MANAGER_H_
+#define CAIRN_SERVER_COLLECTION_MANAGER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/collection.h"
+
+namespace cairn {
+
+class CollectionManager {
+ public:
+  // Opens every collection under data_dir (creating it if missing).
+  static absl::StatusOr<std::unique_ptr<CollectionManager>> Open(const std::string& data_dir);
+
+  // 1-255 characters of [A-Za-z0-9_.-], not starting with '.'.
+  static absl::Status ValidateName(const std::string& name);
+
+  absl::Status Create(const std::string& name, const CollectionConfig& config);
+  absl::Status CreateFromIndex(const std::string& name, const std::string& index_dir,
+                               const CollectionConfig& config);
+  // NotFound if absent.
+  absl::Status Drop(const std::string& name);
+  std::shared_ptr<Collection> Get(const std::string& name) const;  // null if absent
+  std::vector<std::string> Names() const;
+  // Checkpoints every collection (graceful shutdown); the first error.
+  absl::Status CheckpointAll();
+
+ private:
+  std::string PathOf(const std::string& name) const;
+  std::string data_dir_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Collection>> collections_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex create_mu_;  // one create or drop at a time
+};
+
+}  // namespace cairn
+
+#endif  // CAIRN_SERVER_COLLECTION_MANAGER_H_

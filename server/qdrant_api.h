@@ -1,0 +1,48 @@
+// Qdrant's REST API over Cairn collections (docs/api.md lists what is
+// served). Every answer is Qdrant's envelope: {"result", "status": "ok",
+// "time"} or, for an error, {"status": {"error": "..."}, "time"} with a 4xx
+// or 5xx code. Auth: the `api-key` header or `Authorization: Bearer`; a
+// read-only key may only read.
+//
+// Thread-safety: Handle() is called concurrently from the worker threads.
+#ifndef CAIRN_SERVER_QDRANT_API_H_
+#define CAIRN_SERVER_QDRANT_API_H_
+
+#include <string>
+
+#include "nlohmann/json.hpp"
+#include "server/collection_manager.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+
+namespace cairn {
+
+struct ApiOptions {
+  std::string api_key;            // empty: no auth
+  std::string read_only_api_key;  // empty: none
+};
+
+// The version string answered on GET /: the Qdrant API level this server
+// speaks (clients compare it with their own), and Cairn's own.
+inline constexpr char kQdrantApiVersion[] = "1.15.0";
+inline constexpr char kCairnVersion[] = "0.1.0";
+
+class QdrantApi {
+ public:
+  QdrantApi(CollectionManager* collections, ApiOptions options, Metrics* metrics);
+  HttpResponse Handle(const HttpRequest& request);
+  // Qdrant's error body, for the HTTP layer's own errors (413, 400).
+  static HttpResponse Error(int status, const std::string& message);
+
+ private:
+  struct Route;
+  HttpResponse Dispatch(const HttpRequest& r, std::string* route, bool* read_only_ok);
+
+  CollectionManager* collections_;
+  ApiOptions options_;
+  Metrics* metrics_;
+};
+
+}  // namespace cairn
+
+#endif  // CAIRN_SERVER_QDRANT_API_H_

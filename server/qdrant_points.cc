@@ -1,0 +1,480 @@
+#include "server/qdrant_points.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "index/distance.h"
+#include "server/point_id.h"
+
+namespace cairn {
+
+namespace {
+
+using absl::InvalidArgumentError;
+
+Json UpdateResult() { return Json{{"operation_id", 0}, {"status", "completed"}}; }
+
+absl::StatusOr<Filter> ParseFilterField(const Json& body) {
+  if (!body.contains("filter") || body["filter"].is_null()) return Filter();
+  return Filter::Parse(body["filter"]);
+}
+
+absl::StatusOr<std::vector<PointData>> ParseUpsert(const Json& body) {
+  std::vector<PointData> points;
+  if (body.contains("points")) {
+    const Json& list = body["points"];
+    if (!list.is_array()) return InvalidArgumentError("points: expected an array");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string where = absl::StrCat("points[", i, "]");
+      const Json& p = list[i];
+      if (!p.is_object()) return InvalidArgumentError(absl::StrCat(where, ": expected an object"));
+      if (!p.contains("id")) return InvalidArgumentError(absl::StrCat(where, ".id: missing"));
+      if (!p.contains("vector")) return InvalidArgumentError(absl::StrCat(where, ".vector: missing"));
+      PointData d;
+      CAIRN_ASSIGN_OR_RETURN(d.id, ParsePointId(p["id"], where + ".id"));
+      CAIRN_ASSIGN_OR_RETURN(d.vector, ParseVector(p["vector"], where + ".vector"));
+      if (p.contains("payload") && !p["payload"].is_null()) {
+        if (!p["payload"].is_object()) {
+          return InvalidArgumentError(absl::StrCat(where, ".payload: expected an object"));
+        }
+        d.payload = p["payload"];
+      }
+      points.push_back(std::move(d));
+    }
+    return points;
+  }
+  if (body.contains("batch")) {
+    const Json& b = body["batch"];
+    if (!b.is_object() || !b.contains("ids") || !b.contains("vectors")) {
+      return InvalidArgumentError("batch: expected {\"ids\": [...], \"vectors\": [...]}");
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(b["ids"], "batch.ids"));
+    const Json& vectors = b["vectors"];
+    if (!vectors.is_array() || vectors.size() != ids.size()) {
+      return InvalidArgumentError("batch.vectors: expected one vector per id");
+    }
+    const Json* payloads = b.contains("payloads") && !b["payloads"].is_null() ? &b["payloads"] : nullptr;
+    if (payloads != nullptr && (!payloads->is_array() || payloads->size() != ids.size())) {
+      return InvalidArgumentError("batch.payloads: expected one payload (or null) per id");
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      PointData d;
+      d.id = ids[i];
+      CAIRN_ASSIGN_OR_RETURN(d.vector, ParseVector(vectors[i], absl::StrCat("batch.vectors[", i, "]")));
+      if (payloads != nullptr && !(*payloads)[i].is_null()) {
+        if (!(*payloads)[i].is_object()) {
+          return InvalidArgumentError(absl::StrCat("batch.payloads[", i, "]: expected an object"));
+        }
+        d.payload = (*payloads)[i];
+      }
+      points.push_back(std::move(d));
+    }
+    return points;
+  }
+  return InvalidArgumentError("expected \"points\": [...] or \"batch\": {...}");
+}
+
+// Points named by "points": [ids] or chosen by "filter".
+absl::StatusOr<std::vector<ExternalId>> Selected(const Collection& c, const Json& body) {
+  if (body.contains("points")) return ParseIdList(body["points"], "points");
+  if (body.contains("filter")) {
+    CAIRN_ASSIGN_OR_RETURN(Filter f, Filter::Parse(body["filter"]));
+    return c.Select(f);
+  }
+  return InvalidArgumentError("expected \"points\": [ids] or \"filter\": {...}");
+}
+
+struct SearchSpec {
+  SearchRequest request;
+  Filter filter;
+  PayloadSelector payload;
+  bool with_vector = false;
+  std::optional<float> mmr_diversity;
+  uint32_t mmr_candidates = 0;
+};
+
+absl::Status ParseParams(const Json& body, SearchRequest* req) {
+  if (!body.contains("params") || body["params"].is_null()) return absl::OkStatus();
+  const Json& p = body["params"];
+  if (!p.is_object()) return InvalidArgumentError("params: expected an object");
+  CAIRN_ASSIGN_OR_RETURN(auto exact, OptBool(p, "exact", "params"));
+  req->exact = exact.value_or(false);
+  if (p.contains("cairn") && !p["cairn"].is_null()) {
+    const Json& c = p["cairn"];
+    if (!c.is_object()) return InvalidArgumentError("params.cairn: expected an object");
+    CAIRN_ASSIGN_OR_RETURN(auto mp, OptUint(c, "max_postings", "params.cairn"));
+    if (mp.has_value()) {
+      if (*mp == 0 || *mp > 4096) return InvalidArgumentError("params.cairn.max_postings: 1..4096");
+      req->max_postings = *mp;
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto eps, OptNumber(c, "epsilon", "params.cairn"));
+    if (eps.has_value()) {
+      if (!(*eps >= 0)) return InvalidArgumentError("params.cairn.epsilon: must be >= 0");
+      req->epsilon = static_cast<float>(*eps);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The shared part of search and query requests.
+absl::Status ParseCommon(const Json& body, bool default_payload, SearchSpec* spec) {
+  CAIRN_ASSIGN_OR_RETURN(spec->filter, ParseFilterField(body));
+  CAIRN_ASSIGN_OR_RETURN(auto limit, OptUint(body, "limit", "request"));
+  CAIRN_ASSIGN_OR_RETURN(auto top, OptUint(body, "top", "request"));
+  spec->request.limit = limit.value_or(top.value_or(10));
+  if (spec->request.limit > 100000) return InvalidArgumentError("limit: at most 100000");
+  CAIRN_ASSIGN_OR_RETURN(auto offset, OptUint(body, "offset", "request"));
+  spec->request.offset = offset.value_or(0);
+  CAIRN_ASSIGN_OR_RETURN(auto threshold, OptNumber(body, "score_threshold", "request"));
+  if (threshold.has_value()) spec->request.score_threshold = static_cast<float>(*threshold);
+  CAIRN_ASSIGN_OR_RETURN(spec->payload, PayloadSelector::Parse(
+                                            body.contains("with_payload") ? &body["with_payload"] : nullptr,
+                                            default_payload));
+  CAIRN_ASSIGN_OR_RETURN(spec->with_vector, ParseWithVector(
+                                                body.contains("with_vector") ? &body["with_vector"] : nullptr,
+                                                false));
+  CAIRN_RETURN_IF_ERROR(ParseParams(body, &spec->request));
+  spec->request.load_data = spec->payload.enabled || spec->with_vector;
+  return absl::OkStatus();
+}
+
+// A search request's "vector": a list, or {"name": ..., "vector": [...]}.
+absl::StatusOr<std::vector<float>> SearchVector(const Json& body) {
+  if (!body.contains("vector")) return InvalidArgumentError("vector: missing");
+  const Json& v = body["vector"];
+  if (v.is_object() && v.contains("vector")) return ParseVector(v["vector"], "vector.vector");
+  return ParseVector(v, "vector");
+}
+
+// A query's "query": a vector, a point id, {"nearest": vector or id} with
+// an optional "mmr". Returns false in *has_query when there is none.
+absl::Status ParseQuery(const Collection& c, const Json& body, SearchSpec* spec, bool* has_query) {
+  *has_query = false;
+  if (!body.contains("query") || body["query"].is_null()) return absl::OkStatus();
+  if (body.contains("prefetch") && !body["prefetch"].is_null()) {
+    return InvalidArgumentError("prefetch is not supported");
+  }
+  *has_query = true;
+  const Json* q = &body["query"];
+  if (q->is_object()) {
+    if (q->contains("mmr")) {
+      const Json& mmr = (*q)["mmr"];
+      if (!mmr.is_object()) return InvalidArgumentError("query.mmr: expected an object");
+      CAIRN_ASSIGN_OR_RETURN(auto diversity, OptNumber(mmr, "diversity", "query.mmr"));
+      if (diversity.has_value() && (*diversity < 0 || *diversity > 1)) {
+        return InvalidArgumentError("query.mmr.diversity: expected a number in [0, 1]");
+      }
+      spec->mmr_diversity = static_cast<float>(diversity.value_or(0.5));
+      CAIRN_ASSIGN_OR_RETURN(auto limit, OptUint(mmr, "candidates_limit", "query.mmr"));
+      spec->mmr_candidates = limit.value_or(100);
+    }
+    if (!q->contains("nearest")) {
+      return InvalidArgumentError(
+          "query: supported forms are a vector, a point id, and {\"nearest\": ...} (with an "
+          "optional \"mmr\")");
+    }
+    q = &(*q)["nearest"];
+  }
+  if (q->is_array()) {
+    CAIRN_ASSIGN_OR_RETURN(spec->request.vector, ParseVector(*q, "query"));
+    return absl::OkStatus();
+  }
+  CAIRN_ASSIGN_OR_RETURN(ExternalId id, ParsePointId(*q, "query"));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, c.Get(id));
+  if (!p.has_value()) return absl::NotFoundError(absl::StrCat("No point with id ", id.ToString(), " found"));
+  spec->request.vector = std::move(p->vector);
+  spec->request.exclude = id;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ScoredPoint>> RunSearch(const Collection& c, SearchSpec& spec,
+                                                   Metrics& metrics) {
+  spec.request.filter = &spec.filter;
+  SearchInfo info;
+  std::vector<ScoredPoint> out;
+  if (spec.mmr_diversity.has_value()) {
+    SearchRequest wide = spec.request;
+    wide.limit = std::max(spec.mmr_candidates, spec.request.limit + spec.request.offset);
+    wide.offset = 0;
+    wide.load_data = true;  // MMR needs the candidates' vectors
+    CAIRN_ASSIGN_OR_RETURN(out, c.Search(wide, &info));
+    out = SelectMmr(c, std::move(out), *spec.mmr_diversity,
+                    spec.request.limit + spec.request.offset);
+    out.erase(out.begin(), out.begin() + std::min<size_t>(out.size(), spec.request.offset));
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(out, c.Search(spec.request, &info));
+  }
+  metrics.AddSearch(info.postings_read, info.bytes_read);
+  return out;
+}
+
+Json ScoredList(const std::vector<ScoredPoint>& pts, const SearchSpec& spec) {
+  Json list = Json::array();
+  for (const ScoredPoint& p : pts) list.push_back(ScoredJson(p, spec.payload, spec.with_vector));
+  return list;
+}
+
+absl::StatusOr<Json> Search(const Collection& c, const Json& body, Metrics& m) {
+  SearchSpec spec;
+  CAIRN_RETURN_IF_ERROR(ParseCommon(body, /*default_payload=*/false, &spec));
+  CAIRN_ASSIGN_OR_RETURN(spec.request.vector, SearchVector(body));
+  CAIRN_ASSIGN_OR_RETURN(auto pts, RunSearch(c, spec, m));
+  return ScoredList(pts, spec);
+}
+
+absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_form);
+
+absl::StatusOr<Json> Query(const Collection& c, const Json& body, Metrics& m) {
+  SearchSpec spec;
+  CAIRN_RETURN_IF_ERROR(ParseCommon(body, /*default_payload=*/false, &spec));
+  bool has_query = false;
+  CAIRN_RETURN_IF_ERROR(ParseQuery(c, body, &spec, &has_query));
+  if (!has_query) return Scroll(c, body, /*query_form=*/true);
+  CAIRN_ASSIGN_OR_RETURN(auto pts, RunSearch(c, spec, m));
+  return Json{{"points", ScoredList(pts, spec)}};
+}
+
+absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_form) {
+  CAIRN_ASSIGN_OR_RETURN(Filter filter, ParseFilterField(body));
+  CAIRN_ASSIGN_OR_RETURN(auto limit, OptUint(body, "limit", "request"));
+  const uint32_t n = limit.value_or(10);
+  if (n > 100000) return InvalidArgumentError("limit: at most 100000");
+  std::optional<ExternalId> start;
+  uint32_t skip = 0;
+  if (body.contains("offset") && !body["offset"].is_null()) {
+    if (query_form) {
+      CAIRN_ASSIGN_OR_RETURN(auto o, OptUint(body, "offset", "request"));
+      skip = o.value_or(0);
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(start, ParsePointId(body["offset"], "offset"));
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(PayloadSelector payload,
+                         PayloadSelector::Parse(body.contains("with_payload") ? &body["with_payload"] : nullptr,
+                                                /*fallback=*/!query_form));
+  CAIRN_ASSIGN_OR_RETURN(bool with_vector,
+                         ParseWithVector(body.contains("with_vector") ? &body["with_vector"] : nullptr, false));
+  std::vector<PointData> pts;
+  std::optional<ExternalId> next;
+  CAIRN_RETURN_IF_ERROR(c.Scroll(start, n + skip, filter, &pts, &next));
+  Json list = Json::array();
+  for (size_t i = skip; i < pts.size(); ++i) {
+    Json rec = RecordJson(pts[i], payload, with_vector);
+    if (query_form) {
+      rec["version"] = 0;
+      rec["score"] = 1.0;
+    }
+    list.push_back(std::move(rec));
+  }
+  if (query_form) return Json{{"points", list}};
+  return Json{{"points", list}, {"next_page_offset", next ? PointIdToJson(*next) : Json(nullptr)}};
+}
+
+absl::StatusOr<Json> Batch(const Json& body, const std::function<absl::StatusOr<Json>(const Json&)>& one) {
+  if (!body.contains("searches") || !body["searches"].is_array()) {
+    return InvalidArgumentError("searches: expected an array of requests");
+  }
+  Json out = Json::array();
+  for (size_t i = 0; i < body["searches"].size(); ++i) {
+    const Json& req = body["searches"][i];
+    if (!req.is_object()) return InvalidArgumentError(absl::StrCat("searches[", i, "]: expected an object"));
+    auto r = one(req);
+    if (!r.ok()) {
+      return absl::Status(r.status().code(), absl::StrCat("searches[", i, "]: ", r.status().message()));
+    }
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ScoredPoint> SelectMmr(const Collection& c, std::vector<ScoredPoint> cand,
+                                   float diversity, uint32_t limit) {
+  const uint32_t dim = c.config().size;
+  auto sim = [&](const std::vector<float>& a, const std::vector<float>& b) -> float {
+    if (c.config().distance == VectorDistance::kEuclid) {
+      return -std::sqrt(Kernels().l2_f32(a.data(), b.data(), dim));
+    }
+    return Kernels().dot_f32(a.data(), b.data(), dim);  // cosine vectors are unit length
+  };
+  auto relevance = [&](const ScoredPoint& p) {
+    return c.config().distance == VectorDistance::kEuclid ? -p.score : p.score;
+  };
+  std::vector<ScoredPoint> picked;
+  std::vector<float> max_sim(cand.size(), -std::numeric_limits<float>::infinity());
+  std::vector<bool> used(cand.size(), false);
+  while (picked.size() < limit && picked.size() < cand.size()) {
+    size_t best = cand.size();
+    float best_value = -std::numeric_limits<float>::infinity();
+    for (size_t i = 0; i < cand.size(); ++i) {
+      if (used[i] || !cand[i].data) continue;
+      const float redundancy = picked.empty() ? 0.0f : max_sim[i];
+      const float value = (1 - diversity) * relevance(cand[i]) - diversity * redundancy;
+      if (best == cand.size() || value > best_value) {
+        best = i;
+        best_value = value;
+      }
+    }
+    if (best == cand.size()) break;
+    used[best] = true;
+    for (size_t i = 0; i < cand.size(); ++i) {
+      if (!used[i] && cand[i].data) {
+        max_sim[i] = std::max(max_sim[i], sim(cand[i].data->vector, cand[best].data->vector));
+      }
+    }
+    picked.push_back(cand[best]);
+  }
+  return picked;
+}
+
+absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
+  const auto& s = r.http.segments;  // collections, {name}, ...
+  const std::string& m = r.http.method;
+  Collection& c = r.collection;
+  auto read = [&](const char* route) {
+    *r.route = route;
+    *r.read_only_ok = true;
+  };
+  auto write = [&](const char* route) -> absl::Status {
+    *r.route = route;
+    if (!writer) return absl::PermissionDeniedError("read-only key");
+    return absl::OkStatus();
+  };
+  if (s.size() < 3) return absl::NotFoundError("no such route");
+  const std::string& op = s[2];
+  if (op == "index") {
+    // Payload index creation (LangChain calls it): filters scan payloads, so
+    // there is nothing to build; accepted so clients work.
+    CAIRN_RETURN_IF_ERROR(write("/collections/{name}/index"));
+    return UpdateResult();
+  }
+  if (op != "points") return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+  CAIRN_ASSIGN_OR_RETURN(Json body, ParseBody(r.http.body));
+
+  if (s.size() == 3) {
+    if (m == "PUT") {
+      CAIRN_RETURN_IF_ERROR(write("/collections/{name}/points PUT"));
+      CAIRN_ASSIGN_OR_RETURN(std::vector<PointData> pts, ParseUpsert(body));
+      CAIRN_RETURN_IF_ERROR(c.Upsert(std::move(pts)));
+      return UpdateResult();
+    }
+    if (m == "POST") {
+      read("/collections/{name}/points POST");
+      if (!body.contains("ids")) return InvalidArgumentError("ids: missing");
+      CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(body["ids"], "ids"));
+      CAIRN_ASSIGN_OR_RETURN(PayloadSelector payload,
+                             PayloadSelector::Parse(body.contains("with_payload") ? &body["with_payload"] : nullptr, true));
+      CAIRN_ASSIGN_OR_RETURN(bool with_vector,
+                             ParseWithVector(body.contains("with_vector") ? &body["with_vector"] : nullptr, false));
+      Json out = Json::array();
+      for (const ExternalId& id : ids) {
+        CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, c.Get(id));
+        if (p.has_value()) out.push_back(RecordJson(*p, payload, with_vector));
+      }
+      return out;
+    }
+    return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+  }
+  const std::string& what = s[3];
+  if (s.size() == 4 && m == "GET") {
+    read("/collections/{name}/points/{id}");
+    // A number-looking id is a number, as Qdrant reads it.
+    Json idj = what;
+    if (!what.empty() && what.size() <= 20 &&
+        std::all_of(what.begin(), what.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      idj = std::stoull(what);
+    }
+    CAIRN_ASSIGN_OR_RETURN(ExternalId id, ParsePointId(idj, "id"));
+    CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, c.Get(id));
+    if (!p.has_value()) {
+      return absl::NotFoundError(absl::StrCat("Point with id ", id.ToString(), " does not exists!"));
+    }
+    PayloadSelector all;
+    all.enabled = true;
+    return RecordJson(*p, all, true);
+  }
+  if (m != "POST" && !(m == "PUT" && what == "payload")) {
+    return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+  }
+  if (what == "search" && s.size() == 4) {
+    read("/collections/{name}/points/search");
+    return Search(c, body, r.metrics);
+  }
+  if (what == "search" && s.size() == 5 && s[4] == "batch") {
+    read("/collections/{name}/points/search/batch");
+    return Batch(body, [&](const Json& one) { return Search(c, one, r.metrics); });
+  }
+  if (what == "query" && s.size() == 4) {
+    read("/collections/{name}/points/query");
+    return Query(c, body, r.metrics);
+  }
+  if (what == "query" && s.size() == 5 && s[4] == "batch") {
+    read("/collections/{name}/points/query/batch");
+    return Batch(body, [&](const Json& one) { return Query(c, one, r.metrics); });
+  }
+  if (what == "scroll" && s.size() == 4) {
+    read("/collections/{name}/points/scroll");
+    return Scroll(c, body, false);
+  }
+  if (what == "count" && s.size() == 4) {
+    read("/collections/{name}/points/count");
+    CAIRN_ASSIGN_OR_RETURN(Filter f, ParseFilterField(body));
+    CAIRN_ASSIGN_OR_RETURN(uint64_t n, c.Count(f));
+    return Json{{"count", n}};
+  }
+  if (what == "delete" && s.size() == 4) {
+    CAIRN_RETURN_IF_ERROR(write("/collections/{name}/points/delete"));
+    uint64_t n = 0;
+    if (body.contains("points")) {
+      CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(body["points"], "points"));
+      CAIRN_RETURN_IF_ERROR(c.Delete(ids, &n));
+    } else if (body.contains("filter")) {
+      CAIRN_ASSIGN_OR_RETURN(Filter f, Filter::Parse(body["filter"]));
+      CAIRN_RETURN_IF_ERROR(c.DeleteByFilter(f, &n));
+    } else {
+      return InvalidArgumentError("expected \"points\": [ids] or \"filter\": {...}");
+    }
+    return UpdateResult();
+  }
+  if (what == "payload") {
+    std::string mode;
+    if (s.size() == 4) {
+      mode = m == "PUT" ? "overwrite" : "set";
+    } else if (s.size() == 5 && s[4] == "delete") {
+      mode = "delete";
+    } else if (s.size() == 5 && s[4] == "clear") {
+      mode = "clear";
+    } else {
+      return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+    }
+    CAIRN_RETURN_IF_ERROR(write("/collections/{name}/points/payload"));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, Selected(c, body));
+    Json payload = Json::object();
+    std::vector<std::string> keys;
+    std::string key;
+    if (mode == "set" || mode == "overwrite") {
+      if (!body.contains("payload") || !body["payload"].is_object()) {
+        return InvalidArgumentError("payload: expected an object");
+      }
+      payload = body["payload"];
+      if (body.contains("key") && body["key"].is_string()) key = body["key"].get<std::string>();
+    }
+    if (mode == "delete") {
+      if (!body.contains("keys") || !body["keys"].is_array()) {
+        return InvalidArgumentError("keys: expected an array of keys");
+      }
+      for (const Json& k : body["keys"]) {
+        if (!k.is_string()) return InvalidArgumentError("keys: expected strings");
+        keys.push_back(k.get<std::string>());
+      }
+    }
+    CAIRN_RETURN_IF_ERROR(c.UpdatePayload(ids, mode, payload, keys, key));
+    return UpdateResult();
+  }
+  return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+}
+
+}  // namespace cairn
