@@ -20,6 +20,10 @@ PACKAGES=(
 )
 
 missing=()
+# Node.js and npm run the Qdrant JS client compatibility test (tests/compat):
+# whatever nodejs the machine's apt sources offer, npm from Debian when the
+# nodejs package does not bundle it.
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
@@ -36,4 +40,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
 echo "install-deps: done" >&2

@@ -159,7 +159,8 @@ HttpResponse QdrantApi::Handle(const HttpRequest& r) {
     const std::string auth = r.header("authorization");
     if (auth.rfind("Bearer ", 0) == 0) key = auth.substr(7);
   }
-  const bool full = options_.api_key.empty() || KeyMatches(key, options_.api_key);
+  const bool auth = !options_.api_key.empty() || !options_.read_only_api_key.empty();
+  const bool full = !auth || (!options_.api_key.empty() && KeyMatches(key, options_.api_key));
   const bool read_only = !full && !options_.read_only_api_key.empty() &&
                          KeyMatches(key, options_.read_only_api_key);
   if (!open_route && !full && !read_only) {
@@ -193,7 +194,8 @@ HttpResponse QdrantApi::Dispatch(const HttpRequest& r, std::string* route, bool*
     const std::string auth = r.header("authorization");
     if (auth.rfind("Bearer ", 0) == 0) key = auth.substr(7);
   }
-  const bool writer = options_.api_key.empty() || KeyMatches(key, options_.api_key);
+  const bool auth = !options_.api_key.empty() || !options_.read_only_api_key.empty();
+  const bool writer = !auth || (!options_.api_key.empty() && KeyMatches(key, options_.api_key));
   auto write_guard = [&]() -> bool { return writer; };
   auto forbidden = [&] { return Error(403, "Forbidden: the read-only API key cannot write"); };
 
@@ -240,7 +242,7 @@ HttpResponse QdrantApi::Dispatch(const HttpRequest& r, std::string* route, bool*
   }
   if (s[0] != "collections") {
     *route = "unknown";
-    return Error(404, absl::StrCat("Not found: no route ", r.method, " ", r.target));
+    return Error(404, absl::StrCat("Not found: no route ", r.method, " ", r.target.substr(0, r.target.find('?'))));
   }
   if (s.size() == 1) {
     *route = "/collections";

@@ -17,14 +17,16 @@
 
 namespace cairn {
 
+// Auth is on when either key is set. Only the full key writes; with only a
+// read-only key configured, nothing can write over the API.
 struct ApiOptions {
-  std::string api_key;            // empty: no auth
-  std::string read_only_api_key;  // empty: none
+  std::string api_key;
+  std::string read_only_api_key;
 };
 
 // The version string answered on GET /: the Qdrant API level this server
 // speaks (clients compare it with their own), and Cairn's own.
-inline constexpr char kQdrantApiVersion[] = "1.15.0";
+inline constexpr char kQdrantApiVersion[] = "1.18.0";
 inline constexpr char kCairnVersion[] = "0.1.0";
 
 class QdrantApi {

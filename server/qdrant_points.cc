@@ -78,8 +78,10 @@ absl::StatusOr<std::vector<PointData>> ParseUpsert(const Json& body) {
 
 // Points named by "points": [ids] or chosen by "filter".
 absl::StatusOr<std::vector<ExternalId>> Selected(const Collection& c, const Json& body) {
-  if (body.contains("points")) return ParseIdList(body["points"], "points");
-  if (body.contains("filter")) {
+  if (body.contains("points") && !body["points"].is_null()) {
+    return ParseIdList(body["points"], "points");
+  }
+  if (body.contains("filter") && !body["filter"].is_null()) {
     CAIRN_ASSIGN_OR_RETURN(Filter f, Filter::Parse(body["filter"]));
     return c.Select(f);
   }
@@ -153,13 +155,14 @@ absl::StatusOr<std::vector<float>> SearchVector(const Json& body) {
 absl::Status ParseQuery(const Collection& c, const Json& body, SearchSpec* spec, bool* has_query) {
   *has_query = false;
   if (!body.contains("query") || body["query"].is_null()) return absl::OkStatus();
-  if (body.contains("prefetch") && !body["prefetch"].is_null()) {
+  if (body.contains("prefetch") && !body["prefetch"].is_null() &&
+      !(body["prefetch"].is_array() && body["prefetch"].empty())) {
     return InvalidArgumentError("prefetch is not supported");
   }
   *has_query = true;
   const Json* q = &body["query"];
   if (q->is_object()) {
-    if (q->contains("mmr")) {
+    if (q->contains("mmr") && !(*q)["mmr"].is_null()) {
       const Json& mmr = (*q)["mmr"];
       if (!mmr.is_object()) return InvalidArgumentError("query.mmr: expected an object");
       CAIRN_ASSIGN_OR_RETURN(auto diversity, OptNumber(mmr, "diversity", "query.mmr"));
@@ -351,7 +354,7 @@ absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
     CAIRN_RETURN_IF_ERROR(write("/collections/{name}/index"));
     return UpdateResult();
   }
-  if (op != "points") return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+  if (op != "points") return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
   CAIRN_ASSIGN_OR_RETURN(Json body, ParseBody(r.http.body));
 
   if (s.size() == 3) {
@@ -376,7 +379,8 @@ absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
       }
       return out;
     }
-    return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+    return absl::NotFoundError(
+      absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
   }
   const std::string& what = s[3];
   if (s.size() == 4 && m == "GET") {
@@ -397,7 +401,8 @@ absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
     return RecordJson(*p, all, true);
   }
   if (m != "POST" && !(m == "PUT" && what == "payload")) {
-    return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+    return absl::NotFoundError(
+      absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
   }
   if (what == "search" && s.size() == 4) {
     read("/collections/{name}/points/search");
@@ -428,10 +433,10 @@ absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
   if (what == "delete" && s.size() == 4) {
     CAIRN_RETURN_IF_ERROR(write("/collections/{name}/points/delete"));
     uint64_t n = 0;
-    if (body.contains("points")) {
+    if (body.contains("points") && !body["points"].is_null()) {
       CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(body["points"], "points"));
       CAIRN_RETURN_IF_ERROR(c.Delete(ids, &n));
-    } else if (body.contains("filter")) {
+    } else if (body.contains("filter") && !body["filter"].is_null()) {
       CAIRN_ASSIGN_OR_RETURN(Filter f, Filter::Parse(body["filter"]));
       CAIRN_RETURN_IF_ERROR(c.DeleteByFilter(f, &n));
     } else {
@@ -448,7 +453,8 @@ absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
     } else if (s.size() == 5 && s[4] == "clear") {
       mode = "clear";
     } else {
-      return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+      return absl::NotFoundError(
+      absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
     }
     CAIRN_RETURN_IF_ERROR(write("/collections/{name}/points/payload"));
     CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, Selected(c, body));
@@ -474,7 +480,8 @@ absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
     CAIRN_RETURN_IF_ERROR(c.UpdatePayload(ids, mode, payload, keys, key));
     return UpdateResult();
   }
-  return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target));
+  return absl::NotFoundError(
+      absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
 }
 
 }  // namespace cairn
