@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "bench/gt_bench.h"
+#include "bench/http_bench.h"
 #include "bench/stream_bench.h"
 #include "bench/harness.h"
 #include "bench/kernel_bench.h"
@@ -264,9 +265,33 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
     RunCommand("cairn bench stream", exit_code, [&] { return RunStream(*stream_args); });
   });
 
+  auto http_args = std::make_shared<HttpBenchArgs>();
+  CLI::App* http = cmd->add_subcommand(
+      "http", "Search over HTTP/JSON at several connection counts beside the same queries in "
+              "process: the serving overhead");
+  http->add_option("--index", http_args->index, "A `cairn build` index directory")->required();
+  http->add_option("--queries", http_args->queries, "Query vectors file")->required();
+  http->add_option("--work", http_args->work, "Work directory (the served collection)")
+      ->capture_default_str();
+  http->add_option("--k", http_args->k, "Results per query")->capture_default_str();
+  http->add_option("--max-postings", http_args->max_postings, "Postings read per query")
+      ->capture_default_str();
+  http->add_option("--connections", http_args->connections, "Concurrent keep-alive connections")
+      ->delimiter(',')
+      ->capture_default_str();
+  http->add_option("--seconds", http_args->seconds, "Duration of each HTTP run")
+      ->capture_default_str();
+  http->add_option("--max-queries", http_args->max_queries, "Distinct queries used")
+      ->capture_default_str();
+  http->add_option("--workers", http_args->workers, "Server worker threads (0: one per core)");
+  http->add_option("--json", http_args->json, "Also write the results as JSON to this file");
+  http->callback([http_args, exit_code] {
+    RunCommand("cairn bench http", exit_code, [&] { return RunHttpBench(*http_args); });
+  });
+
   // CLI11 runs this after a nested subcommand's callback; they own the run.
-  cmd->callback([args, kernels, gt, stream, exit_code] {
-    if (kernels->parsed() || gt->parsed() || stream->parsed()) return;
+  cmd->callback([args, kernels, gt, stream, http, exit_code] {
+    if (kernels->parsed() || gt->parsed() || stream->parsed() || http->parsed()) return;
     RunCommand("cairn bench", exit_code, [&] { return RunBench(*args); });
   });
 }
