@@ -3,11 +3,13 @@
 // finish, every collection is checkpointed.
 #include "server/serve_command.h"
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "server/collection_manager.h"
 #include "server/http_server.h"
 #include "server/qdrant_api.h"
@@ -18,7 +20,8 @@ namespace {
 
 int RunServe(const std::string& data, const std::string& host, int port,
              const std::string& api_key, const std::string& read_only_key, uint64_t body_limit,
-             int workers, const std::string& demo_index, const std::string& demo_name) {
+             int workers, const std::string& demo_index, const std::string& demo_name,
+             bool access_log) {
   // Block the stop signals before any thread starts, so that only sigwait
   // below sees them.
   sigset_t signals;
@@ -54,7 +57,23 @@ int RunServe(const std::string& data, const std::string& host, int port,
   o.error_response = [](int status, const std::string& message) {
     return QdrantApi::Error(status, message);
   };
-  auto server = HttpServer::Start(o, [&](const HttpRequest& r) { return handler.Handle(r); });
+  auto server = HttpServer::Start(o, [&](const HttpRequest& r) {
+    if (!access_log) return handler.Handle(r);
+    const auto t0 = std::chrono::steady_clock::now();
+    HttpResponse res = handler.Handle(r);
+    // One JSON object per line (structured log); the path without its query.
+    nlohmann::json line = {
+        {"event", "request"},
+        {"method", r.method},
+        {"path", r.target.substr(0, r.target.find('?'))},
+        {"status", res.status},
+        {"ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()},
+        {"bytes_in", r.body.size()},
+        {"bytes_out", res.body.size()}};
+    const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    return res;
+  });
   if (!server.ok()) {
     std::fprintf(stderr, "cairn serve: %s\n", server.status().ToString().c_str());
     return 1;
@@ -85,6 +104,7 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
     std::string demo_name = "demo";
     int port = 6333, workers = 0;
     uint64_t body_limit = 32ull << 20;
+    bool access_log = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--data", args->data, "Data directory (collections live here)");
@@ -100,13 +120,15 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--demo-index", args->demo_index,
                   "Create a collection from this `cairn build` index if it is missing");
   cmd->add_option("--demo-name", args->demo_name, "Name of that collection")->capture_default_str();
+  cmd->add_flag("--access-log", args->access_log, "Log every request as a JSON line on stderr");
   cmd->callback([args, exit_code] {
     std::string key = args->api_key;
     if (key.empty()) {
       if (const char* env = std::getenv("CAIRN_API_KEY")) key = env;
     }
     *exit_code = RunServe(args->data, args->host, args->port, key, args->read_only_key,
-                          args->body_limit, args->workers, args->demo_index, args->demo_name);
+                          args->body_limit, args->workers, args->demo_index, args->demo_name,
+                          args->access_log);
   });
 }
 
