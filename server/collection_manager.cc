@@ -65,7 +65,9 @@ absl::StatusOr<std::unique_ptr<CollectionManager>> CollectionManager::Open(
   return m;
 }
 
-absl::Status CollectionManager::Create(const std::string& name, const CollectionConfig& config) {
+absl::Status CollectionManager::CreateWith(
+    const std::string& name,
+    const std::function<absl::StatusOr<std::unique_ptr<Collection>>(const std::string&)>& make) {
   CAIRN_RETURN_IF_ERROR(ValidateName(name));
   absl::MutexLock create(&create_mu_);
   if (Get(name) != nullptr) {
@@ -73,7 +75,7 @@ absl::Status CollectionManager::Create(const std::string& name, const Collection
   }
   std::error_code ec;
   fs::remove_all(PathOf(name), ec);  // leftovers of a failed create
-  auto c = Collection::Create(PathOf(name), config);
+  auto c = make(PathOf(name));
   if (!c.ok()) {
     fs::remove_all(PathOf(name), ec);
     return c.status();
@@ -83,24 +85,16 @@ absl::Status CollectionManager::Create(const std::string& name, const Collection
   return absl::OkStatus();
 }
 
+absl::Status CollectionManager::Create(const std::string& name, const CollectionConfig& config) {
+  return CreateWith(name, [&](const std::string& dir) { return Collection::Create(dir, config); });
+}
+
 absl::Status CollectionManager::CreateFromIndex(const std::string& name,
                                                 const std::string& index_dir,
                                                 const CollectionConfig& config) {
-  CAIRN_RETURN_IF_ERROR(ValidateName(name));
-  absl::MutexLock create(&create_mu_);
-  if (Get(name) != nullptr) {
-    return absl::AlreadyExistsError(absl::StrCat("Collection `", name, "` already exists!"));
-  }
-  std::error_code ec;
-  fs::remove_all(PathOf(name), ec);
-  auto c = Collection::CreateFromIndex(PathOf(name), index_dir, config);
-  if (!c.ok()) {
-    fs::remove_all(PathOf(name), ec);
-    return c.status();
-  }
-  absl::MutexLock lock(&mu_);
-  collections_[name] = std::move(*c);
-  return absl::OkStatus();
+  return CreateWith(name, [&](const std::string& dir) {
+    return Collection::CreateFromIndex(dir, index_dir, config);
+  });
 }
 
 absl::Status CollectionManager::Drop(const std::string& name) {

@@ -7,6 +7,7 @@
 #ifndef CAIRN_SERVER_COLLECTION_MANAGER_H_
 #define CAIRN_SERVER_COLLECTION_MANAGER_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +39,9 @@ class CollectionManager {
 
  private:
   std::string PathOf(const std::string& name) const;
+  absl::Status CreateWith(
+      const std::string& name,
+      const std::function<absl::StatusOr<std::unique_ptr<Collection>>(const std::string&)>& make);
   std::string data_dir_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Collection>> collections_ ABSL_GUARDED_BY(mu_);

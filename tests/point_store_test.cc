@@ -19,28 +19,7 @@
 namespace cairn {
 namespace {
 
-using ::cairn::testing::ApplyTo;
-using ::cairn::testing::BaseBatches;
-using ::cairn::testing::Batch;
-using ::cairn::testing::BuildLog;
-using ::cairn::testing::Contents;
-using ::cairn::testing::Deletes;
-using ::cairn::testing::DirEntries;
-using ::cairn::testing::DiskTempDir;
-using ::cairn::testing::FlipByte;
-using ::cairn::testing::Header;
-using ::cairn::testing::LogPath;
-using ::cairn::testing::NoAutoCompact;
-using ::cairn::testing::OpenOrDie;
-using ::cairn::testing::Put;
-using ::cairn::testing::PutRecord;
-using ::cairn::testing::Puts;
-using ::cairn::testing::RandomBytes;
-using ::cairn::testing::ReadAll;
-using ::cairn::testing::ReadBytes;
-using ::cairn::testing::Rec;
-using ::cairn::testing::StateAfter;
-using ::cairn::testing::WriteBytes;
+using namespace ::cairn::testing;  // the helpers of point_store_test_util.h
 using ::testing::HasSubstr;
 
 TEST(PointStoreTest, PutGetOverwriteDelete) {
