@@ -179,6 +179,10 @@ class LiveIndex {
   // exact distance and in a head-graph search of `graph_n` heads.
   absl::StatusOr<PlacementReport> Placement(const ExternalId& id, const float* vector,
                                             uint32_t graph_n = 16);
+  // Live entries in all postings (every copy of every live vector); divided
+  // by stats().live_vectors - buffered it is the replicas per vector. Reads
+  // every posting.
+  absl::StatusOr<uint64_t> CountPostingEntries();
   uint32_t dim() const { return dim_; }
   Metric metric() const { return metric_; }
   StoredType stored_type() const { return stored_; }

@@ -66,4 +66,21 @@ absl::StatusOr<PlacementReport> LiveIndex::Placement(const ExternalId& id, const
   return report;
 }
 
+absl::StatusOr<uint64_t> LiveIndex::CountPostingEntries() {
+  absl::MutexLock maint(&maint_mu_);
+  uint64_t total = 0;
+  Entries posting;
+  const uint32_t n = num_heads_.load();
+  for (uint32_t h = 0; h < n; ++h) {
+    {
+      absl::ReaderMutexLock lock(&heads_mu_);
+      if (heads_->removed(h)) continue;
+    }
+    uint32_t stale = 0;
+    CAIRN_RETURN_IF_ERROR(ReadPosting(h, &posting, &stale));
+    total += posting.size();
+  }
+  return total;
+}
+
 }  // namespace cairn

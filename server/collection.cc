@@ -416,14 +416,20 @@ absl::Status Collection::UpdatePayload(const std::vector<ExternalId>& ids, const
   return points_->Apply(puts, {});
 }
 
-absl::StatusOr<std::vector<ExternalId>> Collection::Select(const Filter& filter) const {
+absl::StatusOr<std::vector<ExternalId>> Collection::Select(
+    const Filter& filter, std::chrono::steady_clock::time_point deadline) const {
   std::vector<ExternalId> out;
   absl::Status status;
+  uint64_t visited = 0;
   if (const auto* only = filter.CandidateIds(); only != nullptr) {
     // has_id: go straight to those points, then check the whole filter.
     (void)only;
   }
   points_->ForEachKey([&](const std::string& key) {
+    if ((++visited & 1023) == 0 && std::chrono::steady_clock::now() > deadline) {
+      status = absl::DeadlineExceededError("request timed out scanning points");
+      return false;
+    }
     auto id = FromStoreKey(key);
     if (!id.ok()) {
       status = id.status();
@@ -489,7 +495,12 @@ absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredP
   const Metric metric = MetricOf(config_.distance);
   std::vector<ScoredPoint> all;
   absl::Status status;
+  uint64_t visited = 0;
   points_->ForEachKey([&](const std::string& key) {
+    if ((++visited & 1023) == 0 && std::chrono::steady_clock::now() > r.deadline) {
+      status = absl::DeadlineExceededError("request timed out scoring every point");
+      return false;
+    }
     auto id = FromStoreKey(key);
     if (!id.ok()) {
       status = id.status();
@@ -599,6 +610,9 @@ absl::StatusOr<std::vector<ScoredPoint>> Collection::Search(const SearchRequest&
         CAIRN_RETURN_IF_ERROR(ExactSearch(r, &kept));
         if (info != nullptr) info->exact_fallback = true;
         done = true;
+      } else if (std::chrono::steady_clock::now() > r.deadline) {
+        ReturnContext(std::move(ctx));
+        return absl::DeadlineExceededError("request timed out widening a filtered search");
       } else {
         k = std::min<uint32_t>(kWidenCap, k * 4);
         max_postings = std::min<uint32_t>(max_postings * 2, 1024);
@@ -643,9 +657,10 @@ absl::Status Collection::Scroll(const std::optional<ExternalId>& start, uint32_t
   }
 }
 
-absl::StatusOr<uint64_t> Collection::Count(const Filter& filter) const {
+absl::StatusOr<uint64_t> Collection::Count(const Filter& filter,
+                                           std::chrono::steady_clock::time_point deadline) const {
   if (filter.empty()) return points_->size();
-  CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, Select(filter));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, Select(filter, deadline));
   return ids.size();
 }
 

@@ -27,6 +27,7 @@
 #ifndef CAIRN_SERVER_COLLECTION_H_
 #define CAIRN_SERVER_COLLECTION_H_
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +78,9 @@ struct SearchRequest {
   bool exact = false;                    // Qdrant's params.exact: scan every point
   std::optional<ExternalId> exclude;     // query by a point's id: leave it out
   bool load_data = false;                // fill ScoredPoint::data
+  // Past it, DeadlineExceeded (checked between widening rounds and while
+  // scanning the point store).
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 struct SearchInfo {
@@ -112,7 +116,9 @@ class Collection {
                              const nlohmann::json& payload, const std::vector<std::string>& keys,
                              const std::string& key);
   // Ids of points matching `filter` (all points if empty), in scroll order.
-  absl::StatusOr<std::vector<ExternalId>> Select(const Filter& filter) const;
+  absl::StatusOr<std::vector<ExternalId>> Select(
+      const Filter& filter,
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) const;
 
   absl::StatusOr<std::vector<ScoredPoint>> Search(const SearchRequest& request,
                                                   SearchInfo* info) const;
@@ -121,7 +127,9 @@ class Collection {
   absl::Status Scroll(const std::optional<ExternalId>& start, uint32_t limit,
                       const Filter& filter, std::vector<PointData>* out,
                       std::optional<ExternalId>* next) const;
-  absl::StatusOr<uint64_t> Count(const Filter& filter) const;
+  absl::StatusOr<uint64_t> Count(
+      const Filter& filter,
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) const;
   uint64_t points_count() const;
   LiveStats index_stats() const { return index_->stats(); }
   PointStoreStats store_stats() const { return points_->stats(); }

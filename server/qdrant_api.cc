@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/api_json.h"
@@ -303,7 +304,18 @@ HttpResponse QdrantApi::Dispatch(const HttpRequest& r, std::string* route, bool*
     *route = "/collections/{name}/...";
     return Error(404, absl::StrCat("Not found: Collection `", name, "` doesn't exist!"));
   }
-  PointsRequest pr{r, *c, *metrics_, route, read_only_ok};
+  auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      options_.request_timeout);
+  if (auto it = r.query.find("timeout"); it != r.query.end()) {
+    uint32_t secs = 0;
+    if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &secs) ||
+        secs == 0) {
+      return Error(400, "Wrong input: timeout: expected a positive number of seconds");
+    }
+    timeout = std::chrono::seconds(secs);
+  }
+  PointsRequest pr{r, *c, *metrics_, route, read_only_ok,
+                   std::chrono::steady_clock::now() + timeout};
   auto res = HandlePoints(pr, writer);
   if (!res.ok()) {
     if (absl::IsPermissionDenied(res.status())) return forbidden();

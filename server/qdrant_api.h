@@ -8,6 +8,7 @@
 #ifndef CAIRN_SERVER_QDRANT_API_H_
 #define CAIRN_SERVER_QDRANT_API_H_
 
+#include <chrono>
 #include <string>
 
 #include "nlohmann/json.hpp"
@@ -22,6 +23,8 @@ namespace cairn {
 struct ApiOptions {
   std::string api_key;
   std::string read_only_api_key;
+  // A request's work stops with 504 past this, or past ?timeout=SECONDS.
+  std::chrono::milliseconds request_timeout{60000};
 };
 
 // The version string answered on GET /: the Qdrant API level this server

@@ -77,13 +77,14 @@ absl::StatusOr<std::vector<PointData>> ParseUpsert(const Json& body) {
 }
 
 // Points named by "points": [ids] or chosen by "filter".
-absl::StatusOr<std::vector<ExternalId>> Selected(const Collection& c, const Json& body) {
+absl::StatusOr<std::vector<ExternalId>> Selected(const Collection& c, const Json& body,
+                                                 std::chrono::steady_clock::time_point deadline) {
   if (body.contains("points") && !body["points"].is_null()) {
     return ParseIdList(body["points"], "points");
   }
   if (body.contains("filter") && !body["filter"].is_null()) {
     CAIRN_ASSIGN_OR_RETURN(Filter f, Filter::Parse(body["filter"]));
-    return c.Select(f);
+    return c.Select(f, deadline);
   }
   return InvalidArgumentError("expected \"points\": [ids] or \"filter\": {...}");
 }
@@ -219,9 +220,12 @@ Json ScoredList(const std::vector<ScoredPoint>& pts, const SearchSpec& spec) {
   return list;
 }
 
-absl::StatusOr<Json> Search(const Collection& c, const Json& body, Metrics& m) {
+using Deadline = std::chrono::steady_clock::time_point;
+
+absl::StatusOr<Json> Search(const Collection& c, const Json& body, Metrics& m, Deadline deadline) {
   SearchSpec spec;
   CAIRN_RETURN_IF_ERROR(ParseCommon(body, /*default_payload=*/false, &spec));
+  spec.request.deadline = deadline;
   CAIRN_ASSIGN_OR_RETURN(spec.request.vector, SearchVector(body));
   CAIRN_ASSIGN_OR_RETURN(auto pts, RunSearch(c, spec, m));
   return ScoredList(pts, spec);
@@ -229,9 +233,10 @@ absl::StatusOr<Json> Search(const Collection& c, const Json& body, Metrics& m) {
 
 absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_form);
 
-absl::StatusOr<Json> Query(const Collection& c, const Json& body, Metrics& m) {
+absl::StatusOr<Json> Query(const Collection& c, const Json& body, Metrics& m, Deadline deadline) {
   SearchSpec spec;
   CAIRN_RETURN_IF_ERROR(ParseCommon(body, /*default_payload=*/false, &spec));
+  spec.request.deadline = deadline;
   bool has_query = false;
   CAIRN_RETURN_IF_ERROR(ParseQuery(c, body, &spec, &has_query));
   if (!has_query) return Scroll(c, body, /*query_form=*/true);
@@ -406,19 +411,19 @@ absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
   }
   if (what == "search" && s.size() == 4) {
     read("/collections/{name}/points/search");
-    return Search(c, body, r.metrics);
+    return Search(c, body, r.metrics, r.deadline);
   }
   if (what == "search" && s.size() == 5 && s[4] == "batch") {
     read("/collections/{name}/points/search/batch");
-    return Batch(body, [&](const Json& one) { return Search(c, one, r.metrics); });
+    return Batch(body, [&](const Json& one) { return Search(c, one, r.metrics, r.deadline); });
   }
   if (what == "query" && s.size() == 4) {
     read("/collections/{name}/points/query");
-    return Query(c, body, r.metrics);
+    return Query(c, body, r.metrics, r.deadline);
   }
   if (what == "query" && s.size() == 5 && s[4] == "batch") {
     read("/collections/{name}/points/query/batch");
-    return Batch(body, [&](const Json& one) { return Query(c, one, r.metrics); });
+    return Batch(body, [&](const Json& one) { return Query(c, one, r.metrics, r.deadline); });
   }
   if (what == "scroll" && s.size() == 4) {
     read("/collections/{name}/points/scroll");
@@ -427,7 +432,7 @@ absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
   if (what == "count" && s.size() == 4) {
     read("/collections/{name}/points/count");
     CAIRN_ASSIGN_OR_RETURN(Filter f, ParseFilterField(body));
-    CAIRN_ASSIGN_OR_RETURN(uint64_t n, c.Count(f));
+    CAIRN_ASSIGN_OR_RETURN(uint64_t n, c.Count(f, r.deadline));
     return Json{{"count", n}};
   }
   if (what == "delete" && s.size() == 4) {
@@ -457,7 +462,7 @@ absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
       absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
     }
     CAIRN_RETURN_IF_ERROR(write("/collections/{name}/points/payload"));
-    CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, Selected(c, body));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, Selected(c, body, r.deadline));
     Json payload = Json::object();
     std::vector<std::string> keys;
     std::string key;

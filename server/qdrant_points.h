@@ -3,6 +3,7 @@
 #ifndef CAIRN_SERVER_QDRANT_POINTS_H_
 #define CAIRN_SERVER_QDRANT_POINTS_H_
 
+#include <chrono>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -19,6 +20,8 @@ struct PointsRequest {
   Metrics& metrics;
   std::string* route;   // set to the route pattern, for metrics
   bool* read_only_ok;   // set when the route only reads
+  // From ?timeout=SECONDS, else the server's default.
+  std::chrono::steady_clock::time_point deadline;
 };
 
 // The `result` of the envelope. PermissionDenied when a write is asked

@@ -38,6 +38,12 @@ TEST(LivePlacementTest, EveryVectorStaysReachableThroughSplits) {
   ASSERT_TRUE(index.ok()) << index.status();
   auto ctx = (*index)->NewContext();
   ASSERT_TRUE(ctx.ok());
+  auto replicas = [&] {
+    auto entries = (*index)->CountPostingEntries();
+    const LiveStats st = (*index)->stats();
+    return entries.ok() ? double(*entries) / double(st.live_vectors - st.buffered) : -1.0;
+  };
+  const double bulk_replicas = replicas();
   Rng rng(7);
   std::set<uint64_t> present;
   uint64_t id = 3000;
@@ -78,9 +84,9 @@ TEST(LivePlacementTest, EveryVectorStaysReachableThroughSplits) {
                                        << Describe(*pl) << " after "
                                        << (*index)->stats().splits << " splits";
     }
-    std::fprintf(stderr, "round %d: %zu present, %llu splits, %llu merges\n", round,
+    std::fprintf(stderr, "round %d: %zu present, %llu splits, %llu merges, %.2f replicas per vector (bulk %.2f)\n", round,
                  present.size(), (unsigned long long)(*index)->stats().splits,
-                 (unsigned long long)(*index)->stats().merges);
+                 (unsigned long long)(*index)->stats().merges, replicas(), bulk_replicas);
   }
 }
 

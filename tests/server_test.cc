@@ -392,6 +392,24 @@ TEST_F(ServerTest, ApiKeysAndReadOnlyKey) {
   EXPECT_EQ(client_->Json("POST", "/collections/a/points/count", json::object(), {{"api-key", "secret"}})
                 .json["result"]["count"],
             1);
+  // Only a read-only key configured: auth is on, and nothing can write.
+  Stop();
+  Start("", "reader");
+  ExpectError(client_->Request("GET", "/collections"), 401);
+  EXPECT_EQ(client_->Request("GET", "/collections", "", {{"api-key", "reader"}}).status, 200);
+  ExpectError(client_->Json("PUT", "/collections/a/points", {{"points", {{{"id", 3}, {"vector", Vec(3)}}}}},
+                            {{"api-key", "reader"}}),
+              403);
+}
+
+TEST_F(ServerTest, TimeoutParameter) {
+  CreateCollection("t");
+  Fill("t", 50);
+  auto ok = client_->Json("POST", "/collections/t/points/search?timeout=5", {{"vector", Vec(1)}, {"limit", 1}});
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.json["result"][0]["id"], 1);
+  ExpectError(client_->Json("POST", "/collections/t/points/search?timeout=soon", {{"vector", Vec(1)}}), 400);
+  ExpectError(client_->Json("POST", "/collections/t/points/count?timeout=0", json::object()), 400);
 }
 
 TEST_F(ServerTest, BodyLimitPipeliningAndBrokenClients) {
