@@ -252,6 +252,11 @@ absl::Status RunStreamBench(const StreamBenchOptions& o, std::ostream& out, nloh
   CAIRN_RETURN_IF_ERROR(live->Compact());
   auto t8 = Clock::now();
   const LiveStats after_compact = live->stats();
+  // Copies per live vector (the live index's replication against the bulk
+  // build's): reads every posting once.
+  CAIRN_ASSIGN_OR_RETURN(uint64_t live_entries, live->CountPostingEntries());
+  const double live_replicas =
+      double(live_entries) / double(std::max<uint64_t>(1, after_compact.live_vectors));
   Latencies compact_lat;
   SearchStats compact_st;
   CAIRN_ASSIGN_OR_RETURN(double compact_recall, measure_live(&compact_lat, &compact_st));
@@ -317,6 +322,8 @@ absl::Status RunStreamBench(const StreamBenchOptions& o, std::ostream& out, nloh
   row("fresh bulk build", fresh_recall, fresh_lat, fresh_st);
   out << absl::StrFormat("fresh build: %.1f s, %d heads; recall gap live - fresh = %+.4f\n",
                          Seconds(t9, t10), fresh_report.num_heads, live_recall - fresh_recall);
+  std::printf("replicas per vector: live %.2f, fresh bulk build %.2f\n", live_replicas,
+              fresh_report.replicas_per_vector);
   if (json != nullptr) {
     *json = {
         {"base", o.base_path},
@@ -336,6 +343,8 @@ absl::Status RunStreamBench(const StreamBenchOptions& o, std::ostream& out, nloh
         {"ssd_bytes_per_live_vector_after_compaction", after_compact.store.file_bytes / live_n},
         {"recall_live", live_recall},
         {"recall_live_after_compaction", compact_recall},
+        {"replicas_per_vector_live", live_replicas},
+        {"replicas_per_vector_fresh", fresh_report.replicas_per_vector},
         {"recall_fresh_build", fresh_recall},
         {"max_postings", o.max_postings},
     };
