@@ -1,4 +1,7 @@
+// Filter parsing: Qdrant filter JSON -> the compiled tree of filter_tree.h, and
+// the public API of filter.h other than Matches (filter_eval.cc).
 #include "server/filter.h"
+#include "server/filter_tree.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,373 +22,10 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 
+
 namespace cairn {
 namespace filter_internal {
-
-using nlohmann::json;
-
-// ------------------------------------------------------------ compiled tree
-
-// One step of a key path: `.name`, `[3]` or `[]`.
-struct PathStep {
-  enum class Kind : uint8_t { kKey, kIndex, kAll };
-  Kind kind = Kind::kKey;
-  std::string key;
-  size_t index = 0;
-};
-using KeyPath = std::vector<PathStep>;
-
-template <typename T>
-struct Bounds {
-  std::optional<T> gt, gte, lt, lte;
-  bool Contains(T x) const {
-    return (!gt || x > *gt) && (!gte || x >= *gte) && (!lt || x < *lt) && (!lte || x <= *lte);
-  }
-};
-
-struct MatchString {
-  KeyPath path;
-  std::string value;
-};
-struct MatchInt {
-  KeyPath path;
-  int64_t value;
-};
-struct MatchBool {
-  KeyPath path;
-  bool value;
-};
-// any / except: sorted, deduplicated lists; one of them is empty (Qdrant
-// rejects mixed lists), and a value of the other type is simply not listed.
-struct MatchAny {
-  KeyPath path;
-  std::vector<std::string> strings;
-  std::vector<int64_t> ints;
-};
-struct MatchExcept {
-  KeyPath path;
-  std::vector<std::string> strings;
-  std::vector<int64_t> ints;
-};
-// text and phrase: exact substring, as Qdrant does without a full-text index.
-struct MatchText {
-  KeyPath path;
-  std::string text;
-};
-// text_any: some whitespace-separated token is a substring.
-struct MatchTextAny {
-  KeyPath path;
-  std::vector<std::string> tokens;
-};
-struct RangeNumber {
-  KeyPath path;
-  Bounds<double> bounds;
-};
-struct RangeTime {
-  KeyPath path;
-  Bounds<int64_t> bounds;  // Unix microseconds, UTC
-};
-struct ValuesCount {
-  KeyPath path;
-  Bounds<uint64_t> bounds;
-};
-struct IsEmpty {
-  KeyPath path;
-};
-struct IsNull {
-  KeyPath path;
-};
-struct HasId {
-  std::vector<uint64_t> numbers;   // sorted, unique
-  std::vector<std::string> texts;  // sorted, unique, canonical
-  std::vector<FilterPointId> ids;  // numbers then texts, for CandidateIds()
-};
-struct Nested {
-  KeyPath path;
-  std::shared_ptr<const Clauses> filter;
-};
-struct SubFilter {
-  std::shared_ptr<const Clauses> filter;
-};
-
-using Condition =
-    std::variant<MatchString, MatchInt, MatchBool, MatchAny, MatchExcept, MatchText, MatchTextAny,
-                 RangeNumber, RangeTime, ValuesCount, IsEmpty, IsNull, HasId, Nested, SubFilter>;
-
-struct MinShould {
-  std::vector<Condition> conditions;
-  uint64_t min_count = 0;
-};
-
-struct Clauses {
-  std::vector<Condition> must;
-  std::vector<Condition> must_not;
-  std::optional<std::vector<Condition>> should;  // present-but-empty matches nothing
-  std::optional<MinShould> min_should;
-};
-
 namespace {
-
-// ------------------------------------------------------------ value helpers
-
-// The integer a JSON number stands for: integer types within int64, and
-// floats with no fractional part (payloads written by languages without an
-// integer type store 3 as 3.0).
-bool AsInt64(const json& j, int64_t* out) {
-  if (const auto* u = j.get_ptr<const json::number_unsigned_t*>()) {
-    if (*u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-    *out = static_cast<int64_t>(*u);
-    return true;
-  }
-  if (const auto* i = j.get_ptr<const json::number_integer_t*>()) {
-    *out = *i;
-    return true;
-  }
-  if (const auto* d = j.get_ptr<const json::number_float_t*>()) {
-    // [-2^63, 2^63) are exactly the doubles that convert without overflow.
-    if (!(*d >= -9223372036854775808.0 && *d < 9223372036854775808.0) || std::trunc(*d) != *d) {
-      return false;
-    }
-    *out = static_cast<int64_t>(*d);
-    return true;
-  }
-  return false;
-}
-
-bool AsDouble(const json& j, double* out) {
-  if (const auto* u = j.get_ptr<const json::number_unsigned_t*>()) {
-    *out = static_cast<double>(*u);
-  } else if (const auto* i = j.get_ptr<const json::number_integer_t*>()) {
-    *out = static_cast<double>(*i);
-  } else if (const auto* d = j.get_ptr<const json::number_float_t*>()) {
-    *out = *d;
-  } else {
-    return false;
-  }
-  return true;
-}
-
-// RFC 3339 and the looser forms Qdrant's datetime ranges take ("2023-02-08",
-// "2023-02-08 10:49", "2023-02-08T10:49:00.5"); no offset means UTC.
-std::optional<int64_t> ParseDateTimeMicros(absl::string_view s) {
-  // Cheap reject before absl's parser: every form starts with YYYY-MM-DD.
-  if (s.size() < 10 || s.size() > 64 || s[4] != '-' || s[7] != '-' ||
-      !absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) {
-    return std::nullopt;
-  }
-  static constexpr const char* kFormats[] = {
-      "%Y-%m-%d%ET%H:%M:%E*S%Ez", "%Y-%m-%d %H:%M:%E*S%Ez", "%Y-%m-%d%ET%H:%M:%E*S",
-      "%Y-%m-%d %H:%M:%E*S",      "%Y-%m-%d%ET%H:%M%Ez",    "%Y-%m-%d %H:%M%Ez",
-      "%Y-%m-%d%ET%H:%M",         "%Y-%m-%d %H:%M",         "%Y-%m-%d",
-  };
-  for (const char* format : kFormats) {
-    absl::Time t;
-    std::string err;
-    if (absl::ParseTime(format, s, absl::UTCTimeZone(), &t, &err)) {
-      if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) return std::nullopt;
-      return absl::ToUnixMicros(t);
-    }
-  }
-  return std::nullopt;
-}
-
-// ------------------------------------------------------------ evaluation
-
-// Calls fn(value) for each value the path reaches from `node`, until fn
-// returns true; returns whether it did. Recursion depth is the path length:
-// a key step walks into an array of objects one level only.
-template <typename Fn>
-bool VisitPath(const json& node, const PathStep* step, const PathStep* end, Fn& fn) {
-  if (step == end) return fn(node);
-  switch (step->kind) {
-    case PathStep::Kind::kKey:
-      if (node.is_object()) {
-        auto it = node.find(step->key);
-        return it != node.end() && VisitPath(*it, step + 1, end, fn);
-      }
-      if (node.is_array()) {
-        for (const json& element : node) {
-          if (!element.is_object()) continue;
-          auto it = element.find(step->key);
-          if (it != element.end() && VisitPath(*it, step + 1, end, fn)) return true;
-        }
-      }
-      return false;
-    case PathStep::Kind::kIndex:
-      return node.is_array() && step->index < node.size() &&
-             VisitPath(node[step->index], step + 1, end, fn);
-    case PathStep::Kind::kAll:
-      if (node.is_array()) {
-        for (const json& element : node) {
-          if (VisitPath(element, step + 1, end, fn)) return true;
-        }
-      }
-      return false;
-  }
-  return false;
-}
-
-template <typename Fn>
-bool VisitValues(const json& payload, const KeyPath& path, Fn&& fn) {
-  return VisitPath(payload, path.data(), path.data() + path.size(), fn);
-}
-
-// Qdrant's rule for match, range and text: some value passes, where a leaf
-// array stands for its elements (arrays inside it are not opened).
-template <typename Fn>
-bool AnyValue(const json& payload, const KeyPath& path, Fn&& test) {
-  return VisitValues(payload, path, [&](const json& value) {
-    if (!value.is_array()) return test(value);
-    for (const json& element : value) {
-      if (test(element)) return true;
-    }
-    return false;
-  });
-}
-
-template <typename T>
-bool Listed(const std::vector<T>& sorted, const T& x) {
-  return std::binary_search(sorted.begin(), sorted.end(), x);
-}
-
-bool EvalClauses(const Clauses& f, const FilterPointId& id, const json& payload);
-
-struct ConditionEvaluator {
-  const FilterPointId& id;
-  const json& payload;
-
-  bool operator()(const MatchString& c) const {
-    return AnyValue(payload, c.path, [&](const json& v) {
-      const auto* s = v.get_ptr<const json::string_t*>();
-      return s != nullptr && *s == c.value;
-    });
-  }
-  bool operator()(const MatchInt& c) const {
-    return AnyValue(payload, c.path, [&](const json& v) {
-      int64_t n;
-      return AsInt64(v, &n) && n == c.value;
-    });
-  }
-  bool operator()(const MatchBool& c) const {
-    return AnyValue(payload, c.path, [&](const json& v) {
-      const auto* b = v.get_ptr<const json::boolean_t*>();
-      return b != nullptr && *b == c.value;
-    });
-  }
-  bool operator()(const MatchAny& c) const {
-    return AnyValue(payload, c.path, [&](const json& v) {
-      if (const auto* s = v.get_ptr<const json::string_t*>()) return Listed(c.strings, *s);
-      int64_t n;
-      return AsInt64(v, &n) && Listed(c.ints, n);
-    });
-  }
-  // Qdrant: a value passes unless it is null or listed; values of another
-  // type than the list (true, 2.5, objects) pass. A missing key passes
-  // nothing, so except alone never selects points without the key.
-  bool operator()(const MatchExcept& c) const {
-    return AnyValue(payload, c.path, [&](const json& v) {
-      if (v.is_null()) return false;
-      if (const auto* s = v.get_ptr<const json::string_t*>()) return !Listed(c.strings, *s);
-      int64_t n;
-      if (AsInt64(v, &n)) return !Listed(c.ints, n);
-      return true;
-    });
-  }
-  bool operator()(const MatchText& c) const {
-    return AnyValue(payload, c.path, [&](const json& v) {
-      const auto* s = v.get_ptr<const json::string_t*>();
-      return s != nullptr && s->find(c.text) != std::string::npos;
-    });
-  }
-  bool operator()(const MatchTextAny& c) const {
-    return AnyValue(payload, c.path, [&](const json& v) {
-      const auto* s = v.get_ptr<const json::string_t*>();
-      if (s == nullptr) return false;
-      for (const std::string& token : c.tokens) {
-        if (s->find(token) != std::string::npos) return true;
-      }
-      return false;
-    });
-  }
-  bool operator()(const RangeNumber& c) const {
-    return AnyValue(payload, c.path, [&](const json& v) {
-      double x;
-      return AsDouble(v, &x) && c.bounds.Contains(x);
-    });
-  }
-  bool operator()(const RangeTime& c) const {
-    return AnyValue(payload, c.path, [&](const json& v) {
-      const auto* s = v.get_ptr<const json::string_t*>();
-      if (s == nullptr) return false;
-      std::optional<int64_t> t = ParseDateTimeMicros(*s);
-      return t.has_value() && c.bounds.Contains(*t);
-    });
-  }
-  bool operator()(const ValuesCount& c) const {
-    uint64_t count = 0;
-    VisitValues(payload, c.path, [&](const json& v) {
-      count += v.is_null() ? 0 : v.is_array() ? v.size() : 1;
-      return false;
-    });
-    return c.bounds.Contains(count);
-  }
-  bool operator()(const IsEmpty& c) const {
-    return !VisitValues(payload, c.path, [](const json& v) {
-      return !(v.is_null() || (v.is_array() && v.empty()));
-    });
-  }
-  bool operator()(const IsNull& c) const {
-    return VisitValues(payload, c.path, [](const json& v) { return v.is_null(); });
-  }
-  bool operator()(const HasId& c) const {
-    return id.is_number ? Listed(c.numbers, id.number) : Listed(c.texts, id.text);
-  }
-  // Each object element is a payload of its own for the inner filter.
-  bool operator()(const Nested& c) const {
-    return VisitValues(payload, c.path, [&](const json& v) {
-      if (v.is_object()) return EvalClauses(*c.filter, id, v);
-      if (v.is_array()) {
-        for (const json& element : v) {
-          if (element.is_object() && EvalClauses(*c.filter, id, element)) return true;
-        }
-      }
-      return false;
-    });
-  }
-  bool operator()(const SubFilter& c) const { return EvalClauses(*c.filter, id, payload); }
-};
-
-bool EvalCondition(const Condition& c, const FilterPointId& id, const json& payload) {
-  return std::visit(ConditionEvaluator{id, payload}, c);
-}
-
-bool EvalClauses(const Clauses& f, const FilterPointId& id, const json& payload) {
-  for (const Condition& c : f.must) {
-    if (!EvalCondition(c, id, payload)) return false;
-  }
-  for (const Condition& c : f.must_not) {
-    if (EvalCondition(c, id, payload)) return false;
-  }
-  if (f.should.has_value()) {
-    bool any = false;
-    for (const Condition& c : *f.should) {
-      if (EvalCondition(c, id, payload)) {
-        any = true;
-        break;
-      }
-    }
-    if (!any) return false;
-  }
-  if (f.min_should.has_value()) {
-    uint64_t matched = 0;
-    for (const Condition& c : f.min_should->conditions) {
-      if (matched >= f.min_should->min_count) break;
-      if (EvalCondition(c, id, payload)) ++matched;
-    }
-    if (matched < f.min_should->min_count) return false;
-  }
-  return true;
-}
 
 // ------------------------------------------------------------ parsing
 
@@ -681,9 +321,6 @@ absl::StatusOr<Condition> ParseHasId(const json& j, absl::string_view where) {
   return c;
 }
 
-absl::Status ParseClauses(const json& j, absl::string_view where, int depth, bool in_nested,
-                          Clauses* out);
-
 absl::StatusOr<Condition> ParseCondition(const json& j, absl::string_view where, int depth,
                                          bool in_nested) {
   if (!j.is_object()) return Invalid(where, Got("a condition object", j));
@@ -761,6 +398,8 @@ absl::Status ParseMinShould(const json& j, absl::string_view where, int depth, b
                             &out->conditions);
 }
 
+}  // namespace
+
 absl::Status ParseClauses(const json& j, absl::string_view where, int depth, bool in_nested,
                           Clauses* out) {
   if (depth > Filter::kMaxDepth) {
@@ -787,7 +426,7 @@ absl::Status ParseClauses(const json& j, absl::string_view where, int depth, boo
   return absl::OkStatus();
 }
 
-}  // namespace
+
 }  // namespace filter_internal
 
 // ------------------------------------------------------------ public API
@@ -841,12 +480,6 @@ absl::StatusOr<Filter> Filter::Parse(const nlohmann::json& filter) {
     return absl::InvalidArgumentError(absl::StrCat("filter: ", e.what()));
   }
   return f;
-}
-
-bool Filter::Matches(const FilterPointId& id, const nlohmann::json& payload) const {
-  if (root_ == nullptr) return true;
-  static const nlohmann::json* const kEmptyObject = new nlohmann::json(nlohmann::json::object());
-  return filter_internal::EvalClauses(*root_, id, payload.is_object() ? payload : *kEmptyObject);
 }
 
 bool Filter::empty() const {

@@ -12,6 +12,7 @@
 #include "storage/checksum.h"
 #include "storage/coding.h"
 #include "storage/env.h"
+#include "storage/record_frame.h"
 
 namespace cairn {
 namespace {
@@ -23,11 +24,8 @@ constexpr size_t kGenerationOffset = 16;
 constexpr size_t kHeaderChecksumOffset = 24;
 static_assert(kHeaderChecksumOffset + 8 == kPointLogHeaderBytes);
 
-// The WAL's record frame (docs/formats.md, "Write-ahead log").
-constexpr size_t kFrameHeaderBytes = 16;
-constexpr size_t kTypeOffset = 4;
-constexpr size_t kSequenceOffset = 8;
-static_assert(kFrameHeaderBytes + 8 == kWalRecordOverheadBytes);
+// The WAL's record frame (storage/record_frame.h).
+static_assert(kFrameOverheadBytes == kWalRecordOverheadBytes);
 
 // Recovery reads the log in pieces of this size (more for a larger record).
 constexpr uint64_t kScanChunkBytes = uint64_t{1} << 20;
@@ -181,21 +179,10 @@ absl::StatusOr<RecordCheck> CheckRecord(FileWindow& window, uint64_t offset,
   RecordCheck c;
   c.bytes = kWalRecordOverheadBytes + length;
   CAIRN_ASSIGN_OR_RETURN(c.data, window.Get(offset, c.bytes));
-  const uint8_t* p = c.data;
-  const size_t covered = kFrameHeaderBytes + length;
-  const uint64_t seq = DecodeFixed64(p + kSequenceOffset);
-  if (DecodeFixed64(p + covered) != Checksum64(p, covered)) {
-    c.reason = "checksum mismatch";
-  } else if (p[kTypeOffset] == 0) {
-    c.reason = "record type 0";
-  } else if (p[5] != 0 || p[6] != 0 || p[7] != 0) {
-    c.reason = "nonzero padding";
-  } else if (expected != 0 && seq != expected) {
-    c.bad_sequence = true;
-    c.reason = absl::StrCat("sequence number ", seq, ", expected ", expected);
-  } else {
-    c.ok = true;
-  }
+  FrameCheck f = CheckFrame(c.data, length, expected);
+  c.ok = f.ok;
+  c.bad_sequence = f.bad_sequence;
+  c.reason = std::move(f.reason);
   return c;
 }
 
@@ -223,7 +210,7 @@ absl::StatusOr<uint64_t> FindIntactRecord(int fd, const std::string& path,
   for (uint64_t off = from; off + kWalRecordOverheadBytes <= file_bytes;
        ++off) {
     CAIRN_ASSIGN_OR_RETURN(const uint8_t* p, scan.Get(off, kFrameHeaderBytes));
-    const uint64_t seq = DecodeFixed64(p + kSequenceOffset);
+    const uint64_t seq = DecodeFixed64(p + kFrameSequenceOffset);
     if (seq < expected || seq - expected > max_gap) continue;
     CAIRN_ASSIGN_OR_RETURN(RecordCheck c,
                            CheckRecord(verify, off, file_bytes, seq));
@@ -253,11 +240,9 @@ void EncodePointRecord(PointOp op, bool commit, uint64_t sequence,
   const size_t start = out->size();
   out->resize(start + kWalRecordOverheadBytes + body);
   uint8_t* p = reinterpret_cast<uint8_t*>(out->data()) + start;
-  EncodeFixed32(p, static_cast<uint32_t>(body));
-  p[kTypeOffset] =
-      static_cast<uint8_t>(op) | (commit ? kPointCommitBit : uint8_t{0});
-  p[5] = p[6] = p[7] = 0;
-  EncodeFixed64(p + kSequenceOffset, sequence);
+  EncodeFrameHeader(p, static_cast<uint32_t>(body),
+                    static_cast<uint8_t>(op) | (commit ? kPointCommitBit : uint8_t{0}),
+                    sequence);
   uint8_t* b = p + kFrameHeaderBytes;
   EncodeFixed16(b, static_cast<uint16_t>(key.size()));
   EncodeFixed16(b + 2, 0);
@@ -267,8 +252,7 @@ void EncodePointRecord(PointOp op, bool commit, uint64_t sequence,
     if (!part.empty()) std::memcpy(b, part.data(), part.size());
     b += part.size();
   }
-  const size_t covered = kFrameHeaderBytes + body;
-  EncodeFixed64(p + covered, Checksum64(p, covered));
+  SealFrame(p, static_cast<uint32_t>(body));
 }
 
 absl::StatusOr<PointRecordView> ReadPointRecord(int fd, const std::string& path,
@@ -290,15 +274,11 @@ absl::StatusOr<PointRecordView> ReadPointRecord(int fd, const std::string& path,
     return where(absl::StrCat("length field ", length, " does not match the ",
                               location.bytes, "-byte record expected"));
   }
-  const size_t covered = kFrameHeaderBytes + length;
-  if (DecodeFixed64(p + covered) != Checksum64(p, covered)) {
-    return where("checksum mismatch");
-  }
-  if (p[5] != 0 || p[6] != 0 || p[7] != 0) return where("nonzero padding");
+  if (FrameCheck f = CheckFrame(p, length, 0); !f.ok) return where(f.reason);
   PointRecordView view;
-  view.sequence = DecodeFixed64(p + kSequenceOffset);
+  view.sequence = DecodeFixed64(p + kFrameSequenceOffset);
   const std::string problem = ParseBody(
-      p[kTypeOffset],
+      p[kFrameTypeOffset],
       std::string_view(*buffer).substr(kFrameHeaderBytes, length), &view);
   if (!problem.empty()) return where(problem);
   return view;
@@ -333,7 +313,7 @@ absl::Status ScanPointLog(
     if (c.ok) {
       PointRecordView view;
       const std::string problem =
-          ParseBody(c.data[kTypeOffset],
+          ParseBody(c.data[kFrameTypeOffset],
                     std::string_view(reinterpret_cast<const char*>(c.data) +
                                          kFrameHeaderBytes,
                                      c.bytes - kWalRecordOverheadBytes),

@@ -8,6 +8,7 @@
 #include "common/status_macros.h"
 #include "storage/checksum.h"
 #include "storage/coding.h"
+#include "storage/record_frame.h"
 
 namespace cairn {
 namespace {
@@ -19,9 +20,7 @@ constexpr size_t kFirstSequenceOffset = 16;
 constexpr size_t kHeaderChecksumOffset = 24;
 static_assert(kHeaderChecksumOffset + 8 == kWalHeaderBytes);
 
-constexpr size_t kRecordHeaderBytes = 16;
-constexpr size_t kTypeOffset = 4;
-constexpr size_t kSequenceOffset = 8;
+static_assert(kFrameOverheadBytes == kWalRecordOverheadBytes);
 
 // A group stops growing here (unless its first record alone is larger), so
 // that one big group does not delay the appenders queued behind it for long.
@@ -43,13 +42,10 @@ void EncodeRecord(uint8_t type, uint64_t sequence, std::string_view payload,
   const size_t start = out->size();
   out->resize(start + kWalRecordOverheadBytes + payload.size());
   uint8_t* p = reinterpret_cast<uint8_t*>(out->data()) + start;
-  EncodeFixed32(p, static_cast<uint32_t>(payload.size()));
-  p[kTypeOffset] = type;  // the three bytes after it stay zero
-  EncodeFixed64(p + kSequenceOffset, sequence);
+  EncodeFrameHeader(p, static_cast<uint32_t>(payload.size()), type, sequence);
   if (!payload.empty())
-    std::memcpy(p + kRecordHeaderBytes, payload.data(), payload.size());
-  const size_t covered = kRecordHeaderBytes + payload.size();
-  EncodeFixed64(p + covered, Checksum64(p, covered));
+    std::memcpy(p + kFrameHeaderBytes, payload.data(), payload.size());
+  SealFrame(p, static_cast<uint32_t>(payload.size()));
 }
 
 absl::Status CheckRecordArgs(const std::string& path, uint8_t type,
@@ -318,7 +314,7 @@ struct RecordCheck {
 };
 
 RecordCheck CheckRecord(const uint8_t* p, uint64_t avail, uint64_t expected) {
-  if (avail < kRecordHeaderBytes) {
+  if (avail < kFrameHeaderBytes) {
     return {.reason =
                 absl::StrCat("incomplete record header (", avail, " bytes)")};
   }
@@ -334,20 +330,10 @@ RecordCheck CheckRecord(const uint8_t* p, uint64_t avail, uint64_t expected) {
   }
   RecordCheck c;
   c.bytes = kWalRecordOverheadBytes + length;
-  const size_t covered = kRecordHeaderBytes + length;
-  const uint64_t seq = DecodeFixed64(p + kSequenceOffset);
-  if (DecodeFixed64(p + covered) != Checksum64(p, covered)) {
-    c.reason = "checksum mismatch";
-  } else if (p[kTypeOffset] == 0) {
-    c.reason = "record type 0";
-  } else if (p[5] != 0 || p[6] != 0 || p[7] != 0) {
-    c.reason = "nonzero padding";
-  } else if (seq != expected) {
-    c.bad_sequence = true;
-    c.reason = absl::StrCat("sequence number ", seq, ", expected ", expected);
-  } else {
-    c.ok = true;
-  }
+  FrameCheck f = CheckFrame(p, length, expected);
+  c.ok = f.ok;
+  c.bad_sequence = f.bad_sequence;
+  c.reason = std::move(f.reason);
   return c;
 }
 
@@ -366,7 +352,7 @@ uint64_t FindIntactRecord(const uint8_t* base, uint64_t size, uint64_t from,
                           uint64_t expected) {
   for (uint64_t off = from; off + kWalRecordOverheadBytes <= size; ++off) {
     const uint8_t* p = base + off;
-    const uint64_t seq = DecodeFixed64(p + kSequenceOffset);
+    const uint64_t seq = DecodeFixed64(p + kFrameSequenceOffset);
     const bool plausible =
         seq >= expected &&
         seq - expected <= (size - from) / kWalRecordOverheadBytes;
@@ -399,8 +385,8 @@ absl::Status ReadWal(Env* env, const std::string& path,
     RecordCheck c = CheckRecord(p, size - off, expected);
     if (c.ok) {
       const WalRecord record{
-          p[kTypeOffset], expected,
-          std::string_view(contents).substr(off + kRecordHeaderBytes,
+          p[kFrameTypeOffset], expected,
+          std::string_view(contents).substr(off + kFrameHeaderBytes,
                                             c.bytes - kWalRecordOverheadBytes),
           off};
       CAIRN_RETURN_IF_ERROR(fn(record));
