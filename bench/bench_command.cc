@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "bench/codes_bench.h"
 #include "bench/gt_bench.h"
 #include "bench/http_bench.h"
 #include "bench/stream_bench.h"
@@ -166,6 +167,27 @@ absl::Status RunStream(const StreamArgs& args) {
   return absl::OkStatus();
 }
 
+struct CodesArgs {
+  CodesBenchOptions options;
+  std::string metric = "l2", out;
+  bool quiet = false;
+};
+
+absl::Status RunCodes(CodesArgs args) {
+  CAIRN_ASSIGN_OR_RETURN(args.options.metric, ParseMetric(args.metric));
+  args.options.progress = !args.quiet;
+  Progress::SetGloballyEnabled(!args.quiet);
+  nlohmann::json json;
+  CAIRN_RETURN_IF_ERROR(RunCodesBench(args.options, std::cout, &json));
+  std::cout.flush();
+  if (!args.out.empty()) {
+    const std::string path = args.out + ".json";
+    CAIRN_RETURN_IF_ERROR(WriteJson(json, path));
+    std::printf("wrote %s\n", path.c_str());
+  }
+  return absl::OkStatus();
+}
+
 // Runs body and turns its Status, or anything it throws, into the exit code;
 // nothing escapes into CLI11.
 template <typename F>
@@ -289,9 +311,47 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
     RunCommand("cairn bench http", exit_code, [&] { return RunHttpBench(*http_args); });
   });
 
+  auto codes_args = std::make_shared<CodesArgs>();
+  CodesBenchOptions& co = codes_args->options;
+  CLI::App* codes = cmd->add_subcommand(
+      "codes", "Candidate recall, error and bound coverage of the binary code families "
+               "(lsh, itq, rabitq), exhaustively over the base");
+  codes->add_option("--base", co.base_path, "Base vectors file")->required();
+  codes->add_option("--queries", co.query_path, "Query vectors file")->required();
+  codes->add_option("--gt", co.gt_path, "Ground truth (ibin or ivecs); omitted: computed exactly");
+  codes->add_option("--metric", codes_args->metric, "l2 | ip | cosine")->capture_default_str();
+  codes->add_option("--families", co.families, "Comma-separated: lsh, itq, rabitq")
+      ->delimiter(',')
+      ->capture_default_str();
+  codes->add_option("--bits-per-dim", co.bits_per_dim, "Comma-separated (more than 1: lsh only)")
+      ->delimiter(',')
+      ->capture_default_str();
+  codes->add_option("--rotations", co.rotations, "rabitq rotations: hadamard, learned")
+      ->delimiter(',')
+      ->capture_default_str();
+  codes->add_option("--heads", co.heads, "Heads (0: base / 16, at most 4096: every base vector is assigned exhaustively)")->capture_default_str();
+  codes->add_option("--queries-limit", co.queries_limit, "Use the first N queries")
+      ->capture_default_str();
+  codes->add_option("--train-sample", co.train_sample, "Residuals each family is trained on")
+      ->capture_default_str();
+  codes->add_option("--kmeans-sample", co.kmeans_sample, "Points clustered into heads")
+      ->capture_default_str();
+  codes->add_option("--itq-iterations", co.itq_iterations, "ITQ iterations")->capture_default_str();
+  codes->add_option("--eps0", co.eps0, "Error bound width (confidence P(|Z| <= eps0))")
+      ->capture_default_str();
+  codes->add_option("--seed", co.seed, "Seed of sampling and transforms")->capture_default_str();
+  codes->add_option("--out", codes_args->out, "Also write the results to PREFIX.json");
+  codes->add_flag("--quiet", codes_args->quiet, "No progress output");
+  codes->callback([codes_args, exit_code] {
+    RunCommand("cairn bench codes", exit_code, [&] { return RunCodes(*codes_args); });
+  });
+
   // CLI11 runs this after a nested subcommand's callback; they own the run.
-  cmd->callback([args, kernels, gt, stream, http, exit_code] {
-    if (kernels->parsed() || gt->parsed() || stream->parsed() || http->parsed()) return;
+  cmd->callback([args, kernels, gt, stream, http, codes, exit_code] {
+    if (kernels->parsed() || gt->parsed() || stream->parsed() || http->parsed() ||
+        codes->parsed()) {
+      return;
+    }
     RunCommand("cairn bench", exit_code, [&] { return RunBench(*args); });
   });
 }

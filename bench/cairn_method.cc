@@ -13,7 +13,8 @@ namespace cairn {
 absl::StatusOr<CairnMethodOptions> CairnMethodOptions::FromParams(const SearchParams& params) {
   CAIRN_RETURN_IF_ERROR(params.CheckKnown(
       "cairn", {"head_ratio", "replicas", "candidates", "rng_factor", "closure_epsilon",
-                "posting_limit", "hnsw_m", "hnsw_ef_construction", "seed", "head_type"}));
+                "posting_limit", "hnsw_m", "hnsw_ef_construction", "seed", "head_type",
+                "code_bits_per_dim", "code_rotation", "code_sample"}));
   CairnMethodOptions o;
   SpannBuildOptions& b = o.build;
   b.head_ratio = params.GetOr("head_ratio", b.head_ratio);
@@ -28,6 +29,12 @@ absl::StatusOr<CairnMethodOptions> CairnMethodOptions::FromParams(const SearchPa
   b.seed = static_cast<uint64_t>(params.GetOr("seed", b.seed));
   // Numeric knobs only in the harness: head_type 0 = centroid, 1 = nearest.
   if (params.Get("head_type")) b.head_type = *params.Get("head_type") == 0 ? "centroid" : "nearest";
+  b.code_bits_per_dim = static_cast<uint32_t>(params.GetOr("code_bits_per_dim", b.code_bits_per_dim));
+  // code_rotation 0 = hadamard, 1 = learned (rabitq).
+  if (params.Get("code_rotation")) {
+    b.code_rotation = *params.Get("code_rotation") == 0 ? "hadamard" : "learned";
+  }
+  b.code_sample = static_cast<uint32_t>(params.GetOr("code_sample", b.code_sample));
   CAIRN_RETURN_IF_ERROR(b.Validate());
   return o;
 }
@@ -64,13 +71,33 @@ absl::Status CairnMethod::Build(const FloatMatrix& base, Metric metric, int thre
 
 std::vector<SearchParams> CairnMethod::DefaultSweep() const {
   std::vector<SearchParams> sweep;
+  if (options_.build.codes != "none") {
+    // Codes: the posting budget crossed with how far the error bound is
+    // trusted (1 = the model's eps0); plan auto.
+    for (double mp : {4, 6, 8, 10, 12, 16, 24, 32, 48}) {
+      for (double bs : {1.0, 0.7, 0.5}) sweep.push_back({{"max_postings", mp}, {"bound_scale", bs}});
+    }
+    return sweep;
+  }
   for (double mp : {2, 4, 6, 8, 10, 12, 16, 24, 32, 64}) sweep.push_back({{"max_postings", mp}});
   return sweep;
 }
 
+std::string CairnMethod::name() const {
+  return options_.build.codes == "none" ? "cairn" : "cairn-" + options_.build.codes;
+}
+
 absl::Status CairnMethod::SetParams(const SearchParams& params) {
-  CAIRN_RETURN_IF_ERROR(params.CheckKnown("cairn", {"max_postings", "epsilon", "head_ef"}));
+  CAIRN_RETURN_IF_ERROR(
+      params.CheckKnown(name(), {"max_postings", "epsilon", "head_ef", "rerank_top", "plan", "bound_scale"}));
   SpannSearchParams p;
+  p.rerank_top = static_cast<uint32_t>(params.GetOr("rerank_top", 0));
+  p.bound_scale = static_cast<float>(params.GetOr("bound_scale", 1.0));
+  // plan 0 = auto, 1 = two-step, 2 = whole postings.
+  const double plan = params.GetOr("plan", 0);
+  p.plan = plan == 1 ? SpannSearchParams::Plan::kTwoStep
+           : plan == 2 ? SpannSearchParams::Plan::kWhole
+                       : SpannSearchParams::Plan::kAuto;
   p.max_postings = static_cast<uint32_t>(params.GetOr("max_postings", p.max_postings));
   p.epsilon = static_cast<float>(params.GetOr("epsilon", p.epsilon));
   p.head_ef = static_cast<uint32_t>(params.GetOr("head_ef", p.head_ef));
@@ -107,6 +134,8 @@ void CairnMethod::Search(const float* query, uint32_t k, int64_t* ids_out, float
     dists_out[i] = i < out.size() ? out[i].distance : std::numeric_limits<float>::infinity();
   }
   distances_ += stats.entries_scanned;
+  two_step_ += stats.two_step_queries;
+  reranked_ += stats.reranked;
   lists_ += stats.postings_read;
   bytes_ += stats.bytes_read;
 }
@@ -120,10 +149,18 @@ std::string CairnMethod::Notes() const {
   return absl::StrFormat(
       "SPANN on SSD: %u heads (%.1f%% of vectors), %.2f replicas/vector, postings %s read with "
       "O_DIRECT; RAM = head graph (vectors + links) + directory; build peak RSS %.0f MiB; "
-      "search errors %llu",
+      "search errors %llu%s",
       m.num_heads, 100.0 * m.num_heads / m.num_vectors,
       static_cast<double>(m.total_entries) / m.num_vectors, StoredTypeName(m.stored_type),
-      build_report_.peak_rss_bytes / 1048576.0, (unsigned long long)errors_.load());
+      build_report_.peak_rss_bytes / 1048576.0, (unsigned long long)errors_.load(),
+      index_->code_model() == nullptr
+          ? ""
+          : absl::StrCat("; codes ", index_->code_model()->Describe(), " (",
+                         index_->code_model()->entry_bytes(),
+                         " B/entry); over the whole run ", two_step_.load(),
+                         " queries read code sections first, ", reranked_.load(),
+                         " entries reranked")
+                .c_str());
 }
 
 WorkCounters CairnMethod::Counters() const {

@@ -28,7 +28,8 @@ class CairnMethod : public SearchMethod {
  public:
   explicit CairnMethod(CairnMethodOptions options) : options_(std::move(options)) {}
   ~CairnMethod() override;
-  std::string name() const override { return "cairn"; }
+  // "cairn", or "cairn-<codes>" for an index built with binary codes.
+  std::string name() const override;
   absl::Status Build(const FloatMatrix& base, Metric metric, int threads) override;
   std::vector<SearchParams> DefaultSweep() const override;
   absl::Status SetParams(const SearchParams& params) override;
@@ -49,6 +50,7 @@ class CairnMethod : public SearchMethod {
   std::mutex contexts_mu_;
   std::map<std::thread::id, std::unique_ptr<SearchContext>> contexts_;
   std::atomic<uint64_t> distances_{0}, lists_{0}, bytes_{0}, errors_{0};
+  std::atomic<uint64_t> two_step_{0}, reranked_{0};
 };
 
 }  // namespace cairn

@@ -10,7 +10,8 @@
 namespace cairn {
 
 std::vector<std::string> KnownMethodNames() {
-  return {"exact", "hnswlib", "faiss-ivf-flat", "faiss-ivf-pq-refine", "cairn"};
+  return {"exact", "hnswlib", "faiss-ivf-flat", "faiss-ivf-pq-refine", "cairn",
+          "cairn-lsh", "cairn-itq", "cairn-rabitq"};
 }
 
 absl::StatusOr<std::unique_ptr<SearchMethod>> MakeMethod(std::string_view name,
@@ -35,9 +36,11 @@ absl::StatusOr<std::unique_ptr<SearchMethod>> MakeMethod(std::string_view name,
     if (!options.ok()) return options.status();
     return std::make_unique<FaissIvfPqRefineMethod>(*options);
   }
-  if (name == "cairn") {
+  if (name == "cairn" || name == "cairn-lsh" || name == "cairn-itq" || name == "cairn-rabitq") {
     absl::StatusOr<CairnMethodOptions> options = CairnMethodOptions::FromParams(build_params);
     if (!options.ok()) return options.status();
+    // The method name picks the codes in the postings (none for "cairn").
+    options->build.codes = name == "cairn" ? "none" : std::string(name.substr(6));
     return std::make_unique<CairnMethod>(*options);
   }
   return absl::NotFoundError(absl::StrCat("unknown method \"", std::string(name), "\" (known: ",

@@ -41,6 +41,13 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--hnsw-m", a->options.hnsw_m, "Head graph degree M");
   cmd->add_option("--hnsw-ef-construction", a->options.hnsw_ef_construction, "Head graph build beam");
   cmd->add_option("--seed", a->options.seed, "Seed");
+  cmd->add_option("--codes", a->options.codes,
+                  "Binary codes in postings: none | lsh | itq | rabitq (search reads codes first)");
+  cmd->add_option("--code-bits-per-dim", a->options.code_bits_per_dim,
+                  "Code bits per dimension (lsh: hyperplanes per dimension)");
+  cmd->add_option("--code-rotation", a->options.code_rotation,
+                  "rabitq rotation: hadamard (random) | learned (ITQ)");
+  cmd->add_option("--code-sample", a->options.code_sample, "Residuals the code model trains on");
   cmd->add_option("--stored-type", a->options.stored_type,
                   "Posting vector type: auto (narrowest lossless) | float32 | uint8 | int8");
   cmd->add_flag("--quiet", a->quiet, "No progress output");

@@ -400,7 +400,8 @@ absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& para
       [&](const ReadRequest& r, uint32_t stale, uint32_t count) {
         // Mostly stale postings are worth a rewrite: tell maintenance.
         if (stale * 2 > count) hint.push_back(c.request_head[r.user_data]);
-      }));
+      },
+      codes_ != nullptr ? codes_->entry_bytes() : 0));
   if (!hint.empty() && hint_mu_.TryLock()) {
     if (hints_.size() < 4096) hints_.insert(hints_.end(), hint.begin(), hint.end());
     hint_mu_.Unlock();

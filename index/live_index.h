@@ -183,6 +183,11 @@ class LiveIndex {
   // by stats().live_vectors - buffered it is the replicas per vector. Reads
   // every posting.
   absl::StatusOr<uint64_t> CountPostingEntries();
+  // Coded indexes: re-encodes every posting entry against its posting's
+  // head and fails naming the first whose stored code differs (a code left
+  // from an earlier head). Returns the entries checked (0 without codes).
+  // Reads every posting.
+  absl::StatusOr<uint64_t> CheckCodes();
   uint32_t dim() const { return dim_; }
   Metric metric() const { return metric_; }
   StoredType stored_type() const { return stored_; }
@@ -217,7 +222,13 @@ class LiveIndex {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   absl::Status FlushMemtable(const MemTable& m);
   absl::Status RewritePosting(uint32_t head, const Entries& extra, bool allow_split);
-  absl::Status WritePosting(uint32_t head, const Entries& entries, bool lowest_first = false);
+  // head_vector: the posting's head when it is not in heads_ yet (a split
+  // writes its new postings first); coded indexes encode against it.
+  absl::Status WritePosting(uint32_t head, const Entries& entries, bool lowest_first = false,
+                            const float* head_vector = nullptr);
+  // The coded payload of `entries` under the given head.
+  void EncodeCoded(const Entries& entries, const float* head_vector,
+                   std::vector<uint8_t>* payload) const;
   absl::Status RelocateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   absl::Status ReadPosting(uint32_t head, Entries* live, uint32_t* stale);
   bool EntryLive(uint32_t id, uint8_t version) const;
@@ -256,6 +267,8 @@ class LiveIndex {
   LiveOptions options_;
   Env* env_ = nullptr;
   IndexManifest bulk_;
+  // Built with --codes: every posting written is coded (index/code_model.h).
+  std::unique_ptr<CodeModel> codes_;
   uint32_t dim_ = 0;
   Metric metric_ = Metric::kL2;
   StoredType stored_ = StoredType::kFloat32;

@@ -50,6 +50,19 @@ absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& di
   x->env_ = options.env != nullptr ? options.env : Env::Default();
   CAIRN_ASSIGN_OR_RETURN(x->bulk_, ReadManifest(x->env_, dir));
   const IndexManifest& m = x->bulk_;
+  if (m.codes != CodeFamily::kNone) {
+    // Every posting rewrite re-encodes its entries against its head.
+    const std::string codes_path = dir + "/codes.model";
+    CAIRN_ASSIGN_OR_RETURN(nlohmann::json fp, FileFingerprint(codes_path));
+    if (!m.files.contains("codes.model") || m.files["codes.model"] != fp) {
+      return absl::DataLossError(
+          absl::StrCat(codes_path, ": size or checksum differs from the manifest"));
+    }
+    CAIRN_ASSIGN_OR_RETURN(x->codes_, ReadCodeModel(x->env_, codes_path));
+    if (x->codes_->entry_bytes() != m.code_entry_bytes || x->codes_->dim() != m.dim) {
+      return absl::DataLossError(absl::StrCat(codes_path, ": model does not match the manifest"));
+    }
+  }
   x->dim_ = m.dim;
   x->metric_ = m.metric;
   x->stored_ = m.stored_type;

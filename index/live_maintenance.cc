@@ -166,7 +166,8 @@ absl::Status LiveIndex::ReadPosting(uint32_t head, Entries* live, uint32_t* stal
   thread_local AlignedBuffer buffer{kDirectIoAlignment};
   CAIRN_ASSIGN_OR_RETURN(auto payload, store_->Read(UnpackExtent(packed), &buffer));
   CAIRN_ASSIGN_OR_RETURN(PostingView view,
-                         DecodePosting(payload, dim_, stored_, store_->path()));
+                         DecodePosting(payload, dim_, stored_, store_->path(),
+                                       codes_ != nullptr ? codes_->entry_bytes() : 0));
   absl::flat_hash_set<uint32_t> seen;
   for (uint32_t i = 0; i < view.count; ++i) {
     if (!EntryLive(view.ids[i], view.versions[i]) || !seen.insert(view.ids[i]).second) {
@@ -178,10 +179,37 @@ absl::Status LiveIndex::ReadPosting(uint32_t head, Entries* live, uint32_t* stal
   return absl::OkStatus();
 }
 
-absl::Status LiveIndex::WritePosting(uint32_t head, const Entries& e, bool lowest_first) {
+void LiveIndex::EncodeCoded(const Entries& e, const float* head_vector,
+                            std::vector<uint8_t>* payload) const {
+  const uint32_t eb = codes_->entry_bytes();
+  std::vector<uint8_t> codes(e.size() * eb);
+  std::vector<float> x(dim_);
+  for (size_t i = 0; i < e.size(); ++i) {
+    StoredVectorToFloat(stored_, e.vec(i), dim_, x.data());
+    codes_->Encode(x.data(), head_vector, codes.data() + i * eb);
+  }
+  EncodeCodedPosting(dim_, stored_, eb, kPostingFrameHeaderBytes, e.ids.data(), e.versions.data(),
+                     codes.data(), e.data.data(), static_cast<uint32_t>(e.size()), payload);
+}
+
+absl::Status LiveIndex::WritePosting(uint32_t head, const Entries& e, bool lowest_first,
+                                     const float* head_vector) {
   std::vector<uint8_t> payload;
-  EncodePosting(dim_, stored_, e.ids.data(), e.versions.data(), e.data.data(),
-                static_cast<uint32_t>(e.size()), &payload);
+  if (codes_ != nullptr) {
+    // Codes are of the residual to this posting's head, so every rewrite
+    // (a move by a split, a merge, a reassignment) re-encodes its entries.
+    std::vector<float> hv;
+    if (head_vector == nullptr) {
+      absl::ReaderMutexLock lock(&heads_mu_);
+      const float* h = heads_->head(head);
+      hv.assign(h, h + dim_);
+      head_vector = hv.data();
+    }
+    EncodeCoded(e, head_vector, &payload);
+  } else {
+    EncodePosting(dim_, stored_, e.ids.data(), e.versions.data(), e.data.data(),
+                  static_cast<uint32_t>(e.size()), &payload);
+  }
   CAIRN_ASSIGN_OR_RETURN(
       PostingLocation loc,
       store_->Write(payload.data(), static_cast<uint32_t>(payload.size()),
@@ -356,8 +384,8 @@ absl::Status LiveIndex::Split(uint32_t head, Entries&& entries) {
     part[c].Add(entries.ids[i], entries.versions[i], entries.vec(i));
   }
   const uint32_t nh = num_heads_.load();
-  CAIRN_RETURN_IF_ERROR(WritePosting(nh, part[0]));
-  CAIRN_RETURN_IF_ERROR(WritePosting(nh + 1, part[1]));
+  CAIRN_RETURN_IF_ERROR(WritePosting(nh, part[0], false, hv[0].data()));
+  CAIRN_RETURN_IF_ERROR(WritePosting(nh + 1, part[1], false, hv[1].data()));
   std::vector<float> old(dim_);
   {
     absl::WriterMutexLock lock(&heads_mu_);

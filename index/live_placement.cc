@@ -1,6 +1,7 @@
 // LiveIndex::Placement: which postings hold a vector and how its own search
 // ranks their heads. A diagnostic for "stored but not found".
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -81,6 +82,39 @@ absl::StatusOr<uint64_t> LiveIndex::CountPostingEntries() {
     total += posting.size();
   }
   return total;
+}
+
+absl::StatusOr<uint64_t> LiveIndex::CheckCodes() {
+  if (codes_ == nullptr) return uint64_t{0};
+  absl::MutexLock maint(&maint_mu_);
+  const uint32_t eb = codes_->entry_bytes();
+  uint64_t checked = 0;
+  AlignedBuffer buffer{kDirectIoAlignment};
+  std::vector<float> x(dim_), head(dim_);
+  std::vector<uint8_t> want(eb);
+  const uint32_t n = num_heads_.load();
+  for (uint32_t h = 0; h < n; ++h) {
+    {
+      absl::ReaderMutexLock lock(&heads_mu_);
+      if (heads_->removed(h)) continue;
+      std::memcpy(head.data(), heads_->head(h), size_t{dim_} * 4);
+    }
+    const uint64_t packed = LoadExtent(h);
+    if (packed == 0) continue;
+    CAIRN_ASSIGN_OR_RETURN(auto payload, store_->Read(UnpackExtent(packed), &buffer));
+    CAIRN_ASSIGN_OR_RETURN(PostingView view,
+                           DecodePosting(payload, dim_, stored_, store_->path(), eb));
+    for (uint32_t i = 0; i < view.count; ++i) {
+      StoredVectorToFloat(stored_, view.vector(i), dim_, x.data());
+      codes_->Encode(x.data(), head.data(), want.data());
+      if (std::memcmp(want.data(), view.codes + size_t{i} * eb, eb) != 0) {
+        return absl::InternalError(absl::StrCat("head ", h, " entry ", i, " (id ", view.ids[i],
+                                                "): its code is not of its residual to head ", h));
+      }
+      ++checked;
+    }
+  }
+  return checked;
 }
 
 }  // namespace cairn

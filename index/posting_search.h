@@ -61,10 +61,31 @@ inline size_t PruneByRatio(const std::vector<HeadHit>& hits, float epsilon, Metr
   return keep;
 }
 
+// Waits for the next completed read, adding the wait to stats.io_wait_ns.
+// Returns null when the read failed or an earlier one did (the first error
+// is kept in *error): the caller skips it but keeps draining. *done_at is
+// when the wait ended, for the caller's scan timing.
+inline const ReadRequest* NextCompletion(BlockReader* reader, SearchStats& stats,
+                                         absl::Status* error,
+                                         std::chrono::steady_clock::time_point* done_at) {
+  const auto tw = std::chrono::steady_clock::now();
+  auto req = reader->WaitNext();
+  *done_at = std::chrono::steady_clock::now();
+  stats.io_wait_ns += static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(*done_at - tw).count());
+  if (!req.ok()) {
+    if (error->ok()) *error = req.status();
+    return nullptr;
+  }
+  return error->ok() ? *req : nullptr;
+}
+
 // Submits `n` reads in one batch and scans each posting as its read
 // completes (frame checksum, payload sizes, then the SIMD kernel of the
 // stored type) into the top-k heap. `on_scanned(request, stale, count)` is
 // called per posting (the live index uses it to find mostly stale ones).
+// entry_bytes: the code bytes per entry of a coded index (its whole
+// postings are read here when the planner finds that cheaper), else 0.
 // Every submitted read is drained even after an error, so none is left
 // targeting the caller's buffers.
 template <typename LiveFn, typename OnScanned>
@@ -72,7 +93,8 @@ absl::Status ReadAndScanPostings(BlockReader* reader, ReadRequest* requests, siz
                                  const std::string& path, uint32_t dim, StoredType stored,
                                  Metric metric, const float* q, uint32_t k, VisitedSet& visited,
                                  std::vector<Neighbor>& heap, SearchStats& stats,
-                                 const LiveFn& live, const OnScanned& on_scanned) {
+                                 const LiveFn& live, const OnScanned& on_scanned,
+                                 uint32_t entry_bytes = 0) {
   using Clock = std::chrono::steady_clock;
   auto nanos = [](Clock::time_point a, Clock::time_point b) {
     return static_cast<uint64_t>(
@@ -87,16 +109,9 @@ absl::Status ReadAndScanPostings(BlockReader* reader, ReadRequest* requests, siz
   }
   absl::Status error;
   for (size_t done = 0; done < n; ++done) {
-    auto tw = Clock::now();
-    auto req = reader->WaitNext();
-    auto ts = Clock::now();
-    stats.io_wait_ns += nanos(tw, ts);
-    if (!req.ok()) {
-      if (error.ok()) error = req.status();
-      continue;
-    }
-    if (!error.ok()) continue;
-    const ReadRequest* r = *req;
+    Clock::time_point ts;
+    const ReadRequest* r = NextCompletion(reader, stats, &error, &ts);
+    if (r == nullptr) continue;
     ++stats.postings_read;
     stats.bytes_read += r->length;
     stats.pages_read += r->length / kPostingPageBytes;
@@ -107,7 +122,7 @@ absl::Status ReadAndScanPostings(BlockReader* reader, ReadRequest* requests, siz
       continue;
     }
     // The file name alone on the hot path; the offset is added on error only.
-    auto view = DecodePosting(*payload, dim, stored, path);
+    auto view = DecodePosting(*payload, dim, stored, path, entry_bytes);
     if (!view.ok()) {
       error = absl::DataLossError(
           absl::StrCat(view.status().message(), " (record at offset ", r->offset, ")"));

@@ -20,6 +20,7 @@ struct SearchArgs {
   SpannSearchParams params;
   int threads = 1;
   uint64_t max_queries = 0;
+  std::string plan = "auto";
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -87,7 +88,17 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--epsilon", a->params.epsilon, "Prune heads beyond (1+eps) x nearest head");
   cmd->add_option("--head-ef", a->params.head_ef, "Head graph beam (0: max(max-postings, 32))");
   cmd->add_option("--max-queries", a->max_queries, "Use only the first N queries");
+  cmd->add_option("--plan", a->plan,
+                  "Coded indexes: auto | two-step (codes, then candidate pages) | whole")
+      ->check(CLI::IsMember({"auto", "two-step", "whole"}));
+  cmd->add_option("--rerank-top", a->params.rerank_top,
+                  "Coded indexes: rerank the N best by estimate (0: by the error bound)");
+  cmd->add_option("--bound-scale", a->params.bound_scale,
+                  "Coded indexes: multiply the error bounds (1: the model's confidence)");
   cmd->callback([a, exit_code] {
+    a->params.plan = a->plan == "two-step" ? SpannSearchParams::Plan::kTwoStep
+                     : a->plan == "whole"  ? SpannSearchParams::Plan::kWhole
+                                           : SpannSearchParams::Plan::kAuto;
     auto index = SpannIndex::Open(a->index);
     if (!index.ok()) return void(*exit_code = Fail(index.status()));
     auto q = ReadFloatMatrix(a->queries, 0, a->max_queries > 0 ? a->max_queries : UINT64_MAX);
@@ -110,7 +121,14 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
     j["queries"] = q->rows;
     j["io"] = io_kind;
     j["params"] = {{"k", a->params.k}, {"max_postings", a->params.max_postings},
-                   {"epsilon", a->params.epsilon}, {"head_ef", a->params.head_ef}};
+                   {"epsilon", a->params.epsilon}, {"head_ef", a->params.head_ef},
+                   {"plan", a->plan}, {"rerank_top", a->params.rerank_top},
+                   {"bound_scale", a->params.bound_scale}};
+    const CodeModel* codes = (*index)->code_model();
+    j["codes"] = codes != nullptr ? codes->Describe() : "none";
+    j["two_step_fraction"] = stats.two_step_queries / nq;
+    j["codes_estimated_per_query"] = stats.codes_estimated / nq;
+    j["reranked_per_query"] = stats.reranked / nq;
     double mean = 0;
     for (double v : lat) mean += v;
     j["qps"] = nq / wall;
@@ -173,6 +191,12 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
                 j["pages_read_per_query"].get<double>(), j["distances_per_query"].get<double>(),
                 j["duplicates_skipped_per_query"].get<double>(), j["head_ms_per_query"].get<double>(),
                 j["io_wait_ms_per_query"].get<double>(), j["scan_ms_per_query"].get<double>());
+    if (codes != nullptr) {
+      std::printf("codes %s: %.0f%% of queries read code sections first (plan %s); per query "
+                  "%.0f entries estimated, %.1f reranked\n",
+                  codes->Describe().c_str(), 100.0 * stats.two_step_queries / nq, a->plan.c_str(),
+                  stats.codes_estimated / nq, stats.reranked / nq);
+    }
     std::printf("RAM %.1f bytes/vector (raw %.0f), SSD %.1f bytes/vector\n",
                 j["ram_bytes_per_vector"].get<double>(), j["raw_bytes_per_vector"].get<double>(),
                 j["ssd_bytes_per_vector"].get<double>());

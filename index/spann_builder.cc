@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "datasets/vector_file.h"
 #include "index/balanced_kmeans.h"
+#include "index/code_model.h"
 #include "index/distance.h"
 #include "index/head_distance.h"
 #include "index/head_index.h"
@@ -104,6 +105,33 @@ void ParallelRows(int threads, size_t n, Fn fn) {
   for (auto& th : pool) th.join();
 }
 
+
+// Trains the code model on the residuals of an evenly spaced sample of the
+// input to each row's nearest assigned head (the head its first copy sits
+// under), so learned codes fit what postings store.
+absl::StatusOr<std::unique_ptr<CodeModel>> TrainCodeModel(
+    VectorReader* reader, const HeadIndex& heads, const std::vector<uint32_t>& assign_head,
+    uint32_t R, Metric metric, CodeFamily family, const SpannBuildOptions& o) {
+  const uint64_t n = reader->info().num_vectors;
+  const uint32_t dim = reader->info().dim;
+  const uint64_t m = std::min<uint64_t>(n, o.code_sample);
+  std::vector<float> residuals(m * dim), row(dim);
+  const double stride = static_cast<double>(n) / m;
+  for (uint64_t i = 0; i < m; ++i) {
+    const uint64_t r = static_cast<uint64_t>(i * stride);
+    CAIRN_RETURN_IF_ERROR(ReadRows(reader, r, 1, metric, row.data()));
+    const uint32_t h = assign_head[r * R];
+    const float* c = heads.head(h == kNoHead ? 0 : h);
+    for (uint32_t d = 0; d < dim; ++d) residuals[i * dim + d] = row[d] - c[d];
+  }
+  CodeParams params;
+  params.family = family;
+  params.bits_per_dim = o.code_bits_per_dim;
+  params.rotation = o.code_rotation == "learned" ? RotationKind::kLearned : RotationKind::kHadamard;
+  params.seed = o.seed + 300;
+  return CodeModel::Train(params, metric, dim, residuals.data(), m);
+}
+
 }  // namespace
 
 absl::Status SpannBuildOptions::Validate() const {
@@ -124,6 +152,16 @@ absl::Status SpannBuildOptions::Validate() const {
       stored_type != "int8") {
     return absl::InvalidArgumentError("--stored-type must be auto, float32, uint8 or int8");
   }
+  if (auto family = ParseCodeFamily(codes); !family.ok()) {
+    return absl::InvalidArgumentError("--codes must be none, lsh, itq or rabitq");
+  }
+  if (code_bits_per_dim == 0 || code_bits_per_dim > 8) {
+    return absl::InvalidArgumentError("--code-bits-per-dim must be in [1, 8]");
+  }
+  if (code_rotation != "hadamard" && code_rotation != "learned") {
+    return absl::InvalidArgumentError("--code-rotation must be hadamard or learned");
+  }
+  if (code_sample < 16) return absl::InvalidArgumentError("--code-sample must be at least 16");
   if (memory_budget_bytes != 0 && memory_budget_bytes < (16u << 20)) {
     return absl::InvalidArgumentError("--memory-budget must be at least 16 MiB");
   }
@@ -146,7 +184,11 @@ nlohmann::json SpannBuildOptions::ToJson() const {
           {"hnsw_ef_construction", hnsw_ef_construction},
           {"seed", seed},
           {"stored_type", stored_type},
-          {"head_type", head_type}};
+          {"head_type", head_type},
+          {"codes", codes},
+          {"code_bits_per_dim", code_bits_per_dim},
+          {"code_rotation", code_rotation},
+          {"code_sample", code_sample}};
 }
 
 absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
@@ -353,6 +395,24 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
     std::memcpy(assign_dist.data(), body.data() + n * R * 4, n * R * 4);
   }
 
+  // ---- Stage 3b: codes ------------------------------------------------------
+  const std::string codes_path = out_dir + "/codes.model";
+  std::unique_ptr<CodeModel> code_model;
+  CAIRN_ASSIGN_OR_RETURN(const CodeFamily family, ParseCodeFamily(o.codes));
+  if (family != CodeFamily::kNone) {
+    if (!state.Done("codes")) {
+      auto t = stage_begin("codes");
+      CAIRN_ASSIGN_OR_RETURN(code_model,
+                             TrainCodeModel(reader.get(), *heads, assign_head, R, metric, family, o));
+      CAIRN_RETURN_IF_ERROR(WriteCodeModel(env, codes_path, *code_model));
+      if (o.progress) std::fprintf(stderr, "build: %s\n", code_model->Describe().c_str());
+      CAIRN_RETURN_IF_ERROR(stage_end("codes", t));
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(code_model, ReadCodeModel(env, codes_path));
+    }
+  }
+  const uint32_t entry_bytes = code_model != nullptr ? code_model->entry_bytes() : 0;
+
   // ---- Stage 4: postings ---------------------------------------------------
   const std::string postings_path = out_dir + "/postings.dat";
   const std::string directory_path = out_dir + "/directory";
@@ -415,7 +475,7 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
     const uint64_t pass_bytes = std::max<uint64_t>(budget / 2, uint64_t{dim} * 4 * (limit + 1));
     Progress progress("postings", num_heads, "postings", o.progress);
     std::vector<uint8_t> payload;
-    std::vector<uint8_t> versions, narrow;
+    std::vector<uint8_t> versions, narrow, codes;
     uint32_t h0 = 0;
     while (h0 < num_heads) {
       uint32_t h1 = h0;
@@ -464,8 +524,19 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
           }
           raw = narrow.data();
         }
-        EncodePosting(dim, stored, members.data() + start[h], versions.data(), raw, sizes[h],
-                      &payload);
+        if (code_model != nullptr) {
+          codes.resize(uint64_t{sizes[h]} * entry_bytes);
+          const float* head = heads->head(h);
+          ParallelRows(threads, sizes[h], [&](size_t i) {
+            code_model->Encode(fv + i * dim, head, codes.data() + i * entry_bytes);
+          });
+          EncodeCodedPosting(dim, stored, entry_bytes, kPostingFrameHeaderBytes,
+                             members.data() + start[h], versions.data(), codes.data(), raw,
+                             sizes[h], &payload);
+        } else {
+          EncodePosting(dim, stored, members.data() + start[h], versions.data(), raw, sizes[h],
+                        &payload);
+        }
         CAIRN_ASSIGN_OR_RETURN(PostingLocation loc,
                                writer->Append(payload.data(), static_cast<uint32_t>(payload.size())));
         float radius = 0;
@@ -500,6 +571,11 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
     CAIRN_ASSIGN_OR_RETURN(m.files["heads.hnsw"], FileFingerprint(heads_path));
     CAIRN_ASSIGN_OR_RETURN(uint64_t posting_bytes, env->FileSize(postings_path));
     m.files["postings.dat"] = {{"bytes", posting_bytes}};
+    if (code_model != nullptr) {
+      CAIRN_ASSIGN_OR_RETURN(m.files["codes.model"], FileFingerprint(codes_path));
+      m.codes = code_model->family();
+      m.code_entry_bytes = code_model->entry_bytes();
+    }
     CAIRN_RETURN_IF_ERROR(WriteManifest(env, out_dir, m));
     report.num_heads = num_heads;
     report.total_entries = total;

@@ -9,6 +9,8 @@
 //   3 assignment  each vector to up to `replicas` of its `candidates` nearest
 //                 heads by SPANN's RNG rule, streamed over the input in chunks
 //                 -> build/assignment (record file)
+//   3b codes      (with --codes) the code model, trained on residuals of a
+//                 sample to their nearest head -> codes.model
 //   4 postings    posting-size limit enforced (never dropping a vector's last
 //                 copy), then the postings written in head order in as many
 //                 passes over the input as the memory budget requires
@@ -73,6 +75,13 @@ struct SpannBuildOptions {
   // keeps full floats. Lossless either way; cosine always stores float32
   // (normalised vectors are not integral).
   std::string stored_type = "auto";
+  // Binary codes in the postings (index/code_model.h): none, lsh, itq or
+  // rabitq; with codes every posting is written in the coded layout and a
+  // search reads code sections first (index/coded_search.h).
+  std::string codes = "none";
+  uint32_t code_bits_per_dim = 1;
+  std::string code_rotation = "hadamard";  // rabitq: hadamard | learned
+  uint32_t code_sample = 50000;            // residuals the model is trained on
   bool progress = true;
 
   absl::Status Validate() const;

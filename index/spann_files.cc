@@ -21,7 +21,11 @@ absl::Status WriteManifest(Env* env, const std::string& dir, const IndexManifest
                       {"total_entries", m.total_entries},
                       {"build_params", m.build_params},
                       {"files", m.files}};
-  return WriteRecordFile(env, dir + "/manifest", kManifestMagic, kManifestVersion, j.dump(1));
+  if (m.codes != CodeFamily::kNone) {
+    j["codes"] = {{"family", CodeFamilyName(m.codes)}, {"entry_bytes", m.code_entry_bytes}};
+  }
+  return WriteRecordFile(env, dir + "/manifest", kManifestMagic,
+                         m.codes != CodeFamily::kNone ? 2 : 1, j.dump(1));
 }
 
 absl::StatusOr<IndexManifest> ReadManifest(Env* env, const std::string& dir) {
@@ -49,6 +53,18 @@ absl::StatusOr<IndexManifest> ReadManifest(Env* env, const std::string& dir) {
     m.total_entries = j.at("total_entries").get<uint64_t>();
     m.build_params = j.value("build_params", nlohmann::json::object());
     m.files = j.at("files");
+    if (j.contains("codes")) {
+      if (version < 2) {
+        return absl::DataLossError(absl::StrCat(path, ": version 1 manifest names codes"));
+      }
+      auto family = ParseCodeFamily(j["codes"].at("family").get<std::string>());
+      if (!family.ok()) return absl::DataLossError(absl::StrCat(path, ": ", family.status().message()));
+      m.codes = *family;
+      m.code_entry_bytes = j["codes"].at("entry_bytes").get<uint32_t>();
+      if ((m.codes == CodeFamily::kNone) != (m.code_entry_bytes == 0)) {
+        return absl::DataLossError(absl::StrCat(path, ": codes and entry bytes disagree"));
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat(path, ": manifest field missing or wrong: ", e.what()));
   }
@@ -59,6 +75,20 @@ absl::StatusOr<IndexManifest> ReadManifest(Env* env, const std::string& dir) {
         absl::StrCat(path, ": manifest has dimension 0, or vectors but no heads"));
   }
   return m;
+}
+
+absl::Status WriteCodeModel(Env* env, const std::string& path, const CodeModel& model) {
+  std::string body;
+  model.Serialize(&body);
+  return WriteRecordFile(env, path, kCodeModelMagic, kCodeModelVersion, body);
+}
+
+absl::StatusOr<std::unique_ptr<CodeModel>> ReadCodeModel(Env* env, const std::string& path) {
+  uint32_t version = 0;
+  CAIRN_ASSIGN_OR_RETURN(std::string body,
+                         ReadRecordFile(env, path, kCodeModelMagic, kCodeModelVersion, &version));
+  return CodeModel::Deserialize(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()), path);
 }
 
 absl::Status WriteDirectory(Env* env, const std::string& path,

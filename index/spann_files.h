@@ -9,15 +9,22 @@
 //   postings.dat  storage/posting_file.h records, one per head, in head order.
 //   directory     record file "CAIRNDIR" v1: per head {u64 offset, u32 bytes,
 //                 u32 count, f32 radius, u32 reserved} (24 bytes).
+//   codes.model   record file "CAIRNCOD" v1 (indexes built with --codes):
+//                 the trained code model (index/code_model.h). Its manifest
+//                 is version 2 and names the code family and entry bytes, so
+//                 a Cairn without codes refuses the index instead of
+//                 misreading its postings.
 //   build/        intermediate stage outputs of an unfinished build.
 #ifndef CAIRN_INDEX_SPANN_FILES_H_
 #define CAIRN_INDEX_SPANN_FILES_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "index/code_model.h"
 #include "index/metric.h"
 #include "index/posting_format.h"
 #include "nlohmann/json.hpp"
@@ -27,7 +34,10 @@ namespace cairn {
 
 inline constexpr char kManifestMagic[8] = {'C', 'A', 'I', 'R', 'N', 'M', 'A', 'N'};
 inline constexpr char kDirectoryMagic[8] = {'C', 'A', 'I', 'R', 'N', 'D', 'I', 'R'};
-inline constexpr uint32_t kManifestVersion = 1;
+inline constexpr char kCodeModelMagic[8] = {'C', 'A', 'I', 'R', 'N', 'C', 'O', 'D'};
+// Version 1: no codes; version 2: adds "codes" (written only when present).
+inline constexpr uint32_t kManifestVersion = 2;
+inline constexpr uint32_t kCodeModelVersion = 1;
 inline constexpr uint32_t kDirectoryVersion = 1;
 
 struct DirectoryEntry {
@@ -48,6 +58,8 @@ struct IndexManifest {
   uint64_t total_entries = 0;  // with replicas
   nlohmann::json build_params;   // what built it, for reports
   nlohmann::json files;          // name -> {bytes, xxh3}
+  CodeFamily codes = CodeFamily::kNone;
+  uint32_t code_entry_bytes = 0;  // per posting entry; 0 without codes
 };
 
 absl::Status WriteManifest(Env* env, const std::string& dir, const IndexManifest& m);
@@ -57,6 +69,9 @@ absl::Status WriteDirectory(Env* env, const std::string& path,
                             const std::vector<DirectoryEntry>& entries);
 absl::StatusOr<std::vector<DirectoryEntry>> ReadDirectory(Env* env, const std::string& path);
 
+// codes.model: the model's serialised body in a record file.
+absl::Status WriteCodeModel(Env* env, const std::string& path, const CodeModel& model);
+absl::StatusOr<std::unique_ptr<CodeModel>> ReadCodeModel(Env* env, const std::string& path);
 // Size and XXH3 of a whole file (streamed), for the manifest.
 absl::StatusOr<nlohmann::json> FileFingerprint(const std::string& path);
 

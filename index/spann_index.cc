@@ -13,6 +13,7 @@
 #include "index/posting_format.h"
 #include "index/posting_scan.h"
 #include "index/posting_search.h"
+#include "index/coded_search.h"
 #include "storage/posting_file.h"
 
 namespace cairn {
@@ -34,6 +35,8 @@ struct SearchContext::Impl {
   std::vector<float> query;  // normalised copy for cosine
   VisitedSet visited;
   std::vector<Neighbor> heap;
+  std::vector<CodedTarget> targets;
+  CodedScratch coded;
 };
 
 SearchContext::~SearchContext() = default;
@@ -46,6 +49,9 @@ absl::Status SpannSearchParams::Validate() const {
     return absl::InvalidArgumentError("max_postings must be in [1, 100000]");
   }
   if (!(epsilon >= 0)) return absl::InvalidArgumentError("epsilon must be >= 0");
+  if (!(bound_scale >= 0) || !std::isfinite(bound_scale)) {
+    return absl::InvalidArgumentError("bound_scale must be a finite number >= 0");
+  }
   return absl::OkStatus();
 }
 
@@ -57,6 +63,9 @@ void SearchStats::Add(const SearchStats& o) {
   duplicates_skipped += o.duplicates_skipped;
   stale_skipped += o.stale_skipped;
   buffered_scanned += o.buffered_scanned;
+  codes_estimated += o.codes_estimated;
+  reranked += o.reranked;
+  two_step_queries += o.two_step_queries;
   head_ns += o.head_ns;
   io_wait_ns += o.io_wait_ns;
   scan_ns += o.scan_ns;
@@ -99,6 +108,21 @@ absl::StatusOr<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& 
                                             " postings, manifest says ", m.num_heads));
   }
   index->posting_file_bytes_ = postings->file_size();
+  if (m.codes != CodeFamily::kNone) {
+    const std::string codes_path = dir + "/codes.model";
+    CAIRN_ASSIGN_OR_RETURN(nlohmann::json cfp, FileFingerprint(codes_path));
+    if (!m.files.contains("codes.model") || m.files["codes.model"] != cfp) {
+      return absl::DataLossError(absl::StrCat(codes_path,
+                                              ": size or checksum differs from the manifest"));
+    }
+    CAIRN_ASSIGN_OR_RETURN(index->codes_, ReadCodeModel(env, codes_path));
+    if (index->codes_->family() != m.codes || index->codes_->entry_bytes() != m.code_entry_bytes ||
+        index->codes_->dim() != m.dim) {
+      return absl::DataLossError(
+          absl::StrCat(codes_path, ": model does not match the manifest's codes"));
+    }
+    index->rerank_pages_x16_ = 16 * 2 * 10;  // first guess: two pages per result of k = 10
+  }
   uint64_t entries = 0;
   for (size_t i = 0; i < index->directory_.size(); ++i) {
     const DirectoryEntry& e = index->directory_[i];
@@ -106,7 +130,12 @@ absl::StatusOr<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& 
     if (!s.ok()) {
       return absl::DataLossError(absl::StrCat(dir_path, ": entry ", i, ": ", s.message()));
     }
-    if (PostingRecordBytes(PostingPayloadBytes(e.count, m.dim, m.stored_type)) != e.bytes) {
+    const uint64_t want = m.codes != CodeFamily::kNone
+                              ? ComputeCodedLayout(e.count, m.dim, m.stored_type,
+                                                   m.code_entry_bytes, kPostingFrameHeaderBytes)
+                                    .record_bytes
+                              : PostingRecordBytes(PostingPayloadBytes(e.count, m.dim, m.stored_type));
+    if (want != e.bytes) {
       return absl::DataLossError(absl::StrCat(dir_path, ": entry ", i, ": ", e.count,
                                               " entries do not fit ", e.bytes, " bytes"));
     }
@@ -142,26 +171,63 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
   local.head_ns = Nanos(t0, Clock::now());
   const size_t keep = PruneByRatio(c.hits, params.epsilon, manifest_.metric);
 
-  uint64_t total_bytes = 0, total_entries = 0;
+  uint64_t total_bytes = 0, total_entries = 0, head_bytes = 0;
+  const uint32_t entry_bytes = manifest_.code_entry_bytes;
   for (size_t i = 0; i < keep; ++i) {
     const DirectoryEntry& e = directory_[c.hits[i].head];
     total_bytes += e.bytes;
     total_entries += e.count;
-  }
-  c.buffer.Resize(total_bytes);
-  c.requests.resize(keep);
-  uint64_t offset = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    const DirectoryEntry& e = directory_[c.hits[i].head];
-    c.requests[i] = ReadRequest{e.offset, e.bytes, c.buffer.data() + offset, 0, i};
-    offset += e.bytes;
+    if (codes_ != nullptr) {
+      head_bytes += uint64_t{ComputeCodedLayout(e.count, manifest_.dim, manifest_.stored_type,
+                                                entry_bytes, kPostingFrameHeaderBytes)
+                                 .head_pages} *
+                    kPostingPageBytes;
+    }
   }
   c.visited.Reset(total_entries);
   c.heap.clear();
-  CAIRN_RETURN_IF_ERROR(ReadAndScanPostings(
-      c.reader.get(), c.requests.data(), keep, postings_path_, manifest_.dim,
-      manifest_.stored_type, manifest_.metric, q, params.k, c.visited, c.heap, local,
-      NotDeleted{}, [](const ReadRequest&, uint32_t, uint32_t) {}));
+  bool two_step = false;
+  if (codes_ != nullptr) {
+    const uint64_t predicted =
+        head_bytes + uint64_t{rerank_pages_x16_.load(std::memory_order_relaxed)} *
+                         kPostingPageBytes / 16;
+    two_step = params.plan == SpannSearchParams::Plan::kTwoStep ||
+               (params.plan == SpannSearchParams::Plan::kAuto && predicted < total_bytes);
+  }
+  if (two_step) {
+    c.targets.resize(keep);
+    for (size_t i = 0; i < keep; ++i) {
+      const DirectoryEntry& e = directory_[c.hits[i].head];
+      const CodedLayout l = ComputeCodedLayout(e.count, manifest_.dim, manifest_.stored_type,
+                                               entry_bytes, kPostingFrameHeaderBytes);
+      c.targets[i] = {e.offset, e.bytes, l.head_pages,
+                      TermsFromHeadDistance(manifest_.metric, c.hits[i].distance)};
+    }
+    const CodedShape shape{&postings_path_, manifest_.dim, manifest_.stored_type,
+                           manifest_.metric, codes_.get()};
+    const uint32_t pages_before = local.pages_read;
+    CAIRN_RETURN_IF_ERROR(SearchCodedPostings(
+        c.reader.get(), shape, q, params.k, params.rerank_top, params.bound_scale, c.targets, c.coded, c.visited,
+        c.heap, local, [](uint32_t, uint8_t version) { return (version & kVersionDeletedBit) == 0; }));
+    ++local.two_step_queries;
+    const uint32_t head_pages = static_cast<uint32_t>(head_bytes / kPostingPageBytes);
+    const uint32_t candidate_pages = local.pages_read - pages_before - head_pages;
+    const uint32_t old = rerank_pages_x16_.load(std::memory_order_relaxed);
+    rerank_pages_x16_.store(old - old / 8 + 2 * candidate_pages, std::memory_order_relaxed);
+  } else {
+    c.buffer.Resize(total_bytes);
+    c.requests.resize(keep);
+    uint64_t offset = 0;
+    for (size_t i = 0; i < keep; ++i) {
+      const DirectoryEntry& e = directory_[c.hits[i].head];
+      c.requests[i] = ReadRequest{e.offset, e.bytes, c.buffer.data() + offset, 0, i};
+      offset += e.bytes;
+    }
+    CAIRN_RETURN_IF_ERROR(ReadAndScanPostings(
+        c.reader.get(), c.requests.data(), keep, postings_path_, manifest_.dim,
+        manifest_.stored_type, manifest_.metric, q, params.k, c.visited, c.heap, local,
+        NotDeleted{}, [](const ReadRequest&, uint32_t, uint32_t) {}, entry_bytes));
+  }
   std::sort_heap(c.heap.begin(), c.heap.end(), Worse);
   out->assign(c.heap.begin(), c.heap.end());
   if (stats != nullptr) stats->Add(local);
@@ -169,7 +235,8 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
 }
 
 uint64_t SpannIndex::ResidentBytes() const {
-  return heads_->MemoryBytes() + directory_.size() * sizeof(DirectoryEntry) + sizeof(*this);
+  return heads_->MemoryBytes() + directory_.size() * sizeof(DirectoryEntry) + sizeof(*this) +
+         (codes_ != nullptr ? codes_->ram_bytes() : 0);
 }
 
 uint64_t SpannIndex::PostingFileBytes() const { return posting_file_bytes_; }

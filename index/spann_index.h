@@ -17,6 +17,7 @@
 #ifndef CAIRN_INDEX_SPANN_INDEX_H_
 #define CAIRN_INDEX_SPANN_INDEX_H_
 
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "index/code_model.h"
 #include "index/head_index.h"
 #include "index/search_types.h"
 #include "index/spann_files.h"
@@ -44,6 +46,19 @@ struct SpannSearchParams {
   // Head-graph beam; 0 means max(max_postings, 32) (a wider beam than the
   // postings read finds the true nearest heads more often, for ~0.01 ms).
   uint32_t head_ef = 0;
+  // Indexes built with codes (index/coded_search.h). kAuto reads code
+  // sections and then candidate pages when that is predicted to read fewer
+  // bytes than whole postings (prediction: a running mean of the candidate
+  // pages of recent queries), else whole postings in one batch.
+  enum class Plan { kAuto, kTwoStep, kWhole };
+  Plan plan = Plan::kAuto;
+  // 0: rerank every entry whose lower bound beats the k-th upper bound;
+  // C > 0: rerank the C best by estimate.
+  uint32_t rerank_top = 0;
+  // Multiplies every error bound (1: the model's eps0, e.g. 1.9 -> each
+  // estimate within its bound with probability ~0.94). Smaller reranks fewer
+  // entries at some risk to recall; the sweep in bench/ measures the trade.
+  float bound_scale = 1.0f;
   absl::Status Validate() const;
 };
 
@@ -90,6 +105,8 @@ class SpannIndex {
   // Resident bytes: head graph (vectors + links) + directory + this object.
   uint64_t ResidentBytes() const;
   uint64_t PostingFileBytes() const;
+  // The code model of an index built with codes, else null.
+  const CodeModel* code_model() const { return codes_.get(); }
 
  private:
   SpannIndex() = default;
@@ -101,6 +118,10 @@ class SpannIndex {
   std::vector<DirectoryEntry> directory_;
   uint64_t posting_file_bytes_ = 0;
   uint32_t max_posting_bytes_ = 0;
+  std::unique_ptr<CodeModel> codes_;
+  // Candidate pages per two-step query, running mean x 16 (racy updates
+  // between threads only blur the prediction).
+  mutable std::atomic<uint32_t> rerank_pages_x16_{0};
 };
 
 }  // namespace cairn

@@ -15,6 +15,12 @@ inline uint64_t Checksum64(const void* data, size_t n) {
   return XXH3_64bits(data, n);
 }
 
+// Chains two ranges that are not adjacent (a header whose own checksum
+// field sits between them): the first range's checksum seeds the second's.
+inline uint64_t Checksum64Pair(const void* a, size_t na, const void* b, size_t nb) {
+  return XXH3_64bits_withSeed(b, nb, XXH3_64bits(a, na));
+}
+
 }  // namespace cairn
 
 #endif  // CAIRN_STORAGE_CHECKSUM_H_

@@ -48,6 +48,33 @@ absl::Status RecordCorrupt(const std::string& path, uint64_t offset,
       absl::StrCat(path, ": posting record at offset ", offset, ": ", what));
 }
 
+// Magic, version, flags and reserved word of a record's frame header.
+absl::Status CheckFrameHeader(const std::string& path, uint64_t offset,
+                              const uint8_t* frame, uint32_t* payload_bytes) {
+  if (DecodeFixed32(frame + kFrameMagicOffset) != kPostingFrameMagic) {
+    return RecordCorrupt(path, offset,
+                         "bad frame magic (corrupt, or the offset does not "
+                         "start a record)");
+  }
+  const uint16_t version = DecodeFixed16(frame + kFrameVersionOffset);
+  if (version != kPostingFrameVersion) {
+    return RecordCorrupt(path, offset,
+                         absl::StrCat("unsupported frame version ", version));
+  }
+  // Version 1 defines no flags and no use for the reserved word; requiring
+  // zeros means no header byte goes unchecked.
+  const uint16_t flags = DecodeFixed16(frame + kFrameFlagsOffset);
+  const uint32_t reserved = DecodeFixed32(frame + kFrameReservedOffset);
+  if (flags != 0 || reserved != 0) {
+    return RecordCorrupt(
+        path, offset,
+        absl::StrCat("unknown frame flags ", flags, " / reserved ", reserved));
+  }
+  *payload_bytes = DecodeFixed32(frame + kFramePayloadBytesOffset);
+  return absl::OkStatus();
+}
+
+
 // Reads exactly n bytes at offset; OutOfRange if the file ends first.
 absl::Status PreadFully(int fd, const std::string& path, uint8_t* buf, size_t n,
                         uint64_t offset) {
@@ -278,6 +305,30 @@ absl::Status PostingFileReader::CheckLocation(
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::span<const uint8_t>> PostingFileReader::ParseRecordPrefix(
+    const std::string& path, uint64_t offset, const uint8_t* page_buffer,
+    uint32_t bytes_read, uint64_t record_bytes) {
+  if (bytes_read < kPostingPageBytes || bytes_read % kPostingPageBytes != 0 ||
+      bytes_read > record_bytes) {
+    return RecordCorrupt(path, offset,
+                         absl::StrCat(bytes_read, " bytes read is not a prefix of a ",
+                                      record_bytes, "-byte record"));
+  }
+  const uint8_t* frame = page_buffer;
+  uint32_t payload_bytes = 0;
+  absl::Status frame_ok = CheckFrameHeader(path, offset, frame, &payload_bytes);
+  if (!frame_ok.ok()) return frame_ok;
+  if (PostingRecordBytes(payload_bytes) != record_bytes) {
+    return RecordCorrupt(
+        path, offset,
+        absl::StrCat("frame says ", payload_bytes, " payload bytes (a ",
+                     PostingRecordBytes(payload_bytes),
+                     "-byte record) but the directory says ", record_bytes));
+  }
+  return std::span<const uint8_t>(frame + kPostingFrameHeaderBytes,
+                                  bytes_read - kPostingFrameHeaderBytes);
+}
+
 absl::StatusOr<std::span<const uint8_t>> PostingFileReader::ParseRecord(
     const std::string& path_for_errors, uint64_t offset,
     const uint8_t* page_buffer, uint32_t bytes_read) {
@@ -289,27 +340,9 @@ absl::StatusOr<std::span<const uint8_t>> PostingFileReader::ParseRecord(
         absl::StrCat(bytes_read, " bytes read is not a whole record"));
   }
   const uint8_t* frame = page_buffer;
-  if (DecodeFixed32(frame + kFrameMagicOffset) != kPostingFrameMagic) {
-    return RecordCorrupt(path, offset,
-                         "bad frame magic (corrupt, or the offset does not "
-                         "start a record)");
-  }
-  const uint16_t version = DecodeFixed16(frame + kFrameVersionOffset);
-  if (version != kPostingFrameVersion) {
-    return RecordCorrupt(path, offset,
-                         absl::StrCat("unsupported frame version ", version));
-  }
-  // Version 1 defines no flags and no use for the reserved word; requiring
-  // zeros means no header byte goes unchecked.
-  const uint16_t flags = DecodeFixed16(frame + kFrameFlagsOffset);
-  const uint32_t reserved = DecodeFixed32(frame + kFrameReservedOffset);
-  if (flags != 0 || reserved != 0) {
-    return RecordCorrupt(
-        path, offset,
-        absl::StrCat("unknown frame flags ", flags, " / reserved ", reserved));
-  }
-  const uint32_t payload_bytes =
-      DecodeFixed32(frame + kFramePayloadBytesOffset);
+  uint32_t payload_bytes = 0;
+  absl::Status frame_ok = CheckFrameHeader(path, offset, frame, &payload_bytes);
+  if (!frame_ok.ok()) return frame_ok;
   if (PostingRecordBytes(payload_bytes) != bytes_read) {
     return RecordCorrupt(
         path, offset,

@@ -137,6 +137,14 @@ class PostingFileReader {
       const std::string& path_for_errors, uint64_t offset,
       const uint8_t* page_buffer, uint32_t bytes_read);
 
+  // For a record of `record_bytes` of which only the first `bytes_read`
+  // (a page multiple) were read: checks the frame as ParseRecord does, except
+  // the payload checksum, which covers bytes not read; the caller verifies
+  // the prefix with checksums of its own (index/posting_format.h, coded
+  // postings). Returns the payload bytes that were read.
+  static absl::StatusOr<std::span<const uint8_t>> ParseRecordPrefix(
+      const std::string& path_for_errors, uint64_t offset,
+      const uint8_t* page_buffer, uint32_t bytes_read, uint64_t record_bytes);
   // Reads and verifies every record in file order with buffered reads; for
   // tools, tests and rebuilds, not the query path. Stops at the first error,
   // from the file or from `fn`.

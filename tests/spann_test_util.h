@@ -137,7 +137,8 @@ inline void VerifyPostings(const std::string& dir, const FloatMatrix& base, Metr
         const DirectoryEntry& e = (*directory)[head];
         EXPECT_EQ(e.offset, loc.offset) << "head " << head;
         EXPECT_EQ(e.bytes, loc.bytes) << "head " << head;
-        auto view = DecodePosting(payload, base.dim, manifest->stored_type, "test");
+        auto view = DecodePosting(payload, base.dim, manifest->stored_type, "test",
+                                  manifest->code_entry_bytes);
         if (!view.ok()) return view.status();
         EXPECT_EQ(view->count, e.count) << "head " << head;
         const float* c = (*heads)->head(static_cast<uint32_t>(head));
