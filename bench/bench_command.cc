@@ -16,6 +16,7 @@
 #include "bench/codes_bench.h"
 #include "bench/gt_bench.h"
 #include "bench/http_bench.h"
+#include "bench/interleave_bench.h"
 #include "bench/stream_bench.h"
 #include "bench/harness.h"
 #include "bench/kernel_bench.h"
@@ -346,10 +347,28 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
     RunCommand("cairn bench codes", exit_code, [&] { return RunCodes(*codes_args); });
   });
 
+  auto il_args = std::make_shared<InterleaveBenchArgs>();
+  CLI::App* il = cmd->add_subcommand(
+      "interleave", "Latency of several (index, setting) arms measured query by query in turn");
+  il->add_option("--arm", il_args->arms,
+                 "DIR[:max_postings=N,bound_scale=S,merge_gap=G,rerank_top=C,plan=auto|two-step|whole] "
+                 "(repeat; ratios are to the first)")
+      ->required();
+  il->add_option("--queries", il_args->queries, "Query vectors file")->required();
+  il->add_option("--gt", il_args->gt, "Ground truth for recall@10");
+  il->add_option("--k", il_args->k, "Results per query")->capture_default_str();
+  il->add_option("--max-queries", il_args->max_queries, "Use the first N queries (0: all)");
+  il->add_option("--rounds", il_args->rounds, "Passes over the queries; the first warms up")
+      ->capture_default_str();
+  il->add_option("--json", il_args->json, "Also write the results as JSON to this file");
+  il->callback([il_args, exit_code] {
+    RunCommand("cairn bench interleave", exit_code, [&] { return RunInterleaveBench(*il_args); });
+  });
+
   // CLI11 runs this after a nested subcommand's callback; they own the run.
-  cmd->callback([args, kernels, gt, stream, http, codes, exit_code] {
+  cmd->callback([args, kernels, gt, stream, http, codes, il, exit_code] {
     if (kernels->parsed() || gt->parsed() || stream->parsed() || http->parsed() ||
-        codes->parsed()) {
+        codes->parsed() || il->parsed()) {
       return;
     }
     RunCommand("cairn bench", exit_code, [&] { return RunBench(*args); });

@@ -59,7 +59,7 @@ PostingQueryTerms TermsFromHeadDistance(Metric metric, float head_distance) {
 
 absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, const float* q,
                                  uint32_t k, uint32_t rerank_top, float bound_scale,
-                                 const std::vector<CodedTarget>& targets, CodedScratch& s,
+                                 uint32_t merge_gap, const std::vector<CodedTarget>& targets, CodedScratch& s,
                                  VisitedSet& visited, std::vector<Neighbor>& heap,
                                  SearchStats& stats, LiveEntryFn live) {
   const std::string& path = *shape.path;
@@ -180,8 +180,8 @@ absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, c
     s.pages.erase(std::unique(s.pages.begin(), s.pages.end()), s.pages.end());
     for (size_t i = 0; i < s.pages.size();) {
       size_t j = i + 1;
-      while (j < s.pages.size() && s.pages[j] == s.pages[j - 1] + 1) ++j;
-      s.runs.push_back({p, s.pages[i], static_cast<uint32_t>(j - i), b, e});
+      while (j < s.pages.size() && s.pages[j] <= s.pages[j - 1] + 1 + merge_gap) ++j;
+      s.runs.push_back({p, s.pages[i], s.pages[j - 1] - s.pages[i] + 1, b, e});
       i = j;
     }
     b = e;

@@ -14,6 +14,9 @@
 // With `rerank_top > 0` step 2 instead reranks the rerank_top best entries by
 // estimate, ignoring the bound (for families whose bound is loose, and for
 // sweeps). bound_scale multiplies every error bound (1 = the model's).
+// merge_gap: candidate pages of one posting at most this many pages apart
+// are read as one request (the pages between are read too): fewer requests
+// for more bytes.
 //
 // Thread-safety: all state is per query (CodedScratch is owned by one
 // search context).
@@ -81,7 +84,7 @@ using LiveEntryFn = absl::FunctionRef<bool(uint32_t id, uint8_t version)>;
 // after an error.
 absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, const float* q,
                                  uint32_t k, uint32_t rerank_top, float bound_scale,
-                                 const std::vector<CodedTarget>& targets, CodedScratch& scratch,
+                                 uint32_t merge_gap, const std::vector<CodedTarget>& targets, CodedScratch& scratch,
                                  VisitedSet& visited, std::vector<Neighbor>& heap,
                                  SearchStats& stats, LiveEntryFn live);
 

@@ -93,6 +93,8 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"auto", "two-step", "whole"}));
   cmd->add_option("--rerank-top", a->params.rerank_top,
                   "Coded indexes: rerank the N best by estimate (0: by the error bound)");
+  cmd->add_option("--merge-gap", a->params.merge_gap,
+                  "Coded indexes: read candidate pages this many pages apart in one request");
   cmd->add_option("--bound-scale", a->params.bound_scale,
                   "Coded indexes: multiply the error bounds (1: the model's confidence)");
   cmd->callback([a, exit_code] {
@@ -123,7 +125,7 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
     j["params"] = {{"k", a->params.k}, {"max_postings", a->params.max_postings},
                    {"epsilon", a->params.epsilon}, {"head_ef", a->params.head_ef},
                    {"plan", a->plan}, {"rerank_top", a->params.rerank_top},
-                   {"bound_scale", a->params.bound_scale}};
+                   {"bound_scale", a->params.bound_scale}, {"merge_gap", a->params.merge_gap}};
     const CodeModel* codes = (*index)->code_model();
     j["codes"] = codes != nullptr ? codes->Describe() : "none";
     j["two_step_fraction"] = stats.two_step_queries / nq;

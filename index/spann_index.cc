@@ -207,7 +207,7 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
                            manifest_.metric, codes_.get()};
     const uint32_t pages_before = local.pages_read;
     CAIRN_RETURN_IF_ERROR(SearchCodedPostings(
-        c.reader.get(), shape, q, params.k, params.rerank_top, params.bound_scale, c.targets, c.coded, c.visited,
+        c.reader.get(), shape, q, params.k, params.rerank_top, params.bound_scale, params.merge_gap, c.targets, c.coded, c.visited,
         c.heap, local, [](uint32_t, uint8_t version) { return (version & kVersionDeletedBit) == 0; }));
     ++local.two_step_queries;
     const uint32_t head_pages = static_cast<uint32_t>(head_bytes / kPostingPageBytes);

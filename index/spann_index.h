@@ -59,6 +59,9 @@ struct SpannSearchParams {
   // estimate within its bound with probability ~0.94). Smaller reranks fewer
   // entries at some risk to recall; the sweep in bench/ measures the trade.
   float bound_scale = 1.0f;
+  // Candidate pages of one posting at most this many pages apart are read
+  // in one request, with the pages between.
+  uint32_t merge_gap = 0;
   absl::Status Validate() const;
 };
 

@@ -13,6 +13,7 @@
 #include "common/random.h"
 #include "datasets/vector_file.h"
 #include "gtest/gtest.h"
+#include "tests/fashion_sample.h"
 #include "index/balanced_kmeans.h"
 #include "index/code_model.h"
 
@@ -103,9 +104,11 @@ Triple GaussianTriple(uint32_t dim, double sign, uint64_t seed, double head_offs
 // An image x, the mean of its 16 nearest neighbours as its head, and its
 // nearest neighbour as the query: the situation where estimates matter.
 bool FashionTriple(Triple* t) {
-  auto data =
-      ReadFloatMatrix(std::string(CAIRN_SOURCE_DIR) + "/data/fashion-mnist/base.fbin", 0, 2000);
-  if (!data.ok()) return false;
+  auto data = ::cairn::testing::FashionMnistSample(2000);
+  if (!data.ok()) {
+    ADD_FAILURE() << "no Fashion-MNIST (package dataset-fashion-mnist): " << data.status();
+    return false;
+  }
   const uint32_t dim = data->dim;
   std::vector<std::pair<double, uint64_t>> near;
   for (uint64_t i = 1; i < data->rows; ++i) {
@@ -141,7 +144,7 @@ TEST(CodeEstimatorTest, RabitqIsUnbiasedOverRotations) {
   ExpectUnbiased(p, Metric::kInnerProduct, GaussianTriple(128, 1, 3, 0), 2000,
                  "rabitq gaussian ip");
   Triple fashion;
-  if (!FashionTriple(&fashion)) GTEST_SKIP() << "no data/fashion-mnist/base.fbin";
+  ASSERT_TRUE(FashionTriple(&fashion));
   ExpectUnbiased(p, Metric::kL2, fashion, 2000, "rabitq fashion-mnist");
 }
 
@@ -151,7 +154,7 @@ TEST(CodeEstimatorTest, LshIsUnbiasedOverHyperplanes) {
   ExpectUnbiased(Params(CodeFamily::kLsh, RotationKind::kHadamard, 2), Metric::kL2,
                  GaussianTriple(64, -1, 5), 2000, "lsh 2 bits/dim gaussian opposed");
   Triple fashion;
-  if (!FashionTriple(&fashion)) GTEST_SKIP() << "no data/fashion-mnist/base.fbin";
+  ASSERT_TRUE(FashionTriple(&fashion));
   // Fewer trials: each draws a 784 x 784 Gaussian matrix.
   ExpectUnbiased(Params(CodeFamily::kLsh), Metric::kL2, fashion, 300, "lsh fashion-mnist");
 }
@@ -198,9 +201,11 @@ PostingSet GaussianPostings(uint32_t dim, uint32_t heads, uint32_t per_head, uin
 // 2000 images in 32 balanced k-means postings, the next 40 as queries, the
 // next 4000 as the training sample (residuals to their nearest head).
 bool FashionPostings(PostingSet* s) {
-  auto data =
-      ReadFloatMatrix(std::string(CAIRN_SOURCE_DIR) + "/data/fashion-mnist/base.fbin", 0, 6040);
-  if (!data.ok()) return false;
+  auto data = ::cairn::testing::FashionMnistSample(6040);
+  if (!data.ok()) {
+    ADD_FAILURE() << "no Fashion-MNIST (package dataset-fashion-mnist): " << data.status();
+    return false;
+  }
   s->dim = data->dim;
   const size_t n = 2000;
   BalancedKMeansOptions options;
@@ -322,7 +327,7 @@ TEST(CodeEstimatorTest, BoundsCoverGaussianData) {
 
 TEST(CodeEstimatorTest, BoundsCoverFashionMnist) {
   PostingSet s;
-  if (!FashionPostings(&s)) GTEST_SKIP() << "no data/fashion-mnist/base.fbin";
+  ASSERT_TRUE(FashionPostings(&s));
   ExpectBoundHolds(TrainAndMeasure(Params(CodeFamily::kRabitq), Metric::kL2, s, "rabitq hadamard"),
                    "rabitq hadamard");
   CodeParams learned = Params(CodeFamily::kRabitq, RotationKind::kLearned);

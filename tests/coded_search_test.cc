@@ -114,6 +114,20 @@ TEST_F(CodedSearchTest, RerankingEveryEntryEqualsWholePostingReads) {
   ExpectSameResults(all, whole, "rerank all vs whole");
 }
 
+TEST_F(CodedSearchTest, MergedPageRunsReadMoreButScoreTheSame) {
+  auto index = Open(IndexFor("rabitq"));
+  ASSERT_NE(index, nullptr);
+  Results exact_runs, merged;
+  SearchStats st0, st8;
+  SpannSearchParams p = Plan(SpannSearchParams::Plan::kTwoStep);
+  ASSERT_TRUE(SearchAll(*index, S().queries, p, &exact_runs, &st0).ok());
+  p.merge_gap = 8;
+  ASSERT_TRUE(SearchAll(*index, S().queries, p, &merged, &st8).ok());
+  ExpectSameResults(exact_runs, merged, "merge_gap 0 vs 8");
+  EXPECT_EQ(st0.reranked, st8.reranked);
+  EXPECT_GT(st8.pages_read, st0.pages_read);
+}
+
 TEST_F(CodedSearchTest, LshAndItqIndexesSearchWithTopCRerank) {
   for (const std::string family : {"lsh", "itq"}) {
     auto index = Open(IndexFor(family));

@@ -12,6 +12,7 @@
 #include "common/random.h"
 #include "datasets/vector_file.h"
 #include "gtest/gtest.h"
+#include "tests/fashion_sample.h"
 
 namespace cairn {
 namespace {
@@ -119,9 +120,8 @@ TEST(ItqTrainTest, LossDecreasesOnAnisotropicGaussian) {
 }
 
 TEST(ItqTrainTest, LossDecreasesOnFashionMnist) {
-  const std::string path = std::string(CAIRN_SOURCE_DIR) + "/data/fashion-mnist/base.fbin";
-  auto data = ReadFloatMatrix(path, 0, 3000);
-  if (!data.ok()) GTEST_SKIP() << "no fashion-mnist sample: " << data.status();
+  auto data = ::cairn::testing::FashionMnistSample(3000);
+  ASSERT_TRUE(data.ok()) << "no Fashion-MNIST (package dataset-fashion-mnist): " << data.status();
   // Residuals to the sample mean, as a posting's entries are to its head.
   const uint32_t dim = data->dim;
   std::vector<double> mean(dim, 0.0);
