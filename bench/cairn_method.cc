@@ -90,11 +90,12 @@ std::string CairnMethod::name() const {
 absl::Status CairnMethod::SetParams(const SearchParams& params) {
   CAIRN_RETURN_IF_ERROR(
       params.CheckKnown(name(), {"max_postings", "epsilon", "head_ef", "rerank_top", "plan", "bound_scale",
-                            "merge_gap"}));
+                            "merge_gap", "whole_nearest"}));
   SpannSearchParams p;
   p.rerank_top = static_cast<uint32_t>(params.GetOr("rerank_top", 0));
   p.bound_scale = static_cast<float>(params.GetOr("bound_scale", 1.0));
   p.merge_gap = static_cast<uint32_t>(params.GetOr("merge_gap", 0));
+  p.whole_nearest = static_cast<uint32_t>(params.GetOr("whole_nearest", 0));
   // plan 0 = auto, 1 = two-step, 2 = whole postings.
   const double plan = params.GetOr("plan", 0);
   p.plan = plan == 1 ? SpannSearchParams::Plan::kTwoStep

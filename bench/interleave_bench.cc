@@ -48,6 +48,8 @@ absl::Status ParseArm(const std::string& spec, Arm* arm) {
         arm->params.max_postings = static_cast<uint32_t>(v);
       } else if (p.first == "bound_scale") {
         arm->params.bound_scale = static_cast<float>(v);
+      } else if (p.first == "whole_nearest") {
+        arm->params.whole_nearest = static_cast<uint32_t>(v);
       } else if (p.first == "merge_gap") {
         arm->params.merge_gap = static_cast<uint32_t>(v);
       } else if (p.first == "rerank_top") {

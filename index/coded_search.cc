@@ -44,6 +44,46 @@ void Drain(BlockReader* reader) {
   while (reader->InFlight() > 0) (void)reader->WaitNext();
 }
 
+// Keeps one copy per id: the one in the nearest posting (lowest index), so
+// the outcome does not depend on the order reads complete in.
+void AddCopy(CodedScratch& s, const CodedScratch::Candidate& c, SearchStats& stats) {
+  auto [it, inserted] = s.by_id.try_emplace(c.id, static_cast<uint32_t>(s.candidates.size()));
+  if (inserted) {
+    s.candidates.push_back(c);
+    return;
+  }
+  ++stats.duplicates_skipped;
+  CodedScratch::Candidate& kept = s.candidates[it->second];
+  if (c.posting < kept.posting) kept = c;
+}
+
+// A posting read whole in step 1 (one of the nearest): every live entry is
+// scored exactly, as without codes.
+absl::Status ScanWhole(const CodedShape& shape, const ReadRequest& r, const float* q,
+                       uint32_t posting, CodedScratch& s, SearchStats& stats, LiveEntryFn live) {
+  const std::string& path = *shape.path;
+  auto payload = PostingFileReader::ParseRecord(path, r.offset,
+                                                static_cast<const uint8_t*>(r.buffer), r.length);
+  if (!payload.ok()) return payload.status();
+  auto view = DecodePosting(*payload, shape.dim, shape.stored, path, shape.model->entry_bytes());
+  if (!view.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(view.status().message(), " (record at offset ", r.offset, ")"));
+  }
+  const DistanceKernels& kern = Kernels();
+  for (uint32_t e = 0; e < view->count; ++e) {
+    const uint32_t id = view->ids[e];
+    if (!live(id, view->versions[e])) {
+      ++stats.stale_skipped;
+      continue;
+    }
+    ++stats.entries_scanned;
+    const float d = ExactDistance(kern, shape.stored, shape.metric, q, view->vector(e), shape.dim);
+    AddCopy(s, {d, d, d, id, posting, e, true}, stats);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 PostingQueryTerms TermsFromHeadDistance(Metric metric, float head_distance) {
@@ -72,17 +112,20 @@ absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, c
   // ---- Step 1: code sections ----
   const size_t n = targets.size();
   uint64_t head_total = 0;
-  for (const CodedTarget& t : targets) head_total += uint64_t{t.head_pages} * kPage;
+  for (const CodedTarget& t : targets) {
+    head_total += t.whole ? t.record_bytes : uint64_t{t.head_pages} * kPage;
+  }
   s.head_buffer.Resize(head_total);
   s.requests.resize(n);
   s.heads.assign(n, PostingView{});
   uint64_t at = 0;
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t bytes = targets[i].head_pages * kPage;
+    const uint32_t bytes = targets[i].whole ? targets[i].record_bytes : targets[i].head_pages * kPage;
     s.requests[i] = ReadRequest{targets[i].offset, bytes, s.head_buffer.data() + at, 0, i};
     at += bytes;
   }
   s.candidates.clear();
+  s.by_id.clear();
   if (n > 0) {
     absl::Status st = reader->Submit(s.requests.data(), n);
     if (!st.ok()) return st;
@@ -96,6 +139,12 @@ absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, c
     ++stats.postings_read;
     stats.bytes_read += r->length;
     stats.pages_read += r->length / kPage;
+    if (targets[p].whole) {
+      absl::Status scanned = ScanWhole(shape, *r, q, p, s, stats, live);
+      if (!scanned.ok()) error = scanned;
+      stats.scan_ns += Nanos(ts, Clock::now());
+      continue;
+    }
     auto prefix = PostingFileReader::ParseRecordPrefix(
         path, r->offset, static_cast<const uint8_t*>(r->buffer), r->length,
         targets[p].record_bytes);
@@ -128,13 +177,9 @@ absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, c
         ++stats.stale_skipped;
         continue;
       }
-      if (!visited.Insert(id)) {
-        ++stats.duplicates_skipped;
-        continue;
-      }
       ++stats.codes_estimated;
       const float est = s.est[e] + est_offset, err = s.err[e] * bound_scale;
-      s.candidates.push_back({est - err, est + err, est, id, p, e});
+      AddCopy(s, {est - err, est + err, est, id, p, e, false}, stats);
     }
     stats.scan_ns += Nanos(ts, Clock::now());
   }
@@ -143,15 +188,29 @@ absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, c
   // ---- Choose what to rerank ----
   auto t_plan = Clock::now();
   auto& cands = s.candidates;
+  // Copies scored exactly (postings read whole) go straight to the top k.
+  size_t coded = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    visited.Insert(cands[i].id);  // the caller's set stays complete
+    if (cands[i].exact) {
+      PushTopK(Neighbor{cands[i].estimate, cands[i].id}, k, heap);
+    } else {
+      cands[coded++] = cands[i];
+    }
+  }
+  cands.resize(coded);
   size_t keep = cands.size();
   if (rerank_top > 0) {
     keep = std::min<size_t>(rerank_top, cands.size());
     std::nth_element(cands.begin(), cands.begin() + (keep == 0 ? 0 : keep - 1), cands.end(),
                      [](const auto& a, const auto& b) { return a.estimate < b.estimate; });
-  } else if (cands.size() > k) {
+  } else if (cands.size() + heap.size() > k) {
+    // Entries of postings read whole are already scored exactly: their
+    // distances are upper bounds too.
     std::vector<float>& uppers = s.est;  // reuse as scratch
     uppers.resize(cands.size());
     for (size_t i = 0; i < cands.size(); ++i) uppers[i] = cands[i].upper;
+    for (const Neighbor& nb : heap) uppers.push_back(nb.distance);
     std::nth_element(uppers.begin(), uppers.begin() + (k - 1), uppers.end());
     const float tau = uppers[k - 1];
     auto mid = std::partition(cands.begin(), cands.end(),

@@ -1,9 +1,10 @@
 // The two-step read of coded postings (payload version 2):
 //
 //   1. one batch reads the code section of every chosen posting (its first
-//      head_pages pages); each is verified by its own checksum, every live
-//      entry is estimated from its code, and replicas after the first copy
-//      are skipped;
+//      head_pages pages); each is verified by its own checksum and every
+//      live entry is estimated from its code. Of an id's replicas the copy
+//      in the nearest posting is kept (not the first to arrive, so results
+//      do not depend on completion order);
 //   2. tau = the k-th smallest upper bound (estimate + error bound) over all
 //      estimated entries. An entry whose lower bound exceeds tau cannot be in
 //      the top k (with the bound's confidence), so a second batch reads only
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "common/aligned_buffer.h"
@@ -45,6 +47,9 @@ struct CodedTarget {
   uint32_t record_bytes = 0;  // whole record
   uint32_t head_pages = 0;    // pages of frame + code section
   PostingQueryTerms terms;    // query-to-head terms from the head search
+  // Read whole in step 1 and scored exactly (the nearest postings, which
+  // hold most of the top k: saves the requests of their candidate pages).
+  bool whole = false;
 };
 
 struct CodedScratch {
@@ -54,12 +59,14 @@ struct CodedScratch {
   std::vector<PostingView> heads;
   std::vector<float> est, err;
   struct Candidate {
-    float lower, upper, estimate;
+    float lower, upper, estimate;  // all three the exact distance if `exact`
     uint32_t id;
     uint32_t posting;
     uint32_t entry;
+    bool exact;  // from a posting read whole
   };
   std::vector<Candidate> candidates;
+  absl::flat_hash_map<uint32_t, uint32_t> by_id;  // id -> its copy in candidates
   struct Run {
     uint32_t posting, first_page, pages;
     size_t cand_begin, cand_end;  // candidates of that posting, sorted by entry

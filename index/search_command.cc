@@ -95,6 +95,8 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
                   "Coded indexes: rerank the N best by estimate (0: by the error bound)");
   cmd->add_option("--merge-gap", a->params.merge_gap,
                   "Coded indexes: read candidate pages this many pages apart in one request");
+  cmd->add_option("--whole-nearest", a->params.whole_nearest,
+                  "Coded indexes: read the N nearest postings whole in the first batch");
   cmd->add_option("--bound-scale", a->params.bound_scale,
                   "Coded indexes: multiply the error bounds (1: the model's confidence)");
   cmd->callback([a, exit_code] {
@@ -125,7 +127,8 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
     j["params"] = {{"k", a->params.k}, {"max_postings", a->params.max_postings},
                    {"epsilon", a->params.epsilon}, {"head_ef", a->params.head_ef},
                    {"plan", a->plan}, {"rerank_top", a->params.rerank_top},
-                   {"bound_scale", a->params.bound_scale}, {"merge_gap", a->params.merge_gap}};
+                   {"bound_scale", a->params.bound_scale}, {"merge_gap", a->params.merge_gap},
+                   {"whole_nearest", a->params.whole_nearest}};
     const CodeModel* codes = (*index)->code_model();
     j["codes"] = codes != nullptr ? codes->Describe() : "none";
     j["two_step_fraction"] = stats.two_step_queries / nq;

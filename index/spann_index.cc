@@ -178,10 +178,15 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
     total_bytes += e.bytes;
     total_entries += e.count;
     if (codes_ != nullptr) {
-      head_bytes += uint64_t{ComputeCodedLayout(e.count, manifest_.dim, manifest_.stored_type,
-                                                entry_bytes, kPostingFrameHeaderBytes)
-                                 .head_pages} *
-                    kPostingPageBytes;
+      // Bytes of the two-step read's first batch: code sections, or whole
+      // postings for the nearest whole_nearest.
+      head_bytes += i < params.whole_nearest
+                        ? e.bytes
+                        : uint64_t{ComputeCodedLayout(e.count, manifest_.dim,
+                                                      manifest_.stored_type, entry_bytes,
+                                                      kPostingFrameHeaderBytes)
+                                       .head_pages} *
+                              kPostingPageBytes;
     }
   }
   c.visited.Reset(total_entries);
@@ -201,13 +206,15 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
       const CodedLayout l = ComputeCodedLayout(e.count, manifest_.dim, manifest_.stored_type,
                                                entry_bytes, kPostingFrameHeaderBytes);
       c.targets[i] = {e.offset, e.bytes, l.head_pages,
-                      TermsFromHeadDistance(manifest_.metric, c.hits[i].distance)};
+                      TermsFromHeadDistance(manifest_.metric, c.hits[i].distance),
+                      i < params.whole_nearest};
     }
     const CodedShape shape{&postings_path_, manifest_.dim, manifest_.stored_type,
                            manifest_.metric, codes_.get()};
     const uint32_t pages_before = local.pages_read;
     CAIRN_RETURN_IF_ERROR(SearchCodedPostings(
-        c.reader.get(), shape, q, params.k, params.rerank_top, params.bound_scale, params.merge_gap, c.targets, c.coded, c.visited,
+        c.reader.get(), shape, q, params.k, params.rerank_top, params.bound_scale, params.merge_gap, c.targets, c.coded,
+        c.visited,
         c.heap, local, [](uint32_t, uint8_t version) { return (version & kVersionDeletedBit) == 0; }));
     ++local.two_step_queries;
     const uint32_t head_pages = static_cast<uint32_t>(head_bytes / kPostingPageBytes);

@@ -62,6 +62,9 @@ struct SpannSearchParams {
   // Candidate pages of one posting at most this many pages apart are read
   // in one request, with the pages between.
   uint32_t merge_gap = 0;
+  // Two-step reads: the this many nearest postings are read whole in the
+  // first batch and scored exactly; the rest as code sections.
+  uint32_t whole_nearest = 0;
   absl::Status Validate() const;
 };
 

@@ -128,6 +128,33 @@ TEST_F(CodedSearchTest, MergedPageRunsReadMoreButScoreTheSame) {
   EXPECT_GT(st8.pages_read, st0.pages_read);
 }
 
+TEST_F(CodedSearchTest, NearestPostingsReadWholeKeepResultsExact) {
+  auto index = Open(IndexFor("rabitq"));
+  ASSERT_NE(index, nullptr);
+  Results mixed_all, whole, mixed;
+  SearchStats st0, st3;
+  SpannSearchParams p = Plan(SpannSearchParams::Plan::kTwoStep, 1000000);
+  p.whole_nearest = 3;
+  ASSERT_TRUE(SearchAll(*index, S().queries, p, &mixed_all).ok());
+  ASSERT_TRUE(SearchAll(*index, S().queries, Plan(SpannSearchParams::Plan::kWhole), &whole).ok());
+  ExpectSameResults(mixed_all, whole, "3 whole + rerank all vs whole postings");
+  // By the bound: no worse recall than all code sections, and fewer
+  // entries left to rerank from codes.
+  ASSERT_TRUE(SearchAll(*index, S().queries, Plan(SpannSearchParams::Plan::kTwoStep), &mixed,
+                        &st0).ok());
+  p.rerank_top = 0;
+  Results with_whole;
+  ASSERT_TRUE(SearchAll(*index, S().queries, p, &with_whole, &st3).ok());
+  EXPECT_GE(RecallAtK(S().gt, Ids(with_whole, 10), 10, 10),
+            RecallAtK(S().gt, Ids(mixed, 10), 10, 10) - 0.005);
+  EXPECT_LT(st3.reranked, st0.reranked);
+  for (uint32_t q = 0; q < kQueries; ++q) {
+    for (const Neighbor& n : with_whole[q]) {
+      EXPECT_EQ(n.distance, Kernels().l2_f32(S().queries.row(q), S().base.row(n.id), kDim));
+    }
+  }
+}
+
 TEST_F(CodedSearchTest, LshAndItqIndexesSearchWithTopCRerank) {
   for (const std::string family : {"lsh", "itq"}) {
     auto index = Open(IndexFor(family));
