@@ -17,6 +17,7 @@
 #include "bench/gt_bench.h"
 #include "bench/http_bench.h"
 #include "bench/interleave_bench.h"
+#include "bench/io_cost_bench.h"
 #include "bench/stream_bench.h"
 #include "bench/harness.h"
 #include "bench/kernel_bench.h"
@@ -351,7 +352,8 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   CLI::App* il = cmd->add_subcommand(
       "interleave", "Latency of several (index, setting) arms measured query by query in turn");
   il->add_option("--arm", il_args->arms,
-                 "DIR[:max_postings=N,bound_scale=S,merge_gap=G,rerank_top=C,plan=auto|two-step|whole] "
+                 "DIR[:max_postings=N,bound_scale=S,merge_gap=G,whole_nearest=W,rerank_top=C,"
+                 "batch_cost_kib=B,plan=auto|two-step|whole] "
                  "(repeat; ratios are to the first)")
       ->required();
   il->add_option("--queries", il_args->queries, "Query vectors file")->required();
@@ -365,10 +367,25 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
     RunCommand("cairn bench interleave", exit_code, [&] { return RunInterleaveBench(*il_args); });
   });
 
+  auto io_args = std::make_shared<IoCostArgs>();
+  CLI::App* io = cmd->add_subcommand(
+      "io-cost", "Fixed cost per read batch and cost per KiB on this machine (the planner's batch_cost_kib)");
+  io->add_option("--file", io_args->file, "File to read (e.g. an index's postings.dat)")->required();
+  io->add_option("--sizes-kib", io_args->sizes_kib, "KiB per read, multiples of 4")
+      ->delimiter(',')
+      ->capture_default_str();
+  io->add_option("--batch", io_args->batch, "Reads per batch")->capture_default_str();
+  io->add_option("--batches", io_args->batches, "Batches per size")->capture_default_str();
+  io->add_option("--seed", io_args->seed, "Seed of read offsets")->capture_default_str();
+  io->add_option("--json", io_args->json, "Also write the results as JSON to this file");
+  io->callback([io_args, exit_code] {
+    RunCommand("cairn bench io-cost", exit_code, [&] { return RunIoCostBench(*io_args); });
+  });
+
   // CLI11 runs this after a nested subcommand's callback; they own the run.
-  cmd->callback([args, kernels, gt, stream, http, codes, il, exit_code] {
+  cmd->callback([args, kernels, gt, stream, http, codes, il, io, exit_code] {
     if (kernels->parsed() || gt->parsed() || stream->parsed() || http->parsed() ||
-        codes->parsed() || il->parsed()) {
+        codes->parsed() || il->parsed() || io->parsed()) {
       return;
     }
     RunCommand("cairn bench", exit_code, [&] { return RunBench(*args); });

@@ -14,7 +14,7 @@ absl::StatusOr<CairnMethodOptions> CairnMethodOptions::FromParams(const SearchPa
   CAIRN_RETURN_IF_ERROR(params.CheckKnown(
       "cairn", {"head_ratio", "replicas", "candidates", "rng_factor", "closure_epsilon",
                 "posting_limit", "hnsw_m", "hnsw_ef_construction", "seed", "head_type",
-                "code_bits_per_dim", "code_rotation", "code_sample"}));
+                "code_bits_per_dim", "code_rotation", "code_sample", "stored_type"}));
   CairnMethodOptions o;
   SpannBuildOptions& b = o.build;
   b.head_ratio = params.GetOr("head_ratio", b.head_ratio);
@@ -35,6 +35,14 @@ absl::StatusOr<CairnMethodOptions> CairnMethodOptions::FromParams(const SearchPa
     b.code_rotation = *params.Get("code_rotation") == 0 ? "hadamard" : "learned";
   }
   b.code_sample = static_cast<uint32_t>(params.GetOr("code_sample", b.code_sample));
+  // stored_type 0 = auto (narrowest lossless), 1 = float32, 2 = uint8, 3 = int8.
+  if (params.Get("stored_type")) {
+    const double t = *params.Get("stored_type");
+    if (t != 0 && t != 1 && t != 2 && t != 3) {
+      return absl::InvalidArgumentError("cairn: stored_type must be 0 (auto), 1 (float32), 2 (uint8) or 3 (int8)");
+    }
+    b.stored_type = t == 1 ? "float32" : t == 2 ? "uint8" : t == 3 ? "int8" : "auto";
+  }
   CAIRN_RETURN_IF_ERROR(b.Validate());
   return o;
 }
@@ -90,12 +98,13 @@ std::string CairnMethod::name() const {
 absl::Status CairnMethod::SetParams(const SearchParams& params) {
   CAIRN_RETURN_IF_ERROR(
       params.CheckKnown(name(), {"max_postings", "epsilon", "head_ef", "rerank_top", "plan", "bound_scale",
-                            "merge_gap", "whole_nearest"}));
+                            "merge_gap", "whole_nearest", "batch_cost_kib"}));
   SpannSearchParams p;
   p.rerank_top = static_cast<uint32_t>(params.GetOr("rerank_top", 0));
   p.bound_scale = static_cast<float>(params.GetOr("bound_scale", 1.0));
   p.merge_gap = static_cast<uint32_t>(params.GetOr("merge_gap", 0));
   p.whole_nearest = static_cast<uint32_t>(params.GetOr("whole_nearest", 0));
+  p.batch_cost_kib = static_cast<uint32_t>(params.GetOr("batch_cost_kib", p.batch_cost_kib));
   // plan 0 = auto, 1 = two-step, 2 = whole postings.
   const double plan = params.GetOr("plan", 0);
   p.plan = plan == 1 ? SpannSearchParams::Plan::kTwoStep

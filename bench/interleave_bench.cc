@@ -52,6 +52,8 @@ absl::Status ParseArm(const std::string& spec, Arm* arm) {
         arm->params.whole_nearest = static_cast<uint32_t>(v);
       } else if (p.first == "merge_gap") {
         arm->params.merge_gap = static_cast<uint32_t>(v);
+      } else if (p.first == "batch_cost_kib") {
+        arm->params.batch_cost_kib = static_cast<uint32_t>(v);
       } else if (p.first == "rerank_top") {
         arm->params.rerank_top = static_cast<uint32_t>(v);
       } else {
@@ -115,8 +117,8 @@ absl::Status RunInterleaveBench(const InterleaveBenchArgs& a) {
   nlohmann::json report = nlohmann::json::array();
   std::printf("%u queries x %u measured rounds, arms interleaved query by query on 1 thread\n",
               static_cast<unsigned>(q.rows), a.rounds - 1);
-  std::printf("%-60s %7s %8s %8s %8s %7s %8s %7s %9s\n", "arm", "R@10", "mean ms", "p50 ms",
-              "p99 ms", "ratio", "KiB/q", "pages/q", "2-step %");
+  std::printf("%-60s %7s %8s %8s %8s %7s %8s %7s %7s %9s\n", "arm", "R@10", "mean ms", "p50 ms",
+              "p99 ms", "ratio", "KiB/q", "pages/q", "reads/q", "2-step %");
   double first_mean = 0;
   for (size_t i = 0; i < arms.size(); ++i) {
     Arm& arm = arms[i];
@@ -127,15 +129,17 @@ absl::Status RunInterleaveBench(const InterleaveBenchArgs& a) {
     if (i == 0) first_mean = mean;
     const double recall = gt ? RecallAtK(*gt, arm.ids, a.k, std::min<uint32_t>(10, a.k)) : -1;
     const double kib = arm.stats.bytes_read / 1024.0 / n, pages = arm.stats.pages_read / n;
+    const double reads = arm.stats.reads / n;
     const double two_step = 100.0 * arm.stats.two_step_queries / n;
-    std::printf("%-60s %7.4f %8.3f %8.3f %8.3f %7.3f %8.1f %7.1f %9.0f\n", arm.spec.c_str(), recall,
-                mean, Percentile(arm.latency_ms, 0.5), Percentile(arm.latency_ms, 0.99),
-                mean / first_mean, kib, pages, two_step);
+    std::printf("%-60s %7.4f %8.3f %8.3f %8.3f %7.3f %8.1f %7.1f %7.1f %9.0f\n", arm.spec.c_str(),
+                recall, mean, Percentile(arm.latency_ms, 0.5), Percentile(arm.latency_ms, 0.99),
+                mean / first_mean, kib, pages, reads, two_step);
     report.push_back({{"arm", arm.spec}, {"recall_at_10", recall}, {"mean_latency_ms", mean},
                       {"p50_latency_ms", Percentile(arm.latency_ms, 0.5)},
                       {"p99_latency_ms", Percentile(arm.latency_ms, 0.99)},
                       {"latency_ratio_to_first", mean / first_mean}, {"kib_read_per_query", kib},
-                      {"pages_read_per_query", pages}, {"two_step_percent", two_step},
+                      {"pages_read_per_query", pages}, {"reads_per_query", reads},
+                      {"two_step_percent", two_step},
                       {"head_ms", arm.stats.head_ns / 1e6 / n},
                       {"io_wait_ms", arm.stats.io_wait_ns / 1e6 / n},
                       {"scan_ms", arm.stats.scan_ns / 1e6 / n}});

@@ -138,6 +138,7 @@ absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, c
     const uint32_t p = static_cast<uint32_t>(r->user_data);
     ++stats.postings_read;
     stats.bytes_read += r->length;
+    ++stats.reads;
     stats.pages_read += r->length / kPage;
     if (targets[p].whole) {
       absl::Status scanned = ScanWhole(shape, *r, q, p, s, stats, live);
@@ -274,6 +275,7 @@ absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, c
     const PostingView& head = s.heads[run.posting];
     const uint8_t* buf = static_cast<const uint8_t*>(r->buffer);
     stats.bytes_read += r->length;
+    ++stats.reads;
     stats.pages_read += run.pages;
     for (uint32_t i = 0; i < run.pages; ++i) {
       if (!VectorPageIntact(head, run.first_page + i, buf + uint64_t{i} * kPage)) {

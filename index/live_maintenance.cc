@@ -15,6 +15,7 @@
 #include "index/head_distance.h"
 #include "index/live_index.h"
 #include "index/live_internal.h"
+#include "index/page_order.h"
 
 namespace cairn {
 
@@ -182,14 +183,25 @@ absl::Status LiveIndex::ReadPosting(uint32_t head, Entries* live, uint32_t* stal
 void LiveIndex::EncodeCoded(const Entries& e, const float* head_vector,
                             std::vector<uint8_t>* payload) const {
   const uint32_t eb = codes_->entry_bytes();
-  std::vector<uint8_t> codes(e.size() * eb);
-  std::vector<float> x(dim_);
-  for (size_t i = 0; i < e.size(); ++i) {
-    StoredVectorToFloat(stored_, e.vec(i), dim_, x.data());
-    codes_->Encode(x.data(), head_vector, codes.data() + i * eb);
+  const uint32_t n = static_cast<uint32_t>(e.size());
+  std::vector<float> x(uint64_t{n} * dim_);
+  for (uint32_t i = 0; i < n; ++i) StoredVectorToFloat(stored_, e.vec(i), dim_, &x[uint64_t{i} * dim_]);
+  // The same page-locality order as the bulk build (two-step reads pages).
+  const CodedLayout layout = ComputeCodedLayout(n, dim_, stored_, eb, kPostingFrameHeaderBytes);
+  const std::vector<uint32_t> order = PageLocalityOrder(x.data(), n, dim_, layout.vectors_per_page);
+  std::vector<uint8_t> codes(uint64_t{n} * eb);
+  Entries sorted;
+  sorted.vec_bytes = e.vec_bytes;
+  sorted.ids.reserve(n);
+  sorted.versions.reserve(n);
+  sorted.data.reserve(e.data.size());
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t from = order[i];
+    sorted.Add(e.ids[from], e.versions[from], e.vec(from));
+    codes_->Encode(&x[uint64_t{from} * dim_], head_vector, codes.data() + uint64_t{i} * eb);
   }
-  EncodeCodedPosting(dim_, stored_, eb, kPostingFrameHeaderBytes, e.ids.data(), e.versions.data(),
-                     codes.data(), e.data.data(), static_cast<uint32_t>(e.size()), payload);
+  EncodeCodedPosting(dim_, stored_, eb, kPostingFrameHeaderBytes, sorted.ids.data(),
+                     sorted.versions.data(), codes.data(), sorted.data.data(), n, payload);
 }
 
 absl::Status LiveIndex::WritePosting(uint32_t head, const Entries& e, bool lowest_first,

@@ -114,6 +114,7 @@ absl::Status ReadAndScanPostings(BlockReader* reader, ReadRequest* requests, siz
     if (r == nullptr) continue;
     ++stats.postings_read;
     stats.bytes_read += r->length;
+    ++stats.reads;
     stats.pages_read += r->length / kPostingPageBytes;
     auto payload = PostingFileReader::ParseRecord(
         path, r->offset, static_cast<const uint8_t*>(r->buffer), r->length);

@@ -91,6 +91,9 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--plan", a->plan,
                   "Coded indexes: auto | two-step (codes, then candidate pages) | whole")
       ->check(CLI::IsMember({"auto", "two-step", "whole"}));
+  cmd->add_option("--batch-cost-kib", a->params.batch_cost_kib,
+                  "Coded indexes, plan auto: two-step must save this many KiB (cairn bench io-cost)")
+      ->capture_default_str();
   cmd->add_option("--rerank-top", a->params.rerank_top,
                   "Coded indexes: rerank the N best by estimate (0: by the error bound)");
   cmd->add_option("--merge-gap", a->params.merge_gap,
@@ -128,7 +131,8 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
                    {"epsilon", a->params.epsilon}, {"head_ef", a->params.head_ef},
                    {"plan", a->plan}, {"rerank_top", a->params.rerank_top},
                    {"bound_scale", a->params.bound_scale}, {"merge_gap", a->params.merge_gap},
-                   {"whole_nearest", a->params.whole_nearest}};
+                   {"whole_nearest", a->params.whole_nearest},
+                   {"batch_cost_kib", a->params.batch_cost_kib}};
     const CodeModel* codes = (*index)->code_model();
     j["codes"] = codes != nullptr ? codes->Describe() : "none";
     j["two_step_fraction"] = stats.two_step_queries / nq;

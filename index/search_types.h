@@ -14,6 +14,7 @@ struct Neighbor {
 struct SearchStats {
   uint32_t postings_read = 0;
   uint64_t bytes_read = 0;
+  uint32_t reads = 0;  // IO requests (one per contiguous extent read)
   uint32_t pages_read = 0;
   uint32_t entries_scanned = 0;  // distances computed in postings
   uint32_t duplicates_skipped = 0;

@@ -21,6 +21,7 @@
 #include "index/distance.h"
 #include "index/head_distance.h"
 #include "index/head_index.h"
+#include "index/page_order.h"
 #include "index/posting_format.h"
 #include "index/spann_files.h"
 #include "storage/env.h"
@@ -476,6 +477,8 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
     Progress progress("postings", num_heads, "postings", o.progress);
     std::vector<uint8_t> payload;
     std::vector<uint8_t> versions, narrow, codes;
+    std::vector<float> ordered_vecs;
+    std::vector<uint32_t> ordered_ids;
     uint32_t h0 = 0;
     while (h0 < num_heads) {
       uint32_t h1 = h0;
@@ -506,6 +509,23 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
         const uint64_t off = start[h] - first;
         versions.assign(sizes[h], 0);
         const float* fv = vecs.data() + off * dim;
+        const uint32_t* ids = members.data() + start[h];
+        if (code_model != nullptr) {
+          // Two-step search reads vector pages, so neighbours share pages.
+          const CodedLayout layout = ComputeCodedLayout(sizes[h], dim, stored, entry_bytes,
+                                                        kPostingFrameHeaderBytes);
+          const std::vector<uint32_t> order =
+              PageLocalityOrder(fv, sizes[h], dim, layout.vectors_per_page);
+          ordered_vecs.resize(uint64_t{sizes[h]} * dim);
+          ordered_ids.resize(sizes[h]);
+          for (uint32_t i = 0; i < sizes[h]; ++i) {
+            std::memcpy(ordered_vecs.data() + uint64_t{i} * dim, fv + uint64_t{order[i]} * dim,
+                        dim * 4);
+            ordered_ids[i] = ids[order[i]];
+          }
+          fv = ordered_vecs.data();
+          ids = ordered_ids.data();
+        }
         const uint8_t* raw = reinterpret_cast<const uint8_t*>(fv);
         if (stored != StoredType::kFloat32) {
           const uint64_t values = uint64_t{sizes[h]} * dim;
@@ -515,7 +535,7 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
           for (uint64_t i = 0; i < values; ++i) {
             if (fv[i] != std::nearbyint(fv[i]) || fv[i] < lo || fv[i] > hi) {
               return absl::InvalidArgumentError(absl::StrCat(
-                  input_path, ": value ", fv[i], " of vector ", members[start[h] + i / dim],
+                  input_path, ": value ", fv[i], " of vector ", ids[i / dim],
                   " does not fit stored type ", StoredTypeName(stored)));
             }
             narrow[i] = stored == StoredType::kUInt8
@@ -531,7 +551,7 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
             code_model->Encode(fv + i * dim, head, codes.data() + i * entry_bytes);
           });
           EncodeCodedPosting(dim, stored, entry_bytes, kPostingFrameHeaderBytes,
-                             members.data() + start[h], versions.data(), codes.data(), raw,
+                             ids, versions.data(), codes.data(), raw,
                              sizes[h], &payload);
         } else {
           EncodePosting(dim, stored, members.data() + start[h], versions.data(), raw, sizes[h],

@@ -49,6 +49,9 @@ absl::Status SpannSearchParams::Validate() const {
     return absl::InvalidArgumentError("max_postings must be in [1, 100000]");
   }
   if (!(epsilon >= 0)) return absl::InvalidArgumentError("epsilon must be >= 0");
+  if (batch_cost_kib > (1u << 22)) {
+    return absl::InvalidArgumentError("batch_cost_kib must be at most 4194304 (4 GiB)");
+  }
   if (!(bound_scale >= 0) || !std::isfinite(bound_scale)) {
     return absl::InvalidArgumentError("bound_scale must be a finite number >= 0");
   }
@@ -58,6 +61,7 @@ absl::Status SpannSearchParams::Validate() const {
 void SearchStats::Add(const SearchStats& o) {
   postings_read += o.postings_read;
   bytes_read += o.bytes_read;
+  reads += o.reads;
   pages_read += o.pages_read;
   entries_scanned += o.entries_scanned;
   duplicates_skipped += o.duplicates_skipped;
@@ -197,7 +201,8 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
         head_bytes + uint64_t{rerank_pages_x16_.load(std::memory_order_relaxed)} *
                          kPostingPageBytes / 16;
     two_step = params.plan == SpannSearchParams::Plan::kTwoStep ||
-               (params.plan == SpannSearchParams::Plan::kAuto && predicted < total_bytes);
+               (params.plan == SpannSearchParams::Plan::kAuto &&
+                predicted + uint64_t{params.batch_cost_kib} * 1024 < total_bytes);
   }
   if (two_step) {
     c.targets.resize(keep);

@@ -47,11 +47,20 @@ struct SpannSearchParams {
   // postings read finds the true nearest heads more often, for ~0.01 ms).
   uint32_t head_ef = 0;
   // Indexes built with codes (index/coded_search.h). kAuto reads code
-  // sections and then candidate pages when that is predicted to read fewer
-  // bytes than whole postings (prediction: a running mean of the candidate
-  // pages of recent queries), else whole postings in one batch.
+  // sections and then candidate pages when that is predicted to read at
+  // least batch_cost_kib fewer KiB than whole postings (prediction: a running
+  // mean of the candidate pages of recent queries), else whole postings in
+  // one batch.
   enum class Plan { kAuto, kTwoStep, kWhole };
   Plan plan = Plan::kAuto;
+  // What the two-step plan costs beyond its bytes, in KiB of reading: its
+  // second batch of reads (the fixed cost of a batch, doorbell + interrupt +
+  // wake-up, over the cost per KiB: `cairn bench io-cost` measures 143-191
+  // on our VM, whose virtio doorbells trap to the hypervisor at ~80-100 us a
+  // batch) plus its CPU work (query rotation, estimates, a checksum per
+  // vector page: ~30-40 us a query here, ~70 KiB). Expect far less on bare
+  // metal NVMe. 0: compare bytes alone.
+  uint32_t batch_cost_kib = 256;
   // 0: rerank every entry whose lower bound beats the k-th upper bound;
   // C > 0: rerank the C best by estimate.
   uint32_t rerank_top = 0;

@@ -104,6 +104,38 @@ TEST_F(CodedSearchTest, RabitqTwoStepReachesRecallWithExactScoresAndReadsLess) {
   }
 }
 
+TEST_F(CodedSearchTest, AutoPlanWeighsTheExtraBatchAgainstBytesSaved) {
+  auto index = Open(IndexFor("rabitq"));
+  ASSERT_NE(index, nullptr);
+  Results whole, costly, free_batch;
+  SearchStats stw, st_costly, st_free;
+  ASSERT_TRUE(
+      SearchAll(*index, S().queries, Plan(SpannSearchParams::Plan::kWhole), &whole, &stw).ok());
+  // A second batch dearer than any saving: every query reads whole postings,
+  // with the same results and bytes as the whole plan.
+  SpannSearchParams p = Plan(SpannSearchParams::Plan::kAuto);
+  p.batch_cost_kib = 1u << 22;
+  ASSERT_TRUE(SearchAll(*index, S().queries, p, &costly, &st_costly).ok());
+  EXPECT_EQ(st_costly.two_step_queries, 0u);
+  EXPECT_EQ(st_costly.bytes_read, stw.bytes_read);
+  EXPECT_EQ(st_costly.reads, stw.reads);
+  ExpectSameResults(costly, whole, "auto with a costly batch vs whole");
+  // A free second batch: bytes alone decide, and two-step reads fewer here
+  // (see RabitqTwoStepReachesRecallWithExactScoresAndReadsLess).
+  p.batch_cost_kib = 0;
+  ASSERT_TRUE(SearchAll(*index, S().queries, p, &free_batch, &st_free).ok());
+  EXPECT_GT(st_free.two_step_queries, kQueries / 2);
+  EXPECT_LT(st_free.bytes_read, stw.bytes_read);
+  // Every two-step query issues at least one read per posting plus one more.
+  EXPECT_GT(st_free.reads, stw.reads);
+  p.batch_cost_kib = (1u << 22) + 1;
+  std::vector<Neighbor> out;
+  auto ctx = index->NewContext();
+  ASSERT_TRUE(ctx.ok());
+  EXPECT_EQ(index->Search(S().queries.row(0), p, ctx->get(), &out, nullptr).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(CodedSearchTest, RerankingEveryEntryEqualsWholePostingReads) {
   auto index = Open(IndexFor("rabitq"));
   ASSERT_NE(index, nullptr);
