@@ -148,6 +148,7 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
     j["postings_read_per_query"] = stats.postings_read / nq;
     j["kib_read_per_query"] = stats.bytes_read / 1024.0 / nq;
     j["pages_read_per_query"] = stats.pages_read / nq;
+    j["reads_per_query"] = stats.reads / nq;
     j["distances_per_query"] = stats.entries_scanned / nq;
     j["duplicates_skipped_per_query"] = stats.duplicates_skipped / nq;
     j["head_ms_per_query"] = stats.head_ns / 1e6 / nq;
@@ -194,10 +195,11 @@ void AddSearchCommand(CLI::App& app, int* exit_code) {
                 j["mean_latency_ms"].get<double>(), j["p50_latency_ms"].get<double>(),
                 j["p99_latency_ms"].get<double>(), j["p999_latency_ms"].get<double>(),
                 j["qps"].get<double>());
-    std::printf("per query: %.1f postings, %.1f KiB, %.1f pages, %.0f distances, %.0f duplicates "
+    std::printf("per query: %.1f postings, %.1f KiB, %.1f pages in %.1f reads, %.0f distances, %.0f duplicates "
                 "skipped; head %.3f ms, IO wait %.3f ms, scan %.3f ms\n",
                 j["postings_read_per_query"].get<double>(), j["kib_read_per_query"].get<double>(),
-                j["pages_read_per_query"].get<double>(), j["distances_per_query"].get<double>(),
+                j["pages_read_per_query"].get<double>(), j["reads_per_query"].get<double>(),
+                j["distances_per_query"].get<double>(),
                 j["duplicates_skipped_per_query"].get<double>(), j["head_ms_per_query"].get<double>(),
                 j["io_wait_ms_per_query"].get<double>(), j["scan_ms_per_query"].get<double>());
     if (codes != nullptr) {

@@ -10,6 +10,7 @@
 #include "common/random.h"
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
+#include "nlohmann/json.hpp"
 #include "tests/test_util.h"
 
 namespace cairn {
@@ -87,6 +88,44 @@ TEST(CliTest, GtWritesTheSameAsTheLibrary) {
   auto direct = ComputeGroundTruth(dir.File("b.fbin"), dir.File("q.fbin"), o);
   ASSERT_TRUE(direct.ok());
   EXPECT_EQ(from_cli->ids, direct->ids);
+}
+
+TEST(CliTest, SearchJsonHasTheKeysScriptsDependOn) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFloatMatrix(dir.File("b.fbin"), Random(3000, 16, 4)).ok());
+  ASSERT_TRUE(WriteFloatMatrix(dir.File("q.fbin"), Random(20, 16, 5)).ok());
+  Result gt = RunCairn("gt --base " + dir.File("b.fbin") + " --queries " + dir.File("q.fbin") +
+                       " --k 100 --metric l2 --quiet --out " + dir.File("gt.ibin"));
+  ASSERT_EQ(gt.exit_code, 0) << gt.output;
+  Result build = RunCairn("build --input " + dir.File("b.fbin") + " --metric l2 --quiet --out " +
+                          dir.File("index"));
+  ASSERT_EQ(build.exit_code, 0) << build.output;
+  Result search = RunCairn("search --index " + dir.File("index") + " --queries " +
+                           dir.File("q.fbin") + " --gt " + dir.File("gt.ibin") +
+                           " --k 10 --max-postings 4 --json " + dir.File("report.json"));
+  ASSERT_EQ(search.exit_code, 0) << search.output;
+  EXPECT_THAT(search.output, HasSubstr("recall@10"));
+  const auto bytes = cairn::testing::ReadBytes(dir.File("report.json"));
+  const nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  ASSERT_TRUE(j.is_object()) << std::string(bytes.begin(), bytes.end());
+  // The keys issue 3 names for scripts, with numbers in range.
+  for (const char* key :
+       {"recall_at_1", "recall_at_10", "recall_at_100", "qps", "mean_latency_ms",
+        "p50_latency_ms", "p99_latency_ms", "p999_latency_ms", "postings_read_per_query",
+        "kib_read_per_query", "pages_read_per_query", "ram_bytes_per_vector",
+        "ssd_bytes_per_vector"}) {
+    ASSERT_TRUE(j.contains(key) && j[key].is_number()) << key << " in " << j.dump();
+    EXPECT_GE(j[key].get<double>(), 0.0) << key;
+  }
+  for (const char* key : {"recall_at_1", "recall_at_10", "recall_at_100"}) {
+    EXPECT_LE(j[key].get<double>(), 1.0) << key;
+  }
+  EXPECT_EQ(j["postings_read_per_query"].get<double>(), 4.0);
+  EXPECT_GT(j["ram_bytes_per_vector"].get<double>(), 0.0);
+  EXPECT_EQ(j["threads"].get<int>(), 1);
+  ASSERT_TRUE(j["params"].is_object());
+  EXPECT_EQ(j["params"]["max_postings"].get<int>(), 4);
+  EXPECT_EQ(j["params"]["k"].get<int>(), 10);
 }
 
 TEST(CliTest, GtRejectsBadInput) {

@@ -54,6 +54,9 @@ TEST(InterleaveBenchTest, ReportsEveryArmAndComparesPlansOnOneIndex) {
   EXPECT_EQ(j[0]["two_step_percent"].get<double>(), 0.0);
   EXPECT_EQ(j[1]["two_step_percent"].get<double>(), 100.0);
   EXPECT_LT(j[1]["pages_read_per_query"].get<double>(), j[0]["pages_read_per_query"].get<double>());
+  // A whole read is one request per posting; two-step adds candidate runs.
+  EXPECT_EQ(j[0]["reads_per_query"].get<double>(), 8.0);
+  EXPECT_GT(j[1]["reads_per_query"].get<double>(), 8.0);
   // Reranking every entry is exact search over the same postings.
   EXPECT_EQ(j[2]["recall_at_10"], j[0]["recall_at_10"]);
 }
