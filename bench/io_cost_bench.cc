@@ -93,7 +93,7 @@ absl::Status RunIoCostBench(const IoCostArgs& a) {
     mean /= static_cast<double>(lat.size());
     std::sort(lat.begin(), lat.end());
     const double p50 = lat[lat.size() / 2];
-    const double batch_kib = double{size} * a.batch;
+    const double batch_kib = static_cast<double>(size) * a.batch;
     std::printf("%10u %12.0f %12.1f %12.1f\n", size, batch_kib, mean, p50);
     kib.push_back(batch_kib);
     mean_us.push_back(mean);
