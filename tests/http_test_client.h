@@ -44,7 +44,12 @@ class HttpTestClient {
     req.prepare_payload();
     boost::beast::error_code ec;
     http::write(stream_, req, ec);
-    HttpResult r = ec ? HttpResult{-1} : Read();
+    HttpResult r;
+    if (ec) {
+      r.status = -1;
+    } else {
+      r = Read();
+    }
     if (r.status == -1) {
       // The server closed an idle connection (its read timeout): reconnect
       // once, as HTTP clients do.

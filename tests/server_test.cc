@@ -59,7 +59,9 @@ class ServerTest : public ::testing::Test {
     client_.reset();
     if (server_) server_->Stop();
     server_.reset();
-    if (manager_) EXPECT_TRUE(manager_->CheckpointAll().ok());
+    if (manager_) {
+      EXPECT_TRUE(manager_->CheckpointAll().ok());
+    }
     api_.reset();
     manager_.reset();
   }
