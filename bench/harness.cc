@@ -67,26 +67,6 @@ Pass RunPass(SearchMethod& method, const FloatMatrix& queries, uint64_t num_quer
   return pass;
 }
 
-// Nearest-rank percentile of sorted values.
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t rank = static_cast<size_t>(std::ceil(p * sorted.size()));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-LatencyMs Summarize(std::vector<double> latency_ms) {
-  LatencyMs s;
-  if (latency_ms.empty()) return s;
-  std::sort(latency_ms.begin(), latency_ms.end());
-  double sum = 0;
-  for (double v : latency_ms) sum += v;
-  s.mean = sum / latency_ms.size();
-  s.p50 = Percentile(latency_ms, 0.50);
-  s.p99 = Percentile(latency_ms, 0.99);
-  s.p999 = Percentile(latency_ms, 0.999);
-  return s;
-}
-
 void Log(const BenchConfig& config, const std::string& line) {
   if (config.verbose) std::fprintf(stderr, "[bench] %s\n", line.c_str());
 }

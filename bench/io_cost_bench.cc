@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "bench/report.h"
 #include "common/aligned_buffer.h"
 #include "common/random.h"
 #include "common/status_macros.h"
@@ -88,11 +89,8 @@ absl::Status RunIoCostBench(const IoCostArgs& a) {
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
       if (b >= 100) lat.push_back(us);
     }
-    double mean = 0;
-    for (double v : lat) mean += v;
-    mean /= static_cast<double>(lat.size());
-    std::sort(lat.begin(), lat.end());
-    const double p50 = lat[lat.size() / 2];
+    const LatencyMs summary = Summarize(std::move(lat));
+    const double mean = summary.mean, p50 = summary.p50;
     const double batch_kib = static_cast<double>(size) * a.batch;
     std::printf("%10u %12.0f %12.1f %12.1f\n", size, batch_kib, mean, p50);
     kib.push_back(batch_kib);

@@ -28,6 +28,8 @@ MachineInfo ReadMachineInfo();
 struct LatencyMs {
   double mean = 0, p50 = 0, p99 = 0, p999 = 0;
 };
+// Mean and nearest-rank percentiles of latencies (any order, any unit).
+LatencyMs Summarize(std::vector<double> latency_ms);
 
 // One sweep setting of one method.
 struct SettingResult {
