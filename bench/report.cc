@@ -55,19 +55,21 @@ void PrintTable(const BenchReport& r, std::ostream& out) {
                          r.machine.hardware_threads, r.machine.simd_level, r.k, r.query_threads);
   out << r.latency_note << "\n\n";
   const std::string header =
-      absl::StrFormat("%-20s %-22s %6s %6s %6s %10s %8s %8s %8s %8s %9s %7s %8s %10s %8s",
+      absl::StrFormat("%-20s %-22s %6s %6s %6s %10s %8s %8s %8s %8s %9s %7s %8s %10s %10s %8s",
                       "method", "params", "R@1", "R@10", "R@100", "QPS", "mean ms", "p50 ms",
-                      "p99 ms", "p99.9 ms", "dist/q", "lists/q", "KiB/q", "RAM B/vec", "build s");
+                      "p99 ms", "p99.9 ms", "dist/q", "lists/q", "KiB/q", "RAM B/vec", "SSD B/vec", "build s");
   out << header << "\n" << std::string(header.size(), '-') << "\n";
   for (const MethodResult& m : r.methods) {
     for (const SettingResult& s : m.settings) {
       out << absl::StrFormat(
-          "%-20s %-22s %6s %6s %6s %10.1f %8.3f %8.3f %8.3f %8.3f %9s %7s %8s %10.1f %8.2f\n",
+          "%-20s %-22s %6s %6s %6s %10.1f %8.3f %8.3f %8.3f %8.3f %9s %7s %8s %10.1f %10s %8.2f\n",
           m.name, s.params.ToString(), OrDash(s.recall_at_1, "%.4f"),
           OrDash(s.recall_at_10, "%.4f"), OrDash(s.recall_at_100, "%.4f"), s.qps, s.latency.mean,
           s.latency.p50, s.latency.p99, s.latency.p999, OrDash(s.distances_per_query, "%.0f"),
           OrDash(s.lists_read_per_query, "%.1f"), OrDash(s.kib_read_per_query, "%.0f"),
-          m.resident_bytes_per_vector, m.build_seconds);
+          m.resident_bytes_per_vector,
+          m.ssd_bytes_per_vector > 0 ? absl::StrFormat("%.1f", m.ssd_bytes_per_vector) : "-",
+          m.build_seconds);
     }
   }
   out << "\n";

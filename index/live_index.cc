@@ -34,6 +34,7 @@ absl::Status LiveOptions::Validate() const {
   if (max_frozen_memtables == 0) return absl::InvalidArgumentError("max_frozen_memtables must be >= 1");
   if (reassign_k > 1024) return absl::InvalidArgumentError("reassign_k must be <= 1024");
   if (!(rng_factor >= 0)) return absl::InvalidArgumentError("rng_factor must be >= 0");
+  if (std::isnan(closure_epsilon)) return absl::InvalidArgumentError("closure_epsilon must be a number");
   return absl::OkStatus();
 }
 

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -68,6 +69,10 @@ struct LiveOptions {
   uint32_t replicas = 0;
   uint32_t candidates = 0;
   double rng_factor = 0;
+  // Closure cap: skip heads farther than (1 + eps) x the nearest. Negative:
+  // the bulk build's (--closure-epsilon; off unless the build set it);
+  // infinity: off.
+  double closure_epsilon = -1;
   uint32_t posting_limit = 0;  // split above this many live entries
   uint32_t min_posting = 0;    // merge below this many; 0: limit / 16, at least 2
   uint32_t reassign_k = 64;    // neighbour postings checked after a split (LIRE)
@@ -275,6 +280,7 @@ class LiveIndex {
   uint32_t replicas_ = 8, candidates_ = 64, limit_ = 0, min_posting_ = 2;
   uint32_t memtable_capacity_ = 0;
   double rng_factor_ = 1.0;
+  double closure_epsilon_ = std::numeric_limits<double>::infinity();
 
   // Heads and directory. The directory is a chunked array of packed extents
   // (offset in pages << 24 | pages) that never reallocates, so readers load

@@ -74,6 +74,11 @@ absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& di
   x->candidates_ =
       options.candidates > 0 ? options.candidates : static_cast<uint32_t>(param("candidates", 64));
   x->rng_factor_ = options.rng_factor > 0 ? options.rng_factor : param("rng_factor", 1.0);
+  // The build stores an infinite (absent) cap as -1.
+  const double build_eps = param("closure_epsilon", -1.0);
+  x->closure_epsilon_ = options.closure_epsilon >= 0 ? options.closure_epsilon
+                        : build_eps >= 0          ? build_eps
+                                                  : std::numeric_limits<double>::infinity();
   // Split at three times the build's mean posting length: an index that
   // doubles through inserts splits only its already long postings (each
   // split costs a LIRE pass over ReassignK neighbours).

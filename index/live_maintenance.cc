@@ -101,10 +101,17 @@ void LiveIndex::AssignHeads(const float* v, uint32_t exclude, std::vector<uint32
   thread_local std::vector<HeadHit> hits;
   absl::ReaderMutexLock lock(&heads_mu_);
   heads_->Search(v, candidates_ + (exclude != kNoHead ? 1 : 0), std::max(candidates_, 64u), &hits);
+  float nearest = -1;
   for (const HeadHit& h : hits) {
     if (out->size() == replicas_) break;
     if (h.head == exclude) continue;
     const float dxj = TrueDistance(metric_, h.distance);
+    // The bulk build's closure cap; the nearest head is always chosen.
+    if (nearest < 0) {
+      nearest = dxj;
+    } else if (dxj > (1.0 + closure_epsilon_) * nearest) {
+      break;
+    }
     bool pruned = false;
     for (uint32_t c : *out) {
       const float dij = TrueDistance(metric_, GraphDistance(metric_, heads_->head(c),

@@ -17,10 +17,9 @@
 //                 -> postings.dat, directory
 //   5 manifest    sizes and checksums of every file; written last.
 //
-// Heads are the leaf centroids themselves, not the nearest real vector: a
-// centroid is the point that minimises the posting's spread, so it routes
-// better, and every data vector then lives in postings only (no vector is
-// both a head and a posting entry).
+// Heads are, by default, the leaf member nearest its leaf's centroid, as in
+// SPANN; BuildOptions::head_type "centroid" makes them the centroids. With
+// centroid heads SPANN's RNG rule keeps few replicas (docs/spann.md).
 //
 // Determinism: stages 1, 3 and 4 give the same bytes for the same input and
 // options whatever the thread count; stage 2 (parallel HNSW insertion) is

@@ -436,6 +436,7 @@ TEST_F(BenchHarnessTest, JsonReportHasEveryKey) {
   EXPECT_THAT(table.str(), ::testing::HasSubstr("hnswlib"));
   EXPECT_THAT(table.str(), ::testing::HasSubstr("ef=20"));
   EXPECT_THAT(table.str(), ::testing::HasSubstr("R@100"));
+  EXPECT_THAT(table.str(), ::testing::HasSubstr("SSD B/vec"));
 }
 
 TEST(SearchParamsTest, SweepSpecIsACartesianProductPerMethod) {

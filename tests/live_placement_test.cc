@@ -23,6 +23,47 @@ std::string Describe(const PlacementReport& pl) {
   return s + "]";
 }
 
+// Inserts are placed by the bulk build's rule, closure cap included: a build
+// with cap 0 keeps one copy per vector (the nearest head), and so must every
+// insert and every reassignment after a split; LiveOptions can lift the cap.
+TEST(LivePlacementTest, InsertsFollowTheBuildsClosureCap) {
+  auto copies_after_inserts = [&](double closure_epsilon, uint64_t first_id) -> double {
+    DiskTempDir tmp;
+    FloatMatrix base;
+    auto dir = BuildSmallIndex(tmp.path(), 2000, &base, /*closure_epsilon=*/0.0);
+    EXPECT_TRUE(dir.ok()) << dir.status();
+    if (!dir.ok()) return -1;
+    LiveOptions o;
+    o.background = false;
+    o.memtable_capacity = 64;
+    o.closure_epsilon = closure_epsilon;
+    auto index = LiveIndex::Open(*dir, o);
+    EXPECT_TRUE(index.ok()) << index.status();
+    if (!index.ok()) return -1;
+    auto entries_before = (*index)->CountPostingEntries();
+    EXPECT_TRUE(entries_before.ok());
+    const uint64_t live_before = (*index)->stats().live_vectors;
+    for (uint64_t i = 0; i < 300; ++i) {
+      const std::vector<float> v = VectorFor(first_id + i, base);
+      EXPECT_TRUE((*index)->Upsert({{LiveId(first_id + i), v.data()}}).ok());
+    }
+    EXPECT_TRUE((*index)->Flush().ok());
+    const LiveStats st = (*index)->stats();
+    EXPECT_EQ(st.buffered, 0u);
+    auto entries = (*index)->CountPostingEntries();
+    EXPECT_TRUE(entries.ok());
+    if (!entries.ok() || !entries_before.ok()) return -1;
+    EXPECT_EQ(*entries_before, live_before) << "the build kept more than the nearest head";
+    // Copies per vector over the whole index: inserts, and bulk vectors that
+    // splits reassigned.
+    return double(*entries) / double(st.live_vectors);
+  };
+  // Negative: the build's cap (0), so exactly one copy per insert.
+  EXPECT_EQ(copies_after_inserts(-1, 5000), 1.0);
+  // Lifted: the RNG rule alone keeps more.
+  EXPECT_GT(copies_after_inserts(std::numeric_limits<double>::infinity(), 6000), 1.2);
+}
+
 TEST(LivePlacementTest, EveryVectorStaysReachableThroughSplits) {
   DiskTempDir tmp;
   FloatMatrix base;

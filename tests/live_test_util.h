@@ -22,8 +22,9 @@ inline constexpr uint32_t kLiveDim = 16;
 
 // Builds an L2 float32 index over `n` synthetic vectors in `dir`/index and
 // returns the index directory; the base vectors go to *base.
-inline absl::StatusOr<std::string> BuildSmallIndex(const std::string& dir, uint64_t n,
-                                                   FloatMatrix* base) {
+inline absl::StatusOr<std::string> BuildSmallIndex(
+    const std::string& dir, uint64_t n, FloatMatrix* base,
+    double closure_epsilon = std::numeric_limits<double>::infinity()) {
   SyntheticOptions so;
   so.n = n;
   so.dim = kLiveDim;
@@ -40,6 +41,7 @@ inline absl::StatusOr<std::string> BuildSmallIndex(const std::string& dir, uint6
   bo.progress = false;
   bo.threads = 1;
   bo.stored_type = "float32";
+  bo.closure_epsilon = closure_epsilon;
   const std::string index = dir + "/index";
   auto report = BuildSpannIndex(dir + "/data/base.fbin", index, bo);
   if (!report.ok()) return report.status();
