@@ -281,6 +281,10 @@ class LiveIndex {
   uint32_t memtable_capacity_ = 0;
   double rng_factor_ = 1.0;
   double closure_epsilon_ = std::numeric_limits<double>::infinity();
+  // Mean primary vectors per head in the bulk build when its heads are
+  // members (--head-type nearest); 0 when they are centroids. Splits pick
+  // new heads of the same kind (LiveIndex::Split).
+  double member_leaf_ = 0;
 
   // Heads and directory. The directory is a chunked array of packed extents
   // (offset in pages << 24 | pages) that never reallocates, so readers load

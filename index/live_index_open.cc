@@ -85,6 +85,10 @@ absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& di
   const double mean = m.num_heads > 0 ? double(m.total_entries) / m.num_heads : 32.0;
   x->limit_ = options.posting_limit > 0 ? options.posting_limit
                                         : std::max<uint32_t>(16, static_cast<uint32_t>(3 * mean));
+  const bool member_heads = !(m.build_params.contains("head_type") &&
+                              m.build_params["head_type"] == "centroid");
+  x->member_leaf_ =
+      member_heads && m.num_heads > 0 ? double(m.num_vectors) / double(m.num_heads) : 0;
   x->min_posting_ =
       options.min_posting > 0 ? options.min_posting : std::max<uint32_t>(2, x->limit_ / 16);
   x->memtable_capacity_ =
