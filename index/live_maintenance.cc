@@ -473,9 +473,9 @@ absl::Status LiveIndex::Split(uint32_t head, Entries&& entries) {
   // is re-searched only if a new head is nearer than every examined head
   // that holds it: home[id] is the nearest of those.
   absl::flat_hash_map<uint32_t, float> home;
-  struct Near {
+  struct {
     Entries entries;
-    std::vector<float> d_new;
+    std::vector<float> d_new;  // nearer new head
   } cond_b;
   cond_b.entries.vec_bytes = entries.vec_bytes;
   for (const HeadHit& g : near) {
@@ -550,8 +550,9 @@ absl::Status LiveIndex::Reassign(const Entries& cand, size_t from_split,
     // there (SPFresh's LIRE keeps each vector in its nearest posting). Other
     // differences between `heads` and its placement are routing noise the
     // split did not cause; moving on them too (as this code did before)
-    // moved vectors for any new head anywhere in their top R, which on
-    // 128-d Gaussian data fed a split cascade (measured: 36 moves per insert).
+    // moved vectors for any new head anywhere in their top R, which, once
+    // splits made member heads, fed a split cascade on 128-d Gaussian data
+    // (measured: 36 moves per insert).
     const bool new_nearest =
         (heads[0] == new_head || heads[0] == new_head + 1) && !had.contains(heads[0]);
     if (!lost_home && !new_nearest) continue;
