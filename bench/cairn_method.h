@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "bench/method.h"
-#include "index/spann_builder.h"
-#include "index/spann_index.h"
+#include "index/spann/spann_builder.h"
+#include "index/spann/spann_index.h"
 
 namespace cairn {
 

@@ -16,9 +16,9 @@
 #include "common/status_macros.h"
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
-#include "index/balanced_kmeans.h"
-#include "index/code_model.h"
-#include "index/distance.h"
+#include "index/spann/balanced_kmeans.h"
+#include "index/codes/code_model.h"
+#include "kernels/distance.h"
 
 namespace cairn {
 namespace {

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "index/metric.h"
+#include "kernels/metric.h"
 #include "nlohmann/json.hpp"
 
 namespace cairn {

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "index/distance.h"
+#include "kernels/distance.h"
 
 namespace cairn {
 

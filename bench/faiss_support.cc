@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "common/progress.h"
-#include "index/distance.h"
+#include "kernels/distance.h"
 
 // OpenBLAS's own thread control (Debian's libblas is OpenBLAS here).
 extern "C" void openblas_set_num_threads(int num_threads);

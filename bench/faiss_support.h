@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/search_params.h"
 #include "datasets/vector_file.h"
-#include "index/metric.h"
+#include "kernels/metric.h"
 
 namespace cairn::faiss_support {
 

@@ -14,7 +14,7 @@
 #include "common/status_macros.h"
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
-#include "index/distance.h"
+#include "kernels/distance.h"
 
 namespace cairn {
 namespace {

@@ -29,7 +29,7 @@
 #include "bench/method.h"
 #include "bench/report.h"
 #include "bench/search_params.h"
-#include "index/metric.h"
+#include "kernels/metric.h"
 
 namespace cairn {
 

@@ -35,7 +35,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/progress.h"
-#include "index/distance.h"
+#include "kernels/distance.h"
 
 namespace cairn {
 namespace {

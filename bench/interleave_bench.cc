@@ -12,7 +12,7 @@
 #include "common/status_macros.h"
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
-#include "index/spann_index.h"
+#include "index/spann/spann_index.h"
 #include "nlohmann/json.hpp"
 
 namespace cairn {

@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "index/distance.h"
+#include "kernels/distance.h"
 #include "nlohmann/json.hpp"
 
 namespace cairn {

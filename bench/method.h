@@ -21,7 +21,7 @@
 #include "absl/status/status.h"
 #include "bench/search_params.h"
 #include "datasets/vector_file.h"
-#include "index/metric.h"
+#include "kernels/metric.h"
 
 namespace cairn {
 

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
-#include "index/distance.h"
+#include "kernels/distance.h"
 
 namespace cairn {
 namespace {

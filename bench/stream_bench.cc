@@ -16,9 +16,9 @@
 #include "common/status_macros.h"
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
-#include "index/live_index.h"
-#include "index/spann_builder.h"
-#include "index/spann_index.h"
+#include "index/live/live_index.h"
+#include "index/spann/spann_builder.h"
+#include "index/spann/spann_index.h"
 
 namespace cairn {
 namespace {

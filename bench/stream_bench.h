@@ -12,7 +12,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "index/metric.h"
+#include "kernels/metric.h"
 #include "nlohmann/json.hpp"
 
 namespace cairn {

@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "index/metric.h"
+#include "kernels/metric.h"
 
 namespace cairn {
 

@@ -10,9 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "datasets/vector_file.h"
-#include "index/empty_index.h"
-#include "index/head_distance.h"
-#include "index/spann_files.h"
+#include "index/spann/empty_index.h"
+#include "kernels/head_distance.h"
+#include "index/spann/spann_files.h"
 #include "server/point_id.h"
 #include "storage/record_file.h"
 

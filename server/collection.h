@@ -35,8 +35,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "index/id_map.h"
-#include "index/live_index.h"
+#include "index/live/id_map.h"
+#include "index/live/live_index.h"
 #include "nlohmann/json.hpp"
 #include "server/filter.h"
 #include "storage/point_store.h"

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "index/id_map.h"
+#include "index/live/id_map.h"
 #include "nlohmann/json.hpp"
 #include "server/filter.h"
 

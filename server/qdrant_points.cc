@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "index/distance.h"
+#include "kernels/distance.h"
 #include "server/point_id.h"
 
 namespace cairn {

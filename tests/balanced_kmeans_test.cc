@@ -1,4 +1,4 @@
-#include "index/balanced_kmeans.h"
+#include "index/spann/balanced_kmeans.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "bench/bench_command.h"
+#include "cli/bench_command.h"
 #include "bench/exact_method.h"
 #include "bench/faiss_methods.h"
 #include "bench/harness.h"

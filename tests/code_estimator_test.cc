@@ -14,8 +14,8 @@
 #include "datasets/vector_file.h"
 #include "gtest/gtest.h"
 #include "tests/fashion_sample.h"
-#include "index/balanced_kmeans.h"
-#include "index/code_model.h"
+#include "index/spann/balanced_kmeans.h"
+#include "index/codes/code_model.h"
 
 namespace cairn {
 namespace {

@@ -3,7 +3,7 @@
 // outputs, corrupt or truncated bodies are DataLoss naming the file, entry
 // sizes follow the documented layout, bad parameters are InvalidArgument,
 // and the degenerate entries (x == head, q == x) come out right.
-#include "index/code_model.h"
+#include "index/codes/code_model.h"
 
 #include <cmath>
 #include <cstring>

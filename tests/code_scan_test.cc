@@ -2,7 +2,7 @@
 // scalar reference and against the definition sum_j b_j u_j, exactly, for
 // code sizes on and off word and 512-bit boundaries, every plane count the
 // models use, strides with factor bytes between codes, and the dispatcher.
-#include "index/code_scan.h"
+#include "index/codes/code_scan.h"
 
 #include <cstdint>
 #include <cstdlib>

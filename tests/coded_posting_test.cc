@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/random.h"
-#include "index/posting_format.h"
+#include "index/spann/posting_format.h"
 #include "storage/posting_file.h"
 
 namespace cairn {

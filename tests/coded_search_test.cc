@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "index/coded_search.h"
+#include "index/spann/coded_search.h"
 #include "common/random.h"
-#include "index/live_index.h"
-#include "index/spann_builder.h"
-#include "index/spann_index.h"
+#include "index/live/live_index.h"
+#include "index/spann/spann_builder.h"
+#include "index/spann/spann_index.h"
 #include "tests/spann_test_util.h"
 
 namespace cairn {

@@ -1,7 +1,7 @@
 // Every SIMD level against the scalar reference (index/distance_scalar.cc),
 // plus the metric wrappers and the dispatcher. Levels the CPU lacks are
 // skipped, not failed. No timing assertions: speed is kernel_bench's job.
-#include "index/distance.h"
+#include "kernels/distance.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

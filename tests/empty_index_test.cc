@@ -4,8 +4,8 @@
 
 #include <set>
 
-#include "index/empty_index.h"
-#include "index/live_index.h"
+#include "index/spann/empty_index.h"
+#include "index/live/live_index.h"
 #include "tests/live_test_util.h"
 #include "tests/test_util.h"
 

@@ -1,4 +1,4 @@
-#include "index/id_map.h"
+#include "index/live/id_map.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -9,7 +9,7 @@
 
 #include "datasets/synthetic.h"
 #include "gtest/gtest.h"
-#include "index/spann_builder.h"
+#include "index/spann/spann_builder.h"
 #include "nlohmann/json.hpp"
 #include "tests/test_util.h"
 

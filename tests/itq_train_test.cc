@@ -2,7 +2,7 @@
 // increases across iterations, ends clearly below where the random start
 // (and any other random rotation) puts it on structured data, and the
 // rotations are orthogonal.
-#include "index/itq_train.h"
+#include "index/codes/itq_train.h"
 
 #include <algorithm>
 #include <cmath>

@@ -13,8 +13,8 @@
 #include "common/random.h"
 #include "datasets/synthetic.h"
 #include "datasets/vector_file.h"
-#include "index/live_index.h"
-#include "index/spann_builder.h"
+#include "index/live/live_index.h"
+#include "index/spann/spann_builder.h"
 
 namespace cairn::testing {
 

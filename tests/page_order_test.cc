@@ -1,7 +1,7 @@
 // PageLocalityOrder (index/page_order.h): a permutation, deterministic, and
 // it groups neighbours onto the same page: on shuffled tight clusters of one
 // page each, pages come out far more coherent than in input order.
-#include "index/page_order.h"
+#include "index/spann/page_order.h"
 
 #include <algorithm>
 #include <numeric>

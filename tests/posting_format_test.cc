@@ -1,4 +1,4 @@
-#include "index/posting_format.h"
+#include "index/spann/posting_format.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

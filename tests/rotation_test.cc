@@ -2,7 +2,7 @@
 // products kept, the transpose inverts it) for power-of-two and other dims,
 // mixing (a basis vector ends up spread over every coordinate), and
 // reproducible from its seed alone.
-#include "index/rotation.h"
+#include "index/codes/rotation.h"
 
 #include <cmath>
 #include <vector>

@@ -1,7 +1,7 @@
 // The SPANN searcher on a real index directory: recall and exact scoring,
 // reopening, both IO paths, concurrent contexts, search parameters, and every
 // kind of damage to the files (which must be reported, never crash).
-#include "index/spann_index.h"
+#include "index/spann/spann_index.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "datasets/ground_truth.h"
-#include "index/distance.h"
-#include "index/head_index.h"
-#include "index/posting_format.h"
-#include "index/spann_builder.h"
-#include "index/spann_files.h"
+#include "kernels/distance.h"
+#include "index/spann/head_index.h"
+#include "index/spann/posting_format.h"
+#include "index/spann/spann_builder.h"
+#include "index/spann/spann_files.h"
 #include "storage/block_reader.h"
 #include "storage/env.h"
 #include "storage/posting_file.h"

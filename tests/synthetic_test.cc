@@ -8,7 +8,7 @@
 #include "datasets/dataset_manifest.h"
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
-#include "index/distance.h"
+#include "kernels/distance.h"
 #include "tests/test_util.h"
 
 namespace cairn {

@@ -1,0 +1,115 @@
+// Bulk build of a SPANN index from a vector file (any datasets/ format),
+// in stages that each persist their output, so a killed build rerun with the
+// same command resumes after the last finished stage:
+//
+//   0 inspect     one pass over the input: the narrowest lossless stored type
+//   1 clustering  hierarchical balanced k-means on the input (or on a sample
+//                 that fits the memory budget) -> build/centroids.fbin
+//   2 head graph  HNSW over the centroids -> heads.hnsw
+//   3 assignment  each vector to up to `replicas` of its `candidates` nearest
+//                 heads by SPANN's RNG rule, streamed over the input in chunks
+//                 -> build/assignment (record file)
+//   3b codes      (with --codes) the code model, trained on residuals of a
+//                 sample to their nearest head -> codes.model
+//   4 postings    posting-size limit enforced (never dropping a vector's last
+//                 copy), then the postings written in head order in as many
+//                 passes over the input as the memory budget requires
+//                 -> postings.dat, directory
+//   5 manifest    sizes and checksums of every file; written last.
+//
+// Heads are, by default, the leaf member nearest its leaf's centroid, as in
+// SPANN; BuildOptions::head_type "centroid" makes them the centroids. With
+// centroid heads SPANN's RNG rule keeps few replicas (docs/spann.md).
+//
+// Determinism: stages 1, 3 and 4 give the same bytes for the same input and
+// options whatever the thread count; stage 2 (parallel HNSW insertion) is
+// deterministic only with threads = 1. A resumed build reuses the stored
+// output of finished stages, so it produces the same index as the
+// uninterrupted run would have from those stages.
+#ifndef CAIRN_INDEX_SPANN_SPANN_BUILDER_H_
+#define CAIRN_INDEX_SPANN_SPANN_BUILDER_H_
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "absl/status/status.h"
+#include "kernels/metric.h"
+#include "nlohmann/json.hpp"
+
+namespace cairn {
+
+struct SpannBuildOptions {
+  Metric metric = Metric::kL2;
+  // Heads as a fraction of the vectors (SPANN uses 0.10 - 0.16).
+  double head_ratio = 0.12;
+  uint32_t replicas = 8;      // R: most postings a vector is written to
+  uint32_t candidates = 64;   // nearest heads considered per vector
+  // Head-graph beam when finding those candidates (>= candidates). A vector
+  // whose true nearest heads the graph misses is written where queries do
+  // not look: on syn1m 64 -> 256 raised recall@10 at 16 postings from 0.921
+  // to 0.931 (head_ef 128) for 1.8x the build time (86 -> 156 s); 1024
+  // gained nothing more. Fashion-MNIST: no change either way.
+  uint32_t assign_ef = 256;
+  // SPANN's RNG rule skips head j when a chosen head i has
+  // rng_factor * dist(c_i, c_j) < dist(x, c_j); 1.0 is the plain rule.
+  // With real-vector heads 1.0 keeps 4.3 (Fashion-MNIST) / 4.7 (syn1m)
+  // replicas per vector, like SPANN; with centroid heads, which sit much
+  // closer together, it keeps only 1.7 / 1.0 (docs/spann.md).
+  double rng_factor = 1.0;
+  // Optional closure cap: skip heads farther than (1 + eps) x the nearest.
+  double closure_epsilon = std::numeric_limits<double>::infinity();
+  // Most entries in a posting; 0 = 4 x the mean leaf size x replicas.
+  uint32_t posting_limit = 0;
+  // "centroid": a head is its leaf's centroid; "nearest": the leaf member
+  // nearest the centroid (SPANN's choice). See docs/spann.md for which
+  // measured better.
+  std::string head_type = "nearest";
+  uint32_t branching = 32;
+  uint32_t kmeans_iterations = 10;
+  double balance = 1.0;
+  uint32_t hnsw_m = 16;
+  uint32_t hnsw_ef_construction = 200;
+  int threads = 0;                                 // 0: all cores
+  uint64_t memory_budget_bytes = 0;                // 0: half of RAM
+  uint64_t seed = 1;
+  // Element type of posting vectors: "auto" picks the narrowest type that
+  // holds every input value exactly (uint8 for pixel data, say), "float32"
+  // keeps full floats. Lossless either way; cosine always stores float32
+  // (normalised vectors are not integral).
+  std::string stored_type = "auto";
+  // Binary codes in the postings (index/code_model.h): none, lsh, itq or
+  // rabitq; with codes every posting is written in the coded layout and a
+  // search reads code sections first (index/coded_search.h).
+  std::string codes = "none";
+  uint32_t code_bits_per_dim = 1;
+  std::string code_rotation = "hadamard";  // rabitq: hadamard | learned
+  uint32_t code_sample = 50000;            // residuals the model is trained on
+  bool progress = true;
+
+  absl::Status Validate() const;
+  // The options that decide the index's content (a resume with other values
+  // starts over).
+  nlohmann::json ToJson() const;
+};
+
+struct SpannBuildReport {
+  double seconds = 0;
+  uint64_t peak_rss_bytes = 0;
+  uint32_t num_heads = 0;
+  uint64_t total_entries = 0;
+  double replicas_per_vector = 0;
+  uint64_t entries_dropped_by_limit = 0;
+  // First stage run in this call when an earlier, interrupted call had
+  // finished some stages; "" for a fresh build.
+  std::string resumed_from;
+  nlohmann::json stage_seconds;
+};
+
+absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
+                                                 const std::string& out_dir,
+                                                 const SpannBuildOptions& options);
+
+}  // namespace cairn
+
+#endif  // CAIRN_INDEX_SPANN_SPANN_BUILDER_H_
