@@ -157,24 +157,4 @@ absl::Status WriteJsonReport(const BenchReport& report, const std::string& path)
   return WriteJson(ReportToJson(report), path);
 }
 
-// Nearest-rank percentile of sorted values.
-static double NearestRank(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t rank = static_cast<size_t>(std::ceil(p * sorted.size()));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-LatencyMs Summarize(std::vector<double> latency_ms) {
-  LatencyMs s;
-  if (latency_ms.empty()) return s;
-  std::sort(latency_ms.begin(), latency_ms.end());
-  double sum = 0;
-  for (double v : latency_ms) sum += v;
-  s.mean = sum / latency_ms.size();
-  s.p50 = NearestRank(latency_ms, 0.50);
-  s.p99 = NearestRank(latency_ms, 0.99);
-  s.p999 = NearestRank(latency_ms, 0.999);
-  return s;
-}
-
 }  // namespace cairn

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "bench/search_params.h"
+#include "common/summary.h"
 #include "nlohmann/json.hpp"
 
 namespace cairn {
@@ -24,12 +25,6 @@ struct MachineInfo {
 };
 // Reads what it can; missing pieces stay empty.
 MachineInfo ReadMachineInfo();
-
-struct LatencyMs {
-  double mean = 0, p50 = 0, p99 = 0, p999 = 0;
-};
-// Mean and nearest-rank percentiles of latencies (any order, any unit).
-LatencyMs Summarize(std::vector<double> latency_ms);
 
 // One sweep setting of one method.
 struct SettingResult {

@@ -1,5 +1,5 @@
 // Early-return helpers for absl::Status / absl::StatusOr, used at every module
-// boundary (see ../shared/STYLE.md, convention 1).
+// boundary (docs/ARCHITECTURE.md, "Conventions").
 #ifndef CAIRN_COMMON_STATUS_MACROS_H_
 #define CAIRN_COMMON_STATUS_MACROS_H_
 

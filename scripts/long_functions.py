@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Lists functions longer than a limit and files longer than a limit.
+
+Google style puts a function's opening line and closing brace at column 0
+(namespaces are not indented), so a definition is a column-0 line with a '('
+that ends in '{' and runs to the next column-0 '}'. Good enough to find the
+functions a reader cannot hold in their head; not a C++ parser.
+"""
+import argparse
+import os
+import re
+import sys
+
+SOURCE_DIRS = ["common", "kernels", "storage", "datasets", "index", "server", "client", "cli", "bench"]
+
+
+def functions(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().split("\n")
+    start = None
+    name = None
+    for i, line in enumerate(lines):
+        if start is None:
+            if line and not line[0].isspace() and line.rstrip().endswith("{") and "(" in line \
+                    and not line.startswith(("namespace", "class", "struct", "enum", "union", "extern", "#", "//")):
+                start = i
+                m = re.search(r"([A-Za-z_][A-Za-z_0-9:~<>]*)\s*\(", line)
+                name = m.group(1) if m else line.strip()
+            elif line and not line[0].isspace() and "(" in line and not line.rstrip().endswith((";", "{")) \
+                    and not line.startswith(("namespace", "class", "struct", "enum", "#", "//", "}")):
+                # A signature that wraps: find its '{' on a later line at the end.
+                j = i + 1
+                while j < len(lines) and j < i + 8 and not lines[j].rstrip().endswith(("{", ";")):
+                    j += 1
+                if j < len(lines) and lines[j].rstrip().endswith("{") and not lines[j].rstrip().endswith("= {"):
+                    m = re.search(r"([A-Za-z_][A-Za-z_0-9:~<>]*)\s*\(", line)
+                    start = i
+                    name = m.group(1) if m else line.strip()
+        elif line.startswith("}"):
+            yield name, start + 1, i + 1 - start
+            start = None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", default=os.path.join(os.path.dirname(__file__), ".."))
+    ap.add_argument("--function-lines", type=int, default=120)
+    ap.add_argument("--file-lines", type=int, default=700)
+    args = ap.parse_args()
+    found = 0
+    for d in SOURCE_DIRS:
+        for dirpath, _, names in os.walk(os.path.join(args.root, d)):
+            for n in sorted(names):
+                if not n.endswith((".cc", ".h")):
+                    continue
+                p = os.path.join(dirpath, n)
+                rel = os.path.relpath(p, args.root)
+                with open(p, encoding="utf-8", errors="replace") as f:
+                    total = sum(1 for _ in f)
+                if total > args.file_lines:
+                    print(f"file {rel}: {total} lines")
+                    found += 1
+                for name, line, length in functions(p):
+                    if length > args.function_lines:
+                        print(f"function {rel}:{line} {name}: {length} lines")
+                        found += 1
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
