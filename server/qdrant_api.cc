@@ -9,6 +9,7 @@
 #include "common/status_macros.h"
 #include "server/api_json.h"
 #include "server/qdrant_points.h"
+#include "index/spann/spann_limits.h"
 
 namespace cairn {
 
@@ -85,8 +86,9 @@ absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body) {
   if (body.contains("cairn") && body["cairn"].is_object()) {
     CAIRN_ASSIGN_OR_RETURN(auto mp, OptUint(body["cairn"], "max_postings", "cairn"));
     if (mp.has_value()) {
-      if (*mp == 0 || *mp > 4096) {
-        return absl::InvalidArgumentError("cairn.max_postings: expected 1..4096");
+      if (*mp == 0 || *mp > kMaxPostingsPerQuery) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cairn.max_postings: expected 1..", kMaxPostingsPerQuery));
       }
       c.max_postings = *mp;
     }

@@ -7,6 +7,7 @@
 #include "common/status_macros.h"
 #include "kernels/distance.h"
 #include "server/point_id.h"
+#include "index/spann/spann_limits.h"
 
 namespace cairn {
 
@@ -109,7 +110,10 @@ absl::Status ParseParams(const Json& body, SearchRequest* req) {
     if (!c.is_object()) return InvalidArgumentError("params.cairn: expected an object");
     CAIRN_ASSIGN_OR_RETURN(auto mp, OptUint(c, "max_postings", "params.cairn"));
     if (mp.has_value()) {
-      if (*mp == 0 || *mp > 4096) return InvalidArgumentError("params.cairn.max_postings: 1..4096");
+      if (*mp == 0 || *mp > kMaxPostingsPerQuery) {
+        return InvalidArgumentError(
+            absl::StrCat("params.cairn.max_postings: 1..", kMaxPostingsPerQuery));
+      }
       req->max_postings = *mp;
     }
     CAIRN_ASSIGN_OR_RETURN(auto eps, OptNumber(c, "epsilon", "params.cairn"));

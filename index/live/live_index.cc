@@ -14,6 +14,7 @@
 #include "index/live/live_internal.h"
 #include "index/spann/posting_scan.h"
 #include "index/spann/posting_search.h"
+#include "index/spann/spann_limits.h"
 
 namespace cairn {
 namespace {
@@ -26,8 +27,12 @@ uint64_t Nanos(Clock::time_point a, Clock::time_point b) {
 }  // namespace
 
 absl::Status LiveOptions::Validate() const {
-  if (replicas > 64) return absl::InvalidArgumentError("replicas must be <= 64");
-  if (candidates > 1024) return absl::InvalidArgumentError("candidates must be <= 1024");
+  if (replicas > kMaxReplicas) {
+    return absl::InvalidArgumentError(absl::StrCat("replicas must be <= ", kMaxReplicas));
+  }
+  if (candidates > kMaxCandidates) {
+    return absl::InvalidArgumentError(absl::StrCat("candidates must be <= ", kMaxCandidates));
+  }
   if (memtable_capacity > (1u << 24)) {
     return absl::InvalidArgumentError("memtable_capacity must be at most 2^24");
   }

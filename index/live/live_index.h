@@ -55,6 +55,7 @@
 #include "storage/env.h"
 #include "storage/posting_store.h"
 #include "storage/wal.h"
+#include "index/spann/spann_limits.h"
 
 namespace cairn {
 

@@ -16,10 +16,10 @@
 #include "index/live/live_index.h"
 #include "index/live/live_internal.h"
 #include "index/spann/page_order.h"
+#include "index/spann/spann_limits.h"
 
 namespace cairn {
 
-inline constexpr uint32_t kNoHead = 0xFFFFFFFFu;
 
 namespace {
 

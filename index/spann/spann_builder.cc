@@ -27,13 +27,13 @@
 #include "storage/env.h"
 #include "storage/posting_file.h"
 #include "storage/record_file.h"
+#include "index/spann/spann_limits.h"
 
 namespace cairn {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr char kAssignMagic[8] = {'C', 'A', 'I', 'R', 'N', 'A', 'S', 'G'};
-constexpr uint32_t kNoHead = UINT32_MAX;
 constexpr uint64_t kChunkRows = 8192;
 
 uint64_t PeakRss() {
@@ -137,9 +137,12 @@ absl::StatusOr<std::unique_ptr<CodeModel>> TrainCodeModel(
 
 absl::Status SpannBuildOptions::Validate() const {
   if (!(head_ratio > 0 && head_ratio <= 1)) return absl::InvalidArgumentError("--head-ratio must be in (0, 1]");
-  if (replicas == 0 || replicas > 64) return absl::InvalidArgumentError("--replicas must be in [1, 64]");
-  if (candidates < replicas || candidates > 1024) {
-    return absl::InvalidArgumentError("--candidates must be in [replicas, 1024]");
+  if (replicas == 0 || replicas > kMaxReplicas) {
+    return absl::InvalidArgumentError(absl::StrCat("--replicas must be in [1, ", kMaxReplicas, "]"));
+  }
+  if (candidates < replicas || candidates > kMaxCandidates) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--candidates must be in [replicas, ", kMaxCandidates, "]"));
   }
   if (!(rng_factor >= 0)) return absl::InvalidArgumentError("--rng-factor must be >= 0");
   if (!(closure_epsilon >= 0)) return absl::InvalidArgumentError("--closure-epsilon must be >= 0");

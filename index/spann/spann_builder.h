@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "kernels/metric.h"
 #include "nlohmann/json.hpp"
+#include "index/spann/spann_limits.h"
 
 namespace cairn {
 
@@ -43,8 +44,8 @@ struct SpannBuildOptions {
   Metric metric = Metric::kL2;
   // Heads as a fraction of the vectors (SPANN uses 0.10 - 0.16).
   double head_ratio = 0.12;
-  uint32_t replicas = 8;      // R: most postings a vector is written to
-  uint32_t candidates = 64;   // nearest heads considered per vector
+  uint32_t replicas = kDefaultReplicas;      // R: most postings a vector is written to
+  uint32_t candidates = kDefaultCandidates;   // nearest heads considered per vector
   // Head-graph beam when finding those candidates (>= candidates). A vector
   // whose true nearest heads the graph misses is written where queries do
   // not look: on syn1m 64 -> 256 raised recall@10 at 16 postings from 0.921
