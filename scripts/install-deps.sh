@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config
+  python3                 # scripts/check_layers.py and scripts/long_functions.py in ctest
   libboost-dev            # Asio and Beast (header-only in Boost 1.74)
   liburing-dev            # io_uring reads
   libopenblas-dev         # SGEMM for k-means and ground truth
@@ -14,7 +15,7 @@ PACKAGES=(
   libxxhash-dev           # checksums of on-disk formats (XXH3: fast, well tested)
   libcli11-dev            # the cairn command line (subcommands, validation, help text)
   zlib1g-dev              # gzip IDX files of Fashion-MNIST
-  libhnswlib-dev          # reference method in the benchmark harness
+  libhnswlib-dev          # the head graph (index/spann) and a reference method in the harness
   libfaiss-dev            # reference method and ground-truth cross-check in the harness
   dataset-fashion-mnist   # the real data set of make run and the benchmarks
 )
