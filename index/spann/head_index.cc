@@ -141,8 +141,18 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Load(const std::string& pa
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrCat(path, ": cannot load head index: ", e.what()));
   }
-  index->count_ = static_cast<uint32_t>(index->impl_->hnsw->cur_element_count);
-  index->removed_ = static_cast<uint32_t>(index->impl_->hnsw->num_deleted_);
+  // hnswlib's loading constructor leaves num_deleted_ uninitialised and
+  // loadIndex only adds to it, so it holds heap garbage plus the deleted
+  // count. Count the deletion marks ourselves and repair it: a garbage count
+  // made an empty graph look non-empty (its first head was never added, and
+  // every vector flushed after a crash went nowhere) and live_count()
+  // underflow.
+  auto* h = index->impl_->hnsw.get();
+  size_t deleted = 0;
+  for (size_t i = 0; i < h->cur_element_count; ++i) deleted += h->isMarkedDeleted(i);
+  h->num_deleted_ = deleted;
+  index->count_ = static_cast<uint32_t>(h->cur_element_count);
+  index->removed_ = static_cast<uint32_t>(deleted);
   // Labels were assigned 0..count-1 at build; internal ids may differ, so
   // head(id) goes through the label lookup once here.
   return index;
