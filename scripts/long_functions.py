@@ -14,31 +14,47 @@ import sys
 SOURCE_DIRS = ["common", "kernels", "storage", "datasets", "index", "server", "client", "cli", "bench"]
 
 
+CONTROL = ("if ", "if(", "for ", "for(", "while ", "while(", "switch ", "switch(", "else", "do ",
+           "do{", "catch", "try", "return", "namespace", "class ", "struct ", "enum ", "union ",
+           "extern ", "#", "//", "}", "case ")
+
+
 def functions(path):
+    """Yields (name, first line, length) of definitions at indentation 0 or 2.
+
+    Indentation 0 holds free functions and out-of-class member definitions;
+    indentation 2 holds functions defined in a class body (and lambdas bound
+    at a function's top level). A definition runs from its signature to the
+    next line holding only its closing brace at the same indentation.
+    """
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = f.read().split("\n")
-    start = None
-    name = None
-    for i, line in enumerate(lines):
-        if start is None:
-            if line and not line[0].isspace() and line.rstrip().endswith("{") and "(" in line \
-                    and not line.startswith(("namespace", "class", "struct", "enum", "union", "extern", "#", "//")):
-                start = i
-                m = re.search(r"([A-Za-z_][A-Za-z_0-9:~<>]*)\s*\(", line)
-                name = m.group(1) if m else line.strip()
-            elif line and not line[0].isspace() and "(" in line and not line.rstrip().endswith((";", "{")) \
-                    and not line.startswith(("namespace", "class", "struct", "enum", "#", "//", "}")):
-                # A signature that wraps: find its '{' on a later line at the end.
-                j = i + 1
+    for indent in (0, 2):
+        pad = " " * indent
+        close = re.compile("^" + pad + r"\}[;,)]*\s*(//.*)?$")
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            body = line[indent:]
+            if line.startswith(pad) and body and not body[0].isspace() and "(" in line \
+                    and not body.startswith(CONTROL):
+                # The signature may wrap: its '{' ends this line or one of the next few.
+                j = i
                 while j < len(lines) and j < i + 8 and not lines[j].rstrip().endswith(("{", ";")):
                     j += 1
-                if j < len(lines) and lines[j].rstrip().endswith("{") and not lines[j].rstrip().endswith("= {"):
-                    m = re.search(r"([A-Za-z_][A-Za-z_0-9:~<>]*)\s*\(", line)
-                    start = i
-                    name = m.group(1) if m else line.strip()
-        elif line.startswith("}"):
-            yield name, start + 1, i + 1 - start
-            start = None
+                if j < len(lines) and lines[j].rstrip().endswith("{") \
+                        and not lines[j].rstrip().endswith(("= {", "({", "[{")):
+                    k = j + 1
+                    while k < len(lines) and not close.match(lines[k]):
+                        if lines[k] and not lines[k].startswith(pad):
+                            break  # left the enclosing scope: not a definition
+                        k += 1
+                    if k < len(lines) and close.match(lines[k]):
+                        m = re.search(r"([A-Za-z_][A-Za-z_0-9:~<>]*)\s*\(", line)
+                        yield (m.group(1) if m else body.strip()), i + 1, k + 1 - i
+                        i = k + 1
+                        continue
+            i += 1
 
 
 def main():
