@@ -4,6 +4,7 @@
 // file are failed while it is open (FailReadsOf). Each failure must come back
 // as an error Status naming the file, without a crash, and the same call must
 // succeed once the fault is cleared: a read error changes nothing on disk.
+// Also the check that those reads serve in the head index loader.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -230,6 +231,33 @@ TEST(ReadFaultTest, HeadIndexLoad) {
   ASSERT_NE(loaded, nullptr);
   EXPECT_EQ(loaded->size(), kHeads);
   EXPECT_EQ(std::memcmp(loaded->head(5), heads.data() + 5 * kDim, kDim * sizeof(float)), 0);
+}
+
+// What HeadIndex::Load reads through the Env is hnswlib's leading sizes,
+// checked against the file before hnswlib allocates by them.
+TEST(ReadFaultTest, HeadIndexLoadRejectsSizesTheFileCannotHold) {
+  TempDir dir;
+  constexpr uint32_t kHeads = 40, kDim = 8;
+  std::vector<float> heads(kHeads * kDim, 0.5f);
+  for (uint32_t i = 0; i < kHeads; ++i) heads[i * kDim] = static_cast<float>(i);
+  HeadIndexOptions options;
+  options.threads = 1;
+  options.progress = false;
+  auto built = HeadIndex::Build(heads.data(), kHeads, kDim, Metric::kL2, options);
+  ASSERT_TRUE(built.ok()) << built.status();
+  const std::string path = dir.File("heads.hnsw");
+  ASSERT_TRUE((*built)->Save(path).ok());
+  Env* env = Env::Default();
+  ASSERT_TRUE(env->TruncateFile(path, *env->FileSize(path) / 2).ok());
+  absl::Status s = HeadIndex::Load(path, kDim, Metric::kL2).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(path));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("40 heads of"));
+
+  ASSERT_TRUE(env->TruncateFile(path, 10).ok());
+  s = HeadIndex::Load(path, kDim, Metric::kL2).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("shorter than its header"));
 }
 
 }  // namespace

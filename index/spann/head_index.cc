@@ -61,7 +61,8 @@ absl::Status CheckGraphSizes(Env* env, const std::string& path) {
   CAIRN_ASSIGN_OR_RETURN(const uint64_t file_bytes, env->FileSize(path));
   GraphSizes s;
   if (file_bytes < sizeof(s)) {
-    return absl::DataLossError(absl::StrCat(path, ": head index of ", file_bytes, " bytes"));
+    return absl::DataLossError(absl::StrCat(path, ": head index of ", file_bytes,
+                                            " bytes is shorter than its header"));
   }
   CAIRN_RETURN_IF_ERROR(file->Read(0, sizeof(s), &s));
   const uint64_t room = file_bytes - sizeof(s);
