@@ -349,7 +349,7 @@ absl::Status PointStore::SwitchGeneration(uint64_t generation) {
     absl::Status status = write();
     if (status.ok()) status = out->Sync();
     if (status.ok()) status = out->Close();
-    // Opened before the rename (the descriptor follows the file), so that
+    // Opened before the rename (an open file follows its rename), so that
     // nothing after the rename is needed to serve reads.
     if (status.ok()) {
       absl::StatusOr<std::unique_ptr<RandomAccessFile>> reader =
