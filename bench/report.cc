@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "kernels/distance.h"
+#include "storage/env.h"
 
 namespace cairn {
 namespace {
@@ -138,19 +139,7 @@ nlohmann::json ReportToJson(const BenchReport& r) {
 }
 
 absl::Status WriteJson(const nlohmann::json& json, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot create ", tmp));
-    out << json.dump(2) << "\n";
-    out.flush();
-    if (!out) return absl::DataLossError(absl::StrCat("cannot write ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(Env::Default(), path, json.dump(2) + "\n");
 }
 
 absl::Status WriteJsonReport(const BenchReport& report, const std::string& path) {

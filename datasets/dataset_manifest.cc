@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "storage/env.h"
 
 namespace cairn {
 
@@ -19,17 +20,7 @@ absl::Status WriteDatasetManifest(const std::string& dir, const DatasetManifest&
                       {"source", m.source},
                       {"params", m.params},
                       {"files", {{"base", "base.fbin"}, {"queries", "query.fbin"}, {"gt", "gt.ibin"}}}};
-  const std::string path = dir + "/dataset.json", tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump(2) << "\n";
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat(tmp, ": write failed"));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat(path, ": rename failed: ", ec.message()));
-  return absl::OkStatus();
+  return WriteFileAtomically(Env::Default(), dir + "/dataset.json", j.dump(2) + "\n");
 }
 
 absl::StatusOr<DatasetManifest> ReadDatasetManifest(const std::string& dir) {

@@ -24,7 +24,8 @@ struct DatasetManifest {
   std::string params;   // the parameters that made it, to detect a stale directory
 };
 
-// Written last (write temp, rename), so its presence means the set is complete.
+// Written last (write temp, fsync, rename, fsync directory), so its presence
+// means the set is complete.
 absl::Status WriteDatasetManifest(const std::string& dir, const DatasetManifest& m);
 absl::StatusOr<DatasetManifest> ReadDatasetManifest(const std::string& dir);
 // True when dir has a manifest with these params and base/query/gt files.

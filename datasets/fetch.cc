@@ -21,6 +21,7 @@
 #include "datasets/pca.h"
 #include "datasets/vector_file.h"
 #include "nlohmann/json.hpp"
+#include "storage/env.h"
 
 namespace cairn {
 namespace {
@@ -192,13 +193,15 @@ absl::Status FetchFioriDocs(const std::string& out_dir, const FetchOptions& o, u
   auto write = [&](const std::vector<size_t>& rows, const std::string& name,
                    const std::string& texts) -> absl::Status {
     CAIRN_ASSIGN_OR_RETURN(auto w, VectorWriter::Create(out_dir + "/" + name, VectorFormat::kFbin, dim));
-    std::ofstream t(out_dir + "/" + texts, std::ios::trunc);
-    for (size_t r : rows) {
-      CAIRN_RETURN_IF_ERROR(w->AppendFloat(vecs.data() + r * dim, 1));
-      t << records[r].dump() << "\n";
-    }
-    if (!t) return absl::InternalError(out_dir + "/" + texts + ": write failed");
-    return w->Finish();
+    const std::string texts_path = out_dir + "/" + texts;
+    return WriteFileAtomically(Env::Default(), texts_path, [&](WritableFile* t) -> absl::Status {
+      for (size_t r : rows) {
+        CAIRN_RETURN_IF_ERROR(w->AppendFloat(vecs.data() + r * dim, 1));
+        const std::string line = records[r].dump() + "\n";
+        CAIRN_RETURN_IF_ERROR(t->Append(line.data(), line.size()));
+      }
+      return w->Finish();
+    });
   };
   CAIRN_RETURN_IF_ERROR(write(base_rows, "base.fbin", "texts.jsonl"));
   CAIRN_RETURN_IF_ERROR(write(query_rows, "query.fbin", "query_texts.jsonl"));

@@ -1,7 +1,6 @@
 #include "datasets/ground_truth.h"
 
 #include <cblas.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +14,7 @@
 #include "common/status_macros.h"
 #include "datasets/vector_file.h"
 #include "kernels/distance.h"
+#include "storage/env.h"
 
 namespace cairn {
 namespace {
@@ -129,20 +129,14 @@ absl::Status WriteGroundTruth(const std::string& path, const GroundTruth& gt) {
   if (gt.ids.size() != cells || (!gt.distances.empty() && gt.distances.size() != cells)) {
     return absl::InvalidArgumentError(path + ": ground truth arrays do not match n*k");
   }
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat(tmp, ": cannot create"));
-  int32_t header[2] = {static_cast<int32_t>(gt.num_queries), static_cast<int32_t>(gt.k)};
-  bool ok = std::fwrite(header, 4, 2, f) == 2 &&
-            std::fwrite(gt.ids.data(), 4, cells, f) == cells;
-  if (ok && !gt.distances.empty()) ok = std::fwrite(gt.distances.data(), 4, cells, f) == cells;
-  ok = ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::InternalError(absl::StrCat(path, ": write failed (disk full?)"));
-  }
-  return absl::OkStatus();
+  // Straight from the arrays: the file is never assembled in memory.
+  return WriteFileAtomically(Env::Default(), path, [&](WritableFile* file) -> absl::Status {
+    int32_t header[2] = {static_cast<int32_t>(gt.num_queries), static_cast<int32_t>(gt.k)};
+    CAIRN_RETURN_IF_ERROR(file->Append(header, sizeof(header)));
+    CAIRN_RETURN_IF_ERROR(file->Append(gt.ids.data(), 4 * cells));
+    if (gt.distances.empty()) return absl::OkStatus();
+    return file->Append(gt.distances.data(), 4 * cells);
+  });
 }
 
 absl::StatusOr<GroundTruth> ComputeGroundTruth(const std::string& base_path,

@@ -290,23 +290,24 @@ absl::StatusOr<std::unique_ptr<VectorWriter>> VectorWriter::Create(const std::st
     return absl::InvalidArgumentError(absl::StrCat(path, ": invalid dimension ", dim));
   }
   std::unique_ptr<VectorWriter> w(new VectorWriter());
+  w->env_ = Env::Default();
   w->path_ = path;
-  w->tmp_path_ = path + ".tmp";
   w->format_ = format;
   w->dim_ = dim;
-  w->file_ = std::fopen(w->tmp_path_.c_str(), "wb");
-  if (w->file_ == nullptr) return ErrnoError(w->tmp_path_, "cannot create");
+  CAIRN_ASSIGN_OR_RETURN(w->file_, w->env_->NewWritableFile(TempPathFor(path)));
   if (!IsVecs(format)) {
+    // The row count (0 here) is filled in by Finish.
     int32_t header[2] = {0, static_cast<int32_t>(dim)};
-    if (std::fwrite(header, 4, 2, w->file_) != 2) return ErrnoError(w->tmp_path_, "write failed");
+    CAIRN_RETURN_IF_ERROR(w->file_->Append(header, sizeof(header)));
   }
   return w;
 }
 
 VectorWriter::~VectorWriter() {
   if (file_ != nullptr) {
-    std::fclose(file_);
-    std::remove(tmp_path_.c_str());
+    const std::string tmp_path = file_->path();
+    file_.reset();
+    (void)env_->RemoveFile(tmp_path);
   }
 }
 
@@ -321,13 +322,11 @@ absl::Status VectorWriter::AppendRaw(const void* rows, size_t n) {
   if (IsVecs(format_)) {
     int32_t d = static_cast<int32_t>(dim_);
     for (size_t i = 0; i < n; ++i) {
-      if (std::fwrite(&d, 4, 1, file_) != 1 ||
-          std::fwrite(p + i * row_bytes, row_bytes, 1, file_) != 1) {
-        return ErrnoError(tmp_path_, "write failed");
-      }
+      CAIRN_RETURN_IF_ERROR(file_->Append(&d, 4));
+      CAIRN_RETURN_IF_ERROR(file_->Append(p + i * row_bytes, row_bytes));
     }
-  } else if (n > 0 && std::fwrite(p, row_bytes, n, file_) != n) {
-    return ErrnoError(tmp_path_, "write failed");
+  } else if (n > 0) {
+    CAIRN_RETURN_IF_ERROR(file_->Append(p, row_bytes * n));
   }
   rows_ += n;
   return absl::OkStatus();
@@ -375,24 +374,9 @@ absl::Status VectorWriter::Finish() {
   if (file_ == nullptr) return absl::FailedPreconditionError(path_ + ": writer already finished");
   if (!IsVecs(format_)) {
     int32_t n = static_cast<int32_t>(rows_);
-    if (std::fseek(file_, 0, SEEK_SET) != 0 || std::fwrite(&n, 4, 1, file_) != 1) {
-      return ErrnoError(tmp_path_, "header write failed");
-    }
+    CAIRN_RETURN_IF_ERROR(file_->WriteAt(0, &n, 4));
   }
-  if (std::fflush(file_) != 0 || fsync(fileno(file_)) != 0) {
-    return ErrnoError(tmp_path_, "flush failed (disk full?)");
-  }
-  if (std::fclose(file_) != 0) {
-    file_ = nullptr;
-    std::remove(tmp_path_.c_str());
-    return ErrnoError(tmp_path_, "close failed");
-  }
-  file_ = nullptr;
-  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
-    std::remove(tmp_path_.c_str());
-    return ErrnoError(path_, "rename into place failed");
-  }
-  return absl::OkStatus();
+  return CommitTempFile(env_, std::move(file_), path_);
 }
 
 absl::Status WriteFloatMatrix(const std::string& path, const FloatMatrix& m) {

@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/env.h"
 
 namespace cairn {
 
@@ -95,7 +96,8 @@ absl::StatusOr<FloatMatrix> ReadFloatMatrix(const std::string& path, uint64_t be
 class VectorWriter {
  public:
   // Creates (truncates) path. Data goes to path + ".tmp" and is renamed into
-  // place by Finish(), so a killed writer never leaves a valid-looking file.
+  // place by Finish() (storage/env.h, CommitTempFile), so a killed writer
+  // never leaves a valid-looking file.
   static absl::StatusOr<std::unique_ptr<VectorWriter>> Create(const std::string& path,
                                                               VectorFormat format,
                                                               uint32_t dim);
@@ -108,17 +110,18 @@ class VectorWriter {
   absl::Status AppendFloat(const float* rows, size_t n);
   // Appends rows in the format's own element type.
   absl::Status AppendRaw(const void* rows, size_t n);
-  // Writes the header count (bin formats), fsyncs and renames into place.
+  // Writes the header count (bin formats), fsyncs, renames into place and
+  // fsyncs the directory. The writer is finished even if this fails.
   absl::Status Finish();
   uint64_t rows_written() const { return rows_; }
 
  private:
   VectorWriter() = default;
+  Env* env_ = nullptr;
   std::string path_;
-  std::string tmp_path_;
   VectorFormat format_;
   uint32_t dim_ = 0;
-  std::FILE* file_ = nullptr;
+  std::unique_ptr<WritableFile> file_;  // the temporary file; null once finished
   uint64_t rows_ = 0;
   std::vector<uint8_t> scratch_;
 };

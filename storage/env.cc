@@ -142,6 +142,41 @@ class PosixWritableFile final : public WritableFile {
   std::string buffer_;
 };
 
+class PosixRandomAccessFile final : public RandomAccessFile {
+ public:
+  PosixRandomAccessFile(std::string path, int fd)
+      : path_(std::move(path)), fd_(fd) {}
+  ~PosixRandomAccessFile() override { ::close(fd_); }
+
+  absl::Status Read(uint64_t offset, size_t n, void* buf) const override {
+    char* out = static_cast<char*>(buf);
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t r = ::pread(fd_, out + done, n - done,
+                                static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return IOError(absl::StrCat(path_, ": read at offset ", offset + done),
+                       errno);
+      }
+      if (r == 0) {
+        return absl::DataLossError(
+            absl::StrCat(path_, ": unexpected end of file at offset ",
+                         offset + done, " reading ", n, " bytes at offset ",
+                         offset));
+      }
+      done += static_cast<size_t>(r);
+    }
+    return absl::OkStatus();
+  }
+
+  const std::string& path() const override { return path_; }
+
+ private:
+  const std::string path_;
+  const int fd_;
+};
+
 class PosixEnv final : public Env {
  public:
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
@@ -204,6 +239,13 @@ class PosixEnv final : public Env {
     std::filesystem::create_directories(dir, ec);
     if (ec) return IOError(absl::StrCat(dir, ": create directory"), ec.value());
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) override {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return IOError(absl::StrCat(path, ": open"), errno);
+    return std::make_unique<PosixRandomAccessFile>(path, fd);
   }
 
   bool FileExists(const std::string& path) override {
@@ -289,24 +331,43 @@ absl::Status IOError(const std::string& context, int error_number) {
   }
 }
 
-absl::Status WriteFileAtomically(Env* env, const std::string& path,
-                                 std::string_view contents) {
-  const std::string tmp = path + ".tmp";
-  absl::Status status = [&]() -> absl::Status {
-    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
-                           env->NewWritableFile(tmp));
-    CAIRN_RETURN_IF_ERROR(file->Append(contents.data(), contents.size()));
-    CAIRN_RETURN_IF_ERROR(file->Sync());
-    return file->Close();
-  }();
-  if (status.ok()) status = env->RenameFile(tmp, path);
+std::string TempPathFor(const std::string& path) { return path + ".tmp"; }
+
+absl::Status CommitTempFile(Env* env, std::unique_ptr<WritableFile> tmp,
+                            const std::string& path) {
+  const std::string tmp_path = tmp->path();
+  absl::Status status = tmp->Sync();
+  if (status.ok()) status = tmp->Close();
+  tmp.reset();
+  if (status.ok()) status = env->RenameFile(tmp_path, path);
   if (!status.ok()) {
     // Leave no stale temporary behind; if this also fails the next writer
     // truncates it anyway.
-    if (env->FileExists(tmp)) (void)env->RemoveFile(tmp);
+    if (env->FileExists(tmp_path)) (void)env->RemoveFile(tmp_path);
     return status;
   }
   return env->SyncDir(DirName(path));
+}
+
+absl::Status WriteFileAtomically(
+    Env* env, const std::string& path,
+    absl::FunctionRef<absl::Status(WritableFile*)> write) {
+  const std::string tmp_path = TempPathFor(path);
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> tmp,
+                         env->NewWritableFile(tmp_path));
+  if (absl::Status status = write(tmp.get()); !status.ok()) {
+    tmp.reset();
+    if (env->FileExists(tmp_path)) (void)env->RemoveFile(tmp_path);
+    return status;
+  }
+  return CommitTempFile(env, std::move(tmp), path);
+}
+
+absl::Status WriteFileAtomically(Env* env, const std::string& path,
+                                 std::string_view contents) {
+  return WriteFileAtomically(env, path, [&](WritableFile* file) {
+    return file->Append(contents.data(), contents.size());
+  });
 }
 
 }  // namespace cairn

@@ -1,15 +1,16 @@
-// The seam between Cairn and the file system for everything that mutates it
-// (LevelDB's Env): creating, appending, syncing, renaming and removing files.
-// Writers take an Env* so that tests can substitute FaultInjectionEnv and fail
-// any single operation. Hot-path reads do not go through here; they use
-// BlockReader (block_reader.h).
+// The seam between Cairn and the file system (LevelDB's Env): creating,
+// appending, syncing, renaming and removing files, and buffered reads.
+// Readers and writers take an Env* so that tests can substitute
+// FaultInjectionEnv and fail any single operation. The query path's O_DIRECT
+// reads do not go through here; they use BlockReader (block_reader.h), whose
+// io_uring batching an interface per read would defeat.
 //
 // Errors: ENOENT becomes NotFound, ENOSPC/EDQUOT become ResourceExhausted with
 // "disk full" in the message, EACCES/EPERM/EROFS become PermissionDenied, and
 // anything else Internal. Every message names the file and the operation.
 //
-// Thread-safety: an Env is safe to use from many threads at once. A
-// WritableFile is not: one owner at a time.
+// Thread-safety: an Env is safe to use from many threads at once, and so is a
+// RandomAccessFile. A WritableFile is not: one owner at a time.
 #ifndef CAIRN_STORAGE_ENV_H_
 #define CAIRN_STORAGE_ENV_H_
 
@@ -20,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -45,6 +47,19 @@ class WritableFile {
   virtual absl::Status Close() = 0;
   // Bytes written so far, including any still buffered.
   virtual uint64_t Size() const = 0;
+  virtual const std::string& path() const = 0;
+};
+
+// A file open for positioned reads (pread). It stays readable after the file
+// is renamed or removed: it reads the file it opened.
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+
+  // Reads exactly `n` bytes at `offset` into `buf`. A file that ends first is
+  // DataLossError naming the file, the offset where it ended and the read
+  // asked for; other failures are IO errors as described above.
+  virtual absl::Status Read(uint64_t offset, size_t n, void* buf) const = 0;
   virtual const std::string& path() const = 0;
 };
 
@@ -75,6 +90,9 @@ class Env {
   // mkdir -p. OK if the directory exists.
   virtual absl::Status CreateDirs(const std::string& dir) = 0;
 
+  virtual absl::StatusOr<std::unique_ptr<RandomAccessFile>>
+  NewRandomAccessFile(const std::string& path) = 0;
+
   virtual bool FileExists(const std::string& path) = 0;
   virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
   // Whole-file read, for small files (manifests, directories).
@@ -91,6 +109,21 @@ class Env {
 // is reported although the new contents are already in place.
 absl::Status WriteFileAtomically(Env* env, const std::string& path,
                                  std::string_view contents);
+// The same for a file written piece by piece: `write` appends to the
+// temporary file (it may be called with a file of any size, so a large file
+// need not be held in memory).
+absl::Status WriteFileAtomically(
+    Env* env, const std::string& path,
+    absl::FunctionRef<absl::Status(WritableFile*)> write);
+
+// The second half of the above, for writers that keep `tmp` (created by
+// env->NewWritableFile(TempPathFor(path))) open across calls: syncs and
+// closes it, renames it over `path` and syncs the directory. On failure
+// before the rename the temporary file is removed (best effort).
+absl::Status CommitTempFile(Env* env, std::unique_ptr<WritableFile> tmp,
+                            const std::string& path);
+// Where the above write the new contents of `path`: `path`.tmp.
+std::string TempPathFor(const std::string& path);
 
 // The directory part of `path` ("." if it has none); what SyncDir needs after
 // a rename into `path`.

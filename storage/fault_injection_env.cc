@@ -61,6 +61,26 @@ class FaultInjectionWritableFile final : public WritableFile {
   bool closed_ = false;
 };
 
+// Counts and possibly fails each read before forwarding it.
+class FaultInjectionRandomAccessFile final : public RandomAccessFile {
+ public:
+  FaultInjectionRandomAccessFile(FaultInjectionEnv* env,
+                                 std::unique_ptr<RandomAccessFile> base)
+      : env_(env), base_(std::move(base)) {}
+
+  absl::Status Read(uint64_t offset, size_t n, void* buf) const override {
+    CAIRN_RETURN_IF_ERROR(env_->BeginRead(
+        absl::StrCat("read ", n, " bytes at offset ", offset), path()));
+    return base_->Read(offset, n, buf);
+  }
+
+  const std::string& path() const override { return base_->path(); }
+
+ private:
+  FaultInjectionEnv* const env_;
+  const std::unique_ptr<RandomAccessFile> base_;
+};
+
 FaultInjectionEnv::FaultInjectionEnv(Env* base) : base_(base) {}
 
 void FaultInjectionEnv::FailNth(uint64_t n, int error_number) {
@@ -77,15 +97,31 @@ void FaultInjectionEnv::FailFrom(uint64_t n, int error_number) {
   error_number_ = error_number;
 }
 
+void FaultInjectionEnv::FailNthRead(uint64_t n, int error_number) {
+  absl::MutexLock lock(&mu_);
+  fail_read_at_ = n;
+  read_error_number_ = error_number;
+}
+
+void FaultInjectionEnv::FailReadsOf(const std::string& path,
+                                    int error_number) {
+  absl::MutexLock lock(&mu_);
+  fail_read_paths_.insert(path);
+  read_error_number_ = error_number;
+}
+
 void FaultInjectionEnv::ClearFaults() {
   absl::MutexLock lock(&mu_);
   fail_at_ = 0;
   fail_sticky_ = false;
+  fail_read_at_ = 0;
+  fail_read_paths_.clear();
 }
 
 void FaultInjectionEnv::ResetCounter() {
   absl::MutexLock lock(&mu_);
   count_ = 0;
+  read_count_ = 0;
   log_.clear();
 }
 
@@ -102,6 +138,11 @@ bool FaultInjectionEnv::partial_appends() const {
 uint64_t FaultInjectionEnv::operation_count() const {
   absl::MutexLock lock(&mu_);
   return count_;
+}
+
+uint64_t FaultInjectionEnv::read_count() const {
+  absl::MutexLock lock(&mu_);
+  return read_count_;
 }
 
 uint64_t FaultInjectionEnv::failures_injected() const {
@@ -126,6 +167,19 @@ absl::Status FaultInjectionEnv::BeginOperation(const std::string& what,
   return IOError(
       absl::StrCat(path, ": ", what, " (injected fault at operation ", n, ")"),
       error_number_);
+}
+
+absl::Status FaultInjectionEnv::BeginRead(const std::string& what,
+                                          const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t n = ++read_count_;
+  if (n != fail_read_at_ && !fail_read_paths_.contains(path)) {
+    return absl::OkStatus();
+  }
+  ++failures_;
+  return IOError(
+      absl::StrCat(path, ": ", what, " (injected fault at read ", n, ")"),
+      read_error_number_);
 }
 
 void FaultInjectionEnv::RecordSync(const std::string& path, uint64_t size) {
@@ -215,6 +269,15 @@ absl::Status FaultInjectionEnv::CreateDirs(const std::string& dir) {
   return base_->CreateDirs(dir);
 }
 
+absl::StatusOr<std::unique_ptr<RandomAccessFile>>
+FaultInjectionEnv::NewRandomAccessFile(const std::string& path) {
+  CAIRN_RETURN_IF_ERROR(BeginRead("open for reading", path));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file,
+                         base_->NewRandomAccessFile(path));
+  return std::unique_ptr<RandomAccessFile>(
+      new FaultInjectionRandomAccessFile(this, std::move(file)));
+}
+
 bool FaultInjectionEnv::FileExists(const std::string& path) {
   return base_->FileExists(path);
 }
@@ -225,6 +288,7 @@ absl::StatusOr<uint64_t> FaultInjectionEnv::FileSize(const std::string& path) {
 
 absl::StatusOr<std::string> FaultInjectionEnv::ReadFile(
     const std::string& path) {
+  CAIRN_RETURN_IF_ERROR(BeginRead("read file", path));
   return base_->ReadFile(path);
 }
 

@@ -1,18 +1,24 @@
-// An Env for tests that forwards to a real Env and can make chosen mutating
+// An Env for tests that forwards to a real Env and can make chosen
 // operations fail, to prove that writers leave either the old state or the
-// new one and that errors reach the caller with a useful message.
+// new one, and that errors (of writes and of reads) reach the caller as a
+// Status with a useful message.
 //
 // Mutating operations are numbered 1, 2, ... in the order they are attempted
 // (since construction or ResetCounter): NewWritableFile, NewAppendableFile,
 // Append, WriteAt, Flush, Sync, Close (of a file created here), RenameFile, SyncDir,
-// RemoveFile, TruncateFile, CreateDirs. Reads (FileExists, FileSize,
-// ReadFile, ListDir) are forwarded and never counted or failed. An injected
-// failure happens before the operation reaches the base Env (except a
-// partial Append, below), so the base file system is left as it was.
+// RemoveFile, TruncateFile, CreateDirs. An injected failure happens before
+// the operation reaches the base Env (except a partial Append, below), so the
+// base file system is left as it was.
+//
+// Reads (NewRandomAccessFile, Read of a file opened here, ReadFile) are
+// numbered on a counter of their own, so that arming a read fault does not
+// renumber the writes a test steps through, and they are not in
+// operation_log(). They fail only when a read fault is armed (FailNthRead,
+// FailReadsOf). FileExists, FileSize and ListDir are never counted or failed.
 //
 // Thread-safety: all methods may be called concurrently; operation numbers
-// are then assigned in lock order. Files it returns follow WritableFile's
-// rule (one owner at a time) and must not outlive the FaultInjectionEnv.
+// are then assigned in lock order. Files it returns follow their classes'
+// rules and must not outlive the FaultInjectionEnv.
 #ifndef CAIRN_STORAGE_FAULT_INJECTION_ENV_H_
 #define CAIRN_STORAGE_FAULT_INJECTION_ENV_H_
 
@@ -20,6 +26,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,8 +48,16 @@ class FaultInjectionEnv final : public Env {
   void FailNth(uint64_t n, int error_number = EIO);
   // Operations n, n+1, ... all fail: a disk that went away or filled up.
   void FailFrom(uint64_t n, int error_number = EIO);
+  // Read `n` (1-based, on the read counter) fails once with `error_number`.
+  // n == 0 disarms.
+  void FailNthRead(uint64_t n, int error_number = EIO);
+  // Every read of `path` (opening it, reading a file opened on it, ReadFile)
+  // fails with `error_number` until ClearFaults; files already open included.
+  void FailReadsOf(const std::string& path, int error_number = EIO);
+  // Disarms every write and read fault.
   void ClearFaults();
-  // Restarts operation numbering at 1 and clears the log; faults stay armed.
+  // Restarts both operation numberings at 1 and clears the log; faults stay
+  // armed.
   void ResetCounter();
 
   // When set, a failed Append first passes the first half of its bytes to
@@ -50,6 +65,8 @@ class FaultInjectionEnv final : public Env {
   void set_partial_appends(bool partial);
 
   uint64_t operation_count() const;
+  uint64_t read_count() const;
+  // Write and read failures together.
   uint64_t failures_injected() const;
   // One line per counted operation, e.g. "5 rename /d/m.tmp -> /d/m FAILED";
   // for test failure messages.
@@ -73,6 +90,8 @@ class FaultInjectionEnv final : public Env {
   absl::Status RemoveFile(const std::string& path) override;
   absl::Status TruncateFile(const std::string& path, uint64_t size) override;
   absl::Status CreateDirs(const std::string& dir) override;
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) override;
   bool FileExists(const std::string& path) override;
   absl::StatusOr<uint64_t> FileSize(const std::string& path) override;
   absl::StatusOr<std::string> ReadFile(const std::string& path) override;
@@ -81,10 +100,13 @@ class FaultInjectionEnv final : public Env {
 
  private:
   friend class FaultInjectionWritableFile;
+  friend class FaultInjectionRandomAccessFile;
 
   // Counts one operation described by `what` (for the log) on `path` and
   // returns the injected error if this one is to fail.
   absl::Status BeginOperation(const std::string& what, const std::string& path);
+  // The same for a read, on the read counter.
+  absl::Status BeginRead(const std::string& what, const std::string& path);
   bool partial_appends() const;
   void RecordSync(const std::string& path, uint64_t size);
 
@@ -96,6 +118,10 @@ class FaultInjectionEnv final : public Env {
   int error_number_ ABSL_GUARDED_BY(mu_) = EIO;
   bool partial_appends_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t failures_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t read_count_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t fail_read_at_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<std::string> fail_read_paths_ ABSL_GUARDED_BY(mu_);
+  int read_error_number_ ABSL_GUARDED_BY(mu_) = EIO;
   std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
   // Path -> durable size, for DropUnsyncedData.
   std::map<std::string, uint64_t> synced_size_ ABSL_GUARDED_BY(mu_);

@@ -1,28 +1,21 @@
 #include "storage/point_log.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "storage/checksum.h"
 #include "storage/coding.h"
-#include "storage/env.h"
+#include "storage/file_header.h"
 #include "storage/record_frame.h"
 
 namespace cairn {
 namespace {
 
-constexpr char kMagic[] = "CAIRNPTS";  // 8 bytes; the NUL is not written
-constexpr size_t kVersionOffset = 8;
-constexpr size_t kReservedOffset = 12;
-constexpr size_t kGenerationOffset = 16;
-constexpr size_t kHeaderChecksumOffset = 24;
-static_assert(kHeaderChecksumOffset + 8 == kPointLogHeaderBytes);
+constexpr FileHeaderKind kPointLogHeader = {"CAIRNPTS", kPointLogFormatVersion,
+                                            "point log"};
+static_assert(kFileHeaderBytes == kPointLogHeaderBytes);
 
 // The WAL's record frame (storage/record_frame.h).
 static_assert(kFrameOverheadBytes == kWalRecordOverheadBytes);
@@ -34,48 +27,15 @@ absl::Status Corrupt(const std::string& path, const std::string& what) {
   return absl::DataLossError(absl::StrCat(path, ": ", what));
 }
 
-absl::Status PreadAll(int fd, const std::string& path, uint8_t* buf, size_t n,
-                      uint64_t offset) {
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t r =
-        ::pread(fd, buf + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return IOError(absl::StrCat(path, ": read at offset ", offset + done),
-                     errno);
-    }
-    if (r == 0) {
-      return Corrupt(
-          path, absl::StrCat("unexpected end of file at offset ", offset + done,
-                             " reading ", n, " bytes at offset ", offset));
-    }
-    done += static_cast<size_t>(r);
-  }
-  return absl::OkStatus();
-}
-
 // Empty if the header is good.
-std::string HeaderProblem(const uint8_t* p, uint64_t generation) {
-  if (std::memcmp(p, kMagic, 8) != 0) return "not a point log (bad magic)";
-  if (const uint32_t v = DecodeFixed32(p + kVersionOffset);
-      v != kPointLogFormatVersion) {
-    return absl::StrCat("unsupported point log version ", v,
-                        " (this build reads ", kPointLogFormatVersion, ")");
+std::string HeaderProblem(std::string_view header, uint64_t generation) {
+  uint64_t g = 0;
+  std::string problem = FileHeaderProblem(kPointLogHeader, header, &g);
+  if (problem.empty() && g != generation) {
+    problem = absl::StrCat("header says generation ", g, ", file name says ",
+                           generation);
   }
-  if (DecodeFixed64(p + kHeaderChecksumOffset) !=
-      Checksum64(p, kHeaderChecksumOffset)) {
-    return "point log header checksum mismatch";
-  }
-  if (DecodeFixed32(p + kReservedOffset) != 0) {
-    return "nonzero reserved point log header field";
-  }
-  if (const uint64_t g = DecodeFixed64(p + kGenerationOffset);
-      g != generation) {
-    return absl::StrCat("header says generation ", g, ", file name says ",
-                        generation);
-  }
-  return "";
+  return problem;
 }
 
 // Checks a body whose frame is intact; empty if it is well formed.
@@ -118,8 +78,8 @@ std::string ParseBody(uint8_t type, std::string_view body,
 // Consecutive byte ranges of a file through one reusable buffer.
 class FileWindow {
  public:
-  FileWindow(int fd, const std::string& path, uint64_t file_bytes)
-      : fd_(fd), path_(path), file_bytes_(file_bytes) {}
+  FileWindow(const RandomAccessFile& file, uint64_t file_bytes)
+      : file_(file), file_bytes_(file_bytes) {}
 
   // Bytes [offset, offset + n), which the caller knows to lie within the
   // file; valid until the next call.
@@ -128,16 +88,14 @@ class FileWindow {
       buffer_.resize(
           std::min(std::max(n, kScanChunkBytes), file_bytes_ - offset));
       start_ = offset;
-      CAIRN_RETURN_IF_ERROR(PreadAll(fd_, path_,
-                                     reinterpret_cast<uint8_t*>(buffer_.data()),
-                                     buffer_.size(), offset));
+      CAIRN_RETURN_IF_ERROR(
+          file_.Read(offset, buffer_.size(), buffer_.data()));
     }
     return reinterpret_cast<const uint8_t*>(buffer_.data()) + (offset - start_);
   }
 
  private:
-  const int fd_;
-  const std::string& path_;
+  const RandomAccessFile& file_;
   const uint64_t file_bytes_;
   std::string buffer_;
   uint64_t start_ = 0;
@@ -201,11 +159,11 @@ absl::StatusOr<bool> AllZero(FileWindow& window, uint64_t from, uint64_t to) {
 // Offset of the first intact record after `from` whose sequence number could
 // follow `expected`, or 0: as wal.cc's FindIntactRecord, it tells a torn
 // tail from a damaged length field in the middle of the log.
-absl::StatusOr<uint64_t> FindIntactRecord(int fd, const std::string& path,
+absl::StatusOr<uint64_t> FindIntactRecord(const RandomAccessFile& file,
                                           uint64_t file_bytes, uint64_t from,
                                           uint64_t expected) {
-  FileWindow scan(fd, path, file_bytes);
-  FileWindow verify(fd, path, file_bytes);
+  FileWindow scan(file, file_bytes);
+  FileWindow verify(file, file_bytes);
   const uint64_t max_gap = (file_bytes - from) / kWalRecordOverheadBytes;
   for (uint64_t off = from; off + kWalRecordOverheadBytes <= file_bytes;
        ++off) {
@@ -222,14 +180,7 @@ absl::StatusOr<uint64_t> FindIntactRecord(int fd, const std::string& path,
 }  // namespace
 
 std::string EncodePointLogHeader(uint64_t generation) {
-  std::string header(kPointLogHeaderBytes, '\0');
-  auto* p = reinterpret_cast<uint8_t*>(header.data());
-  std::memcpy(p, kMagic, 8);
-  EncodeFixed32(p + kVersionOffset, kPointLogFormatVersion);
-  EncodeFixed64(p + kGenerationOffset, generation);
-  EncodeFixed64(p + kHeaderChecksumOffset,
-                Checksum64(p, kHeaderChecksumOffset));
-  return header;
+  return EncodeFileHeader(kPointLogHeader, generation);
 }
 
 void EncodePointRecord(PointOp op, bool commit, uint64_t sequence,
@@ -255,7 +206,8 @@ void EncodePointRecord(PointOp op, bool commit, uint64_t sequence,
   SealFrame(p, static_cast<uint32_t>(body));
 }
 
-absl::StatusOr<PointRecordView> ReadPointRecord(int fd, const std::string& path,
+absl::StatusOr<PointRecordView> ReadPointRecord(const RandomAccessFile& file,
+                                                const std::string& path,
                                                 PointLocation location,
                                                 std::string* buffer) {
   const auto where = [&](const std::string& what) {
@@ -268,7 +220,7 @@ absl::StatusOr<PointRecordView> ReadPointRecord(int fd, const std::string& path,
   }
   buffer->resize(location.bytes);
   auto* p = reinterpret_cast<uint8_t*>(buffer->data());
-  CAIRN_RETURN_IF_ERROR(PreadAll(fd, path, p, location.bytes, location.offset));
+  CAIRN_RETURN_IF_ERROR(file.Read(location.offset, location.bytes, p));
   const uint64_t length = DecodeFixed32(p);
   if (length + kWalRecordOverheadBytes != location.bytes) {
     return where(absl::StrCat("length field ", length, " does not match the ",
@@ -285,21 +237,20 @@ absl::StatusOr<PointRecordView> ReadPointRecord(int fd, const std::string& path,
 }
 
 absl::Status ScanPointLog(
-    int fd, const std::string& path, uint64_t file_bytes, uint64_t generation,
+    const RandomAccessFile& file, uint64_t file_bytes, uint64_t generation,
     const std::function<absl::Status(const std::vector<PointLogOp>&)>& on_batch,
     PointLogScan* result) {
   PointLogScan local;
   PointLogScan& r = result != nullptr ? *result : local;
   r = PointLogScan();
-  if (file_bytes < kPointLogHeaderBytes) {
-    return Corrupt(path, absl::StrCat("point log header truncated (",
-                                      file_bytes, " bytes)"));
-  }
-  FileWindow window(fd, path, file_bytes);
+  const std::string& path = file.path();
+  FileWindow window(file, file_bytes);
   {
-    CAIRN_ASSIGN_OR_RETURN(const uint8_t* h,
-                           window.Get(0, kPointLogHeaderBytes));
-    if (std::string problem = HeaderProblem(h, generation); !problem.empty()) {
+    const uint64_t n = std::min(file_bytes, kPointLogHeaderBytes);
+    CAIRN_ASSIGN_OR_RETURN(const uint8_t* h, window.Get(0, n));
+    if (std::string problem = HeaderProblem(
+            std::string_view(reinterpret_cast<const char*>(h), n), generation);
+        !problem.empty()) {
       return Corrupt(path, problem);
     }
   }
@@ -361,7 +312,7 @@ absl::Status ScanPointLog(
       } else if (!zeros) {
         CAIRN_ASSIGN_OR_RETURN(
             const uint64_t next,
-            FindIntactRecord(fd, path, file_bytes, off + 1, expected));
+            FindIntactRecord(file, file_bytes, off + 1, expected));
         if (next != 0) {
           evidence =
               absl::StrCat("; an intact record follows at offset ", next);

@@ -7,11 +7,11 @@
 // This file encodes, reads back and scans such logs; point_store.h gives them
 // meaning and owns the files.
 //
-// Reads use pread(2) on a descriptor the caller opened (like posting_store.cc;
-// reads are not part of the Env seam, and FaultInjectionEnv never fails one).
+// Reads go through a RandomAccessFile the caller opened from its Env, so a
+// test can fail them (FaultInjectionEnv).
 //
 // Thread-safety: every function is safe to call concurrently, also on one
-// descriptor (pread does not move a file offset).
+// RandomAccessFile.
 #ifndef CAIRN_STORAGE_POINT_LOG_H_
 #define CAIRN_STORAGE_POINT_LOG_H_
 
@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/env.h"
 #include "storage/wal.h"
 
 namespace cairn {
@@ -77,10 +78,12 @@ struct PointRecordView {
   std::string_view vector;
 };
 
-// Reads the record at `location` of the log open as `fd` into *buffer and
+// Reads the record at `location` of the log open as `file` into *buffer and
 // verifies its frame (length, checksum, zero padding) and body. DataLossError
-// naming `path` and the offset on any mismatch or a short file.
-absl::StatusOr<PointRecordView> ReadPointRecord(int fd, const std::string& path,
+// naming `path` (the log's name, which `file` may have been opened under
+// before a rename) and the offset on any mismatch or a short file.
+absl::StatusOr<PointRecordView> ReadPointRecord(const RandomAccessFile& file,
+                                                const std::string& path,
                                                 PointLocation location,
                                                 std::string* buffer);
 
@@ -106,21 +109,21 @@ struct PointLogScan {
   uint64_t dropped_records = 0;
 };
 
-// Reads the log of `file_bytes` bytes open as `fd` from the start, calling
+// Reads the log of `file_bytes` bytes open as `file` from the start, calling
 // `on_batch` once per committed batch, in order. Reads in chunks: memory is
 // bounded by the largest record plus one chunk, not by the file. Returns:
 //  - OK at the end of the file; an unfinished last batch (intact records
 //    without a commit) and a damaged record with nothing after it (no
 //    nonzero byte after its end, no intact record after its start) are a torn
 //    tail: OK with result->torn_tail set;
-//  - DataLossError naming `path` and the offset for a bad header (magic,
+//  - DataLossError naming file.path() and the offset for a bad header (magic,
 //    version, checksum, reserved field, or a generation other than
 //    `generation`), a damaged record with data after it, an intact record
 //    with the wrong sequence number, an unknown type or a malformed body;
 //  - an error from `on_batch` as is, or an IO error.
 // `result` may be null.
 absl::Status ScanPointLog(
-    int fd, const std::string& path, uint64_t file_bytes, uint64_t generation,
+    const RandomAccessFile& file, uint64_t file_bytes, uint64_t generation,
     const std::function<absl::Status(const std::vector<PointLogOp>&)>& on_batch,
     PointLogScan* result);
 

@@ -1,10 +1,6 @@
 #include "storage/point_store.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 
@@ -67,12 +63,6 @@ absl::Status CheckBatch(const std::vector<PointStore::Put>& puts,
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> OpenForReading(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IOError(absl::StrCat(path, ": open"), errno);
-  return fd;
-}
-
 }  // namespace
 
 absl::Status PointStoreOptions::Validate() const {
@@ -82,10 +72,6 @@ absl::Status PointStoreOptions::Validate() const {
                      compaction_garbage_fraction));
   }
   return absl::OkStatus();
-}
-
-PointStore::LogFile::~LogFile() {
-  if (fd >= 0) ::close(fd);
 }
 
 PointStore::PointStore(Env* env, std::string dir,
@@ -144,14 +130,16 @@ absl::StatusOr<std::unique_ptr<PointStore>> PointStore::Open(
 
 absl::Status PointStore::Recover(uint64_t generation) {
   const std::string path = PathOf(PointLogName(generation));
-  CAIRN_ASSIGN_OR_RETURN(const int fd, OpenForReading(path));
-  auto file = std::make_shared<const LogFile>(path, generation, fd);
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> reader,
+                         env_->NewRandomAccessFile(path));
+  auto file =
+      std::make_shared<const LogFile>(path, generation, std::move(reader));
   CAIRN_ASSIGN_OR_RETURN(const uint64_t size, env_->FileSize(path));
   PointLogScan scan;
   {
     absl::WriterMutexLock lock(&mu_);
     CAIRN_RETURN_IF_ERROR(ScanPointLog(
-        fd, path, size, generation,
+        *file->file, size, generation,
         // Runs inside ScanPointLog, with mu_ held here.
         [this](const std::vector<PointLogOp>& batch)
             ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -341,7 +329,7 @@ absl::Status PointStore::SwitchGeneration(uint64_t generation) {
       for (const auto& [key, location] : map_) {
         CAIRN_ASSIGN_OR_RETURN(
             const PointRecordView r,
-            ReadPointRecord(old_file->fd, old_file->path, location, &in));
+            ReadPointRecord(*old_file->file, old_file->path, location, &in));
         if (r.op != PointOp::kPut || r.key != key) {
           return absl::DataLossError(absl::StrCat(
               old_file->path, ": record at offset ", location.offset,
@@ -361,14 +349,16 @@ absl::Status PointStore::SwitchGeneration(uint64_t generation) {
     absl::Status status = write();
     if (status.ok()) status = out->Sync();
     if (status.ok()) status = out->Close();
-    // Opened before the rename (the descriptor follows the file), so that
+    // Opened before the rename (an open file follows its rename), so that
     // nothing after the rename is needed to serve reads.
     if (status.ok()) {
-      absl::StatusOr<int> fd = OpenForReading(temp_path);
-      if (fd.ok()) {
-        new_file = std::make_shared<const LogFile>(path, generation, *fd);
+      absl::StatusOr<std::unique_ptr<RandomAccessFile>> reader =
+          env_->NewRandomAccessFile(temp_path);
+      if (reader.ok()) {
+        new_file = std::make_shared<const LogFile>(path, generation,
+                                                   *std::move(reader));
       } else {
-        status = fd.status();
+        status = reader.status();
       }
     }
     if (status.ok()) status = env_->RenameFile(temp_path, path);
@@ -435,7 +425,7 @@ absl::StatusOr<std::optional<PointRecord>> PointStore::Get(
   std::string buffer;
   CAIRN_ASSIGN_OR_RETURN(
       const PointRecordView r,
-      ReadPointRecord(file->fd, file->path, location, &buffer));
+      ReadPointRecord(*file->file, file->path, location, &buffer));
   if (r.op != PointOp::kPut || r.key != key) {
     return absl::DataLossError(
         absl::StrCat(file->path, ": record at offset ", location.offset,

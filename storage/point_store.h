@@ -2,7 +2,7 @@
 // all three opaque byte strings (the server gives them meaning: an
 // external-id key, JSON payload, vector elements). Only a sorted map
 // key -> location lives in RAM; payloads and vectors are read back from the
-// log with pread on every Get, and their checksum verified.
+// log (through the Env) on every Get, and their checksum verified.
 //
 // Files, in the collection's directory (formats: point_log.h and
 // docs/formats.md, "Point store"):
@@ -46,9 +46,9 @@
 // and Compact may be called from several threads: they take turns (one
 // writer at a time), and an Apply waits for a running compaction. A reader
 // sees every batch entirely or not at all. Locking order: write_mu_, then
-// mu_. Readers hold mu_ (shared) only to look up the map; their pread runs
-// unlocked, on a descriptor kept open by reference counting, so a
-// compaction may replace the file under a reader.
+// mu_. Readers hold mu_ (shared) only to look up the map; their read runs
+// unlocked, on a file kept open by reference counting, so a compaction may
+// replace the file under a reader.
 #ifndef CAIRN_STORAGE_POINT_STORE_H_
 #define CAIRN_STORAGE_POINT_STORE_H_
 
@@ -166,12 +166,14 @@ class PointStore {
  private:
   // An open generation, shared with readers that are still using it.
   struct LogFile {
-    LogFile(std::string path, uint64_t generation, int fd)
-        : path(std::move(path)), generation(generation), fd(fd) {}
-    ~LogFile();
+    LogFile(std::string path, uint64_t generation,
+            std::unique_ptr<RandomAccessFile> file)
+        : path(std::move(path)), generation(generation), file(std::move(file)) {}
     const std::string path;
     const uint64_t generation;
-    const int fd;
+    // Opened before compaction's rename, so it may name the temporary file;
+    // `path` is the log's name.
+    const std::unique_ptr<RandomAccessFile> file;
   };
 
   // Counts the bytes the map allocates for its nodes into *bytes, which

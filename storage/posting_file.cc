@@ -1,10 +1,5 @@
 #include "storage/posting_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -74,27 +69,6 @@ absl::Status CheckFrameHeader(const std::string& path, uint64_t offset,
   return absl::OkStatus();
 }
 
-
-// Reads exactly n bytes at offset; OutOfRange if the file ends first.
-absl::Status PreadFully(int fd, const std::string& path, uint8_t* buf, size_t n,
-                        uint64_t offset) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r =
-        ::pread(fd, buf + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return IOError(absl::StrCat(path, ": read at offset ", offset + done),
-                     errno);
-    }
-    if (r == 0) {
-      return absl::OutOfRangeError(absl::StrCat(
-          path, ": unexpected end of file at offset ", offset + done));
-    }
-    done += static_cast<size_t>(r);
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -247,28 +221,22 @@ void EncodePostingRecord(const void* payload, uint32_t bytes, uint8_t* out) {
 }
 
 absl::StatusOr<std::unique_ptr<PostingFileReader>> PostingFileReader::Open(
-    const std::string& path, bool allow_trailing_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IOError(absl::StrCat(path, ": open"), errno);
-  struct stat st;
-  uint8_t header[kPostingFileHeaderBytes];
-  absl::Status status;
-  if (::fstat(fd, &st) != 0) {
-    status = IOError(absl::StrCat(path, ": fstat"), errno);
-  } else if (static_cast<uint64_t>(st.st_size) < kPostingPageBytes) {
-    status = Corrupt(path, absl::StrCat("truncated posting file: ", st.st_size,
-                                        " bytes, shorter than its ",
-                                        kPostingPageBytes, "-byte header"));
-  } else {
-    status = PreadFully(fd, path, header, sizeof(header), 0);
+    const std::string& path, bool allow_trailing_bytes, Env* env) {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file,
+                         env->NewRandomAccessFile(path));
+  CAIRN_ASSIGN_OR_RETURN(const uint64_t file_size, env->FileSize(path));
+  if (file_size < kPostingPageBytes) {
+    return Corrupt(path, absl::StrCat("truncated posting file: ", file_size,
+                                      " bytes, shorter than its ",
+                                      kPostingPageBytes, "-byte header"));
   }
-  ::close(fd);
-  CAIRN_RETURN_IF_ERROR(status);
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  uint8_t header[kPostingFileHeaderBytes];
+  CAIRN_RETURN_IF_ERROR(file->Read(0, sizeof(header), header));
 
   CAIRN_RETURN_IF_ERROR(CheckPostingFileHeader(path, header, nullptr));
 
   auto reader = std::unique_ptr<PostingFileReader>(new PostingFileReader());
+  reader->env_ = env;
   reader->path_ = path;
   reader->num_records_ = DecodeFixed64(header + kNumRecordsOffset);
   reader->data_bytes_ = DecodeFixed64(header + kDataBytesOffset);
@@ -359,50 +327,45 @@ absl::StatusOr<std::span<const uint8_t>> PostingFileReader::ParseRecord(
 }
 
 absl::Status PostingFileReader::ForEachRecord(const RecordFn& fn) const {
-  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IOError(absl::StrCat(path_, ": open"), errno);
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file,
+                         env_->NewRandomAccessFile(path_));
   std::vector<uint8_t> buffer(kPostingPageBytes);
-  absl::Status status = [&]() -> absl::Status {
-    uint64_t offset = kPostingPageBytes;
-    for (uint64_t i = 0; i < num_records_; ++i) {
-      if (offset >= file_size()) {
-        return Corrupt(path_, absl::StrCat("record ", i, " of ", num_records_,
-                                           " starts past the data area"));
-      }
-      CAIRN_RETURN_IF_ERROR(
-          PreadFully(fd, path_, buffer.data(), kPostingPageBytes, offset));
-      // The length is trusted only far enough to size the read; ParseRecord
-      // then checks the whole frame.
-      const uint64_t record_bytes = PostingRecordBytes(
-          DecodeFixed32(buffer.data() + kFramePayloadBytesOffset));
-      if (DecodeFixed32(buffer.data()) != kPostingFrameMagic ||
-          record_bytes > file_size() - offset) {
-        return RecordCorrupt(path_, offset,
-                             "bad frame magic or length past the end");
-      }
-      if (record_bytes > kPostingPageBytes) {
-        buffer.resize(record_bytes);
-        CAIRN_RETURN_IF_ERROR(PreadFully(
-            fd, path_, buffer.data() + kPostingPageBytes,
-            record_bytes - kPostingPageBytes, offset + kPostingPageBytes));
-      }
-      CAIRN_ASSIGN_OR_RETURN(std::span<const uint8_t> payload,
-                             ParseRecord(path_, offset, buffer.data(),
-                                         static_cast<uint32_t>(record_bytes)));
-      CAIRN_RETURN_IF_ERROR(
-          fn(PostingLocation{offset, static_cast<uint32_t>(record_bytes)},
-             payload));
-      offset += record_bytes;
+  uint64_t offset = kPostingPageBytes;
+  for (uint64_t i = 0; i < num_records_; ++i) {
+    if (offset >= file_size()) {
+      return Corrupt(path_, absl::StrCat("record ", i, " of ", num_records_,
+                                         " starts past the data area"));
     }
-    if (offset != file_size()) {
-      return Corrupt(path_,
-                     absl::StrCat(num_records_, " records end at ", offset,
-                                  " but the data area ends at ", file_size()));
+    CAIRN_RETURN_IF_ERROR(file->Read(offset, kPostingPageBytes, buffer.data()));
+    // The length is trusted only far enough to size the read; ParseRecord
+    // then checks the whole frame.
+    const uint64_t record_bytes = PostingRecordBytes(
+        DecodeFixed32(buffer.data() + kFramePayloadBytesOffset));
+    if (DecodeFixed32(buffer.data()) != kPostingFrameMagic ||
+        record_bytes > file_size() - offset) {
+      return RecordCorrupt(path_, offset,
+                           "bad frame magic or length past the end");
     }
-    return absl::OkStatus();
-  }();
-  ::close(fd);
-  return status;
+    if (record_bytes > kPostingPageBytes) {
+      buffer.resize(record_bytes);
+      CAIRN_RETURN_IF_ERROR(file->Read(offset + kPostingPageBytes,
+                                       record_bytes - kPostingPageBytes,
+                                       buffer.data() + kPostingPageBytes));
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::span<const uint8_t> payload,
+                           ParseRecord(path_, offset, buffer.data(),
+                                       static_cast<uint32_t>(record_bytes)));
+    CAIRN_RETURN_IF_ERROR(
+        fn(PostingLocation{offset, static_cast<uint32_t>(record_bytes)},
+           payload));
+    offset += record_bytes;
+  }
+  if (offset != file_size()) {
+    return Corrupt(path_,
+                   absl::StrCat(num_records_, " records end at ", offset,
+                                " but the data area ends at ", file_size()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace cairn

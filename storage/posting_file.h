@@ -107,7 +107,7 @@ class PostingFileWriter {
 };
 
 // The validated header of a posting file. Does not keep the file open:
-// records are read with a BlockReader.
+// records are read with a BlockReader (or ForEachRecord).
 class PostingFileReader {
  public:
   // Checks magic, version, header checksum and that the file is exactly
@@ -115,8 +115,10 @@ class PostingFileReader {
   // NotFound if it is missing.
   // allow_trailing_bytes: a live index appends records past the size the
   // header recorded at build time; they are accepted (and ignored) here.
+  // `env` (not owned) must outlive the reader: ForEachRecord reads through it.
   static absl::StatusOr<std::unique_ptr<PostingFileReader>> Open(
-      const std::string& path, bool allow_trailing_bytes = false);
+      const std::string& path, bool allow_trailing_bytes = false,
+      Env* env = Env::Default());
 
   const std::string& path() const { return path_; }
   const PostingUserHeader& user_header() const { return user_header_; }
@@ -155,6 +157,7 @@ class PostingFileReader {
  private:
   PostingFileReader() = default;
 
+  Env* env_ = nullptr;
   std::string path_;
   PostingUserHeader user_header_{};
   uint64_t num_records_ = 0;

@@ -1,11 +1,6 @@
 #include "storage/posting_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -18,27 +13,10 @@ absl::Status Corrupt(const std::string& path, const std::string& what) {
   return absl::DataLossError(absl::StrCat(path, ": ", what));
 }
 
-absl::Status PreadAll(int fd, const std::string& path, uint8_t* buf, size_t n, uint64_t offset) {
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(fd, buf + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return IOError(absl::StrCat(path, ": read at offset ", offset + done), errno);
-    }
-    if (r == 0) {
-      return Corrupt(path, absl::StrCat("unexpected end of file at offset ", offset + done));
-    }
-    done += static_cast<size_t>(r);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 PostingStore::~PostingStore() {
   if (file_ != nullptr) (void)file_->Close();
-  if (read_fd_ >= 0) ::close(read_fd_);
 }
 
 absl::StatusOr<std::unique_ptr<PostingStore>> PostingStore::Open(
@@ -47,13 +25,12 @@ absl::StatusOr<std::unique_ptr<PostingStore>> PostingStore::Open(
   std::unique_ptr<PostingStore> store(new PostingStore());
   store->env_ = env;
   store->path_ = path;
-  store->read_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (store->read_fd_ < 0) return IOError(absl::StrCat(path, ": open"), errno);
+  CAIRN_ASSIGN_OR_RETURN(store->reader_, env->NewRandomAccessFile(path));
   if (committed_bytes < kPostingPageBytes || committed_bytes % kPostingPageBytes != 0) {
     return Corrupt(path, absl::StrCat("bad committed size ", committed_bytes));
   }
   uint8_t header[kPostingFileHeaderBytes];
-  CAIRN_RETURN_IF_ERROR(PreadAll(store->read_fd_, path, header, sizeof(header), 0));
+  CAIRN_RETURN_IF_ERROR(store->reader_->Read(0, sizeof(header), header));
   CAIRN_RETURN_IF_ERROR(CheckPostingFileHeader(path, header, &store->user_header_));
   CAIRN_ASSIGN_OR_RETURN(uint64_t size, env->FileSize(path));
   // The checkpoint's size is an upper bound: a free tail may have been cut
@@ -220,8 +197,7 @@ void PostingStore::Retire(const PostingLocation& location, uint64_t epoch) {
 absl::StatusOr<std::span<const uint8_t>> PostingStore::Read(const PostingLocation& location,
                                                             AlignedBuffer* buffer) const {
   buffer->Resize(location.bytes);
-  CAIRN_RETURN_IF_ERROR(PreadAll(read_fd_, path_, reinterpret_cast<uint8_t*>(buffer->data()),
-                                 location.bytes, location.offset));
+  CAIRN_RETURN_IF_ERROR(reader_->Read(location.offset, location.bytes, buffer->data()));
   return PostingFileReader::ParseRecord(path_, location.offset,
                                         reinterpret_cast<const uint8_t*>(buffer->data()),
                                         location.bytes);

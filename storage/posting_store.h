@@ -80,7 +80,7 @@ class PostingStore {
   uint64_t LowestFit(uint64_t bytes, const std::function<bool(uint64_t)>& is_safe) const;
   // `epoch`: reusable once is_safe(epoch) (readers that may hold loc left).
   void Retire(const PostingLocation& location, uint64_t epoch);
-  // Reads and verifies one record with a buffered pread (maintenance path).
+  // Reads and verifies one record through the Env (maintenance path).
   absl::StatusOr<std::span<const uint8_t>> Read(const PostingLocation& location,
                                                 AlignedBuffer* buffer) const;
 
@@ -103,7 +103,7 @@ class PostingStore {
   std::string path_;
   PostingUserHeader user_header_{};
   std::unique_ptr<WritableFile> file_;
-  int read_fd_ = -1;
+  std::unique_ptr<RandomAccessFile> reader_;
   uint64_t end_ = kPostingPageBytes;  // data area end; the file's size
   struct Hole {
     uint64_t bytes;

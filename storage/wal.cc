@@ -6,36 +6,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "storage/checksum.h"
 #include "storage/coding.h"
+#include "storage/file_header.h"
 #include "storage/record_frame.h"
 
 namespace cairn {
 namespace {
 
-constexpr char kMagic[] = "CAIRNWAL";  // 8 bytes; the NUL is not written
-constexpr size_t kVersionOffset = 8;
-constexpr size_t kReservedOffset = 12;
-constexpr size_t kFirstSequenceOffset = 16;
-constexpr size_t kHeaderChecksumOffset = 24;
-static_assert(kHeaderChecksumOffset + 8 == kWalHeaderBytes);
+constexpr FileHeaderKind kWalHeader = {"CAIRNWAL", kWalFormatVersion, "WAL"};
+static_assert(kFileHeaderBytes == kWalHeaderBytes);
 
 static_assert(kFrameOverheadBytes == kWalRecordOverheadBytes);
 
 // A group stops growing here (unless its first record alone is larger), so
 // that one big group does not delay the appenders queued behind it for long.
 constexpr uint64_t kMaxGroupBytes = uint64_t{4} << 20;
-
-std::string EncodeHeader(uint64_t first_sequence) {
-  std::string header(kWalHeaderBytes, '\0');
-  uint8_t* p = reinterpret_cast<uint8_t*>(header.data());
-  std::memcpy(p, kMagic, 8);
-  EncodeFixed32(p + kVersionOffset, kWalFormatVersion);
-  EncodeFixed64(p + kFirstSequenceOffset, first_sequence);
-  EncodeFixed64(p + kHeaderChecksumOffset,
-                Checksum64(p, kHeaderChecksumOffset));
-  return header;
-}
 
 void EncodeRecord(uint8_t type, uint64_t sequence, std::string_view payload,
                   std::string* out) {
@@ -86,7 +71,7 @@ absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Create(
   }
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
                          env->NewWritableFile(path));
-  const std::string header = EncodeHeader(first_sequence);
+  const std::string header = EncodeFileHeader(kWalHeader, first_sequence);
   absl::Status status = file->Append(header.data(), header.size());
   if (status.ok()) status = file->Sync();
   // Without the directory sync a power cut could lose the file's name even
@@ -282,27 +267,6 @@ absl::Status Corrupt(const std::string& path, const std::string& what) {
   return absl::DataLossError(absl::StrCat(path, ": ", what));
 }
 
-// Empty if the header is good.
-std::string HeaderProblem(const uint8_t* p, size_t size) {
-  if (size < kWalHeaderBytes) {
-    return absl::StrCat("WAL header truncated (", size, " bytes)");
-  }
-  if (std::memcmp(p, kMagic, 8) != 0) return "not a WAL (bad magic)";
-  if (const uint32_t v = DecodeFixed32(p + kVersionOffset);
-      v != kWalFormatVersion) {
-    return absl::StrCat("unsupported WAL version ", v, " (this build reads ",
-                        kWalFormatVersion, ")");
-  }
-  if (DecodeFixed64(p + kHeaderChecksumOffset) !=
-      Checksum64(p, kHeaderChecksumOffset)) {
-    return "WAL header checksum mismatch";
-  }
-  if (DecodeFixed32(p + kReservedOffset) != 0) {
-    return "nonzero reserved WAL header field";
-  }
-  return "";
-}
-
 // The outcome of decoding the record at one offset.
 struct RecordCheck {
   bool ok = false;
@@ -372,10 +336,11 @@ absl::Status ReadWal(Env* env, const std::string& path,
   CAIRN_ASSIGN_OR_RETURN(const std::string contents, env->ReadFile(path));
   const uint8_t* base = reinterpret_cast<const uint8_t*>(contents.data());
   const uint64_t size = contents.size();
-  if (std::string problem = HeaderProblem(base, size); !problem.empty()) {
+  if (std::string problem =
+          FileHeaderProblem(kWalHeader, contents, &r.first_sequence);
+      !problem.empty()) {
     return Corrupt(path, problem);
   }
-  r.first_sequence = DecodeFixed64(base + kFirstSequenceOffset);
 
   uint64_t off = kWalHeaderBytes;
   r.valid_bytes = off;

@@ -109,6 +109,53 @@ TEST(EnvTest, FileOperations) {
   EXPECT_FALSE(env->NewWritableFile(dir.File("no/such/dir/f")).ok());
 }
 
+TEST(EnvTest, RandomAccessFileReadsExactlyOrReportsTheEnd) {
+  TempDir dir;
+  Env* env = Env::Default();
+  const std::string path = dir.File("r");
+  ASSERT_TRUE(WriteFileAtomically(env, path, "0123456789").ok());
+  auto file = env->NewRandomAccessFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ((*file)->path(), path);
+  char buf[8] = {};
+  ASSERT_TRUE((*file)->Read(3, 4, buf).ok());
+  EXPECT_EQ(std::string(buf, 4), "3456");
+  ASSERT_TRUE((*file)->Read(10, 0, buf).ok());
+
+  // The file ends at 10: a read past it is DataLoss naming the file and
+  // where it ended.
+  absl::Status short_read = (*file)->Read(7, 5, buf);
+  EXPECT_EQ(short_read.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(short_read.message(), HasSubstr(path));
+  EXPECT_THAT(short_read.message(), HasSubstr("end of file at offset 10"));
+
+  // An open file stays readable after its name is gone.
+  ASSERT_TRUE(env->RemoveFile(path).ok());
+  ASSERT_TRUE((*file)->Read(0, 2, buf).ok());
+  EXPECT_EQ(std::string(buf, 2), "01");
+  EXPECT_EQ(env->NewRandomAccessFile(path).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(EnvTest, WriteFileAtomicallyStreams) {
+  TempDir dir;
+  Env* env = Env::Default();
+  const std::string path = dir.File("s");
+  ASSERT_TRUE(WriteFileAtomically(env, path, "old").ok());
+  ASSERT_TRUE(WriteFileAtomically(env, path, [](WritableFile* f) {
+                return f->Append("new", 3);
+              }).ok());
+  EXPECT_EQ(MustRead(env, path), "new");
+  // A failing writer leaves the old file and no temporary.
+  absl::Status s = WriteFileAtomically(env, path, [](WritableFile* f) {
+    EXPECT_TRUE(f->Append("partial", 7).ok());
+    return absl::InternalError("writer gave up");
+  });
+  EXPECT_EQ(s.message(), "writer gave up");
+  EXPECT_EQ(MustRead(env, path), "new");
+  EXPECT_FALSE(env->FileExists(TempPathFor(path)));
+}
+
 TEST(EnvTest, DirName) {
   EXPECT_EQ(DirName("/a/b/c"), "/a/b");
   EXPECT_EQ(DirName("c"), ".");
@@ -281,6 +328,44 @@ TEST(FaultInjectionEnvTest, FailsEveryKindOfMutation) {
   env.ClearFaults();
   EXPECT_TRUE(env.RemoveFile(dir.File("a")).ok());
   EXPECT_THAT(absl::StrJoin(env.operation_log(), "\n"), HasSubstr("FAILED"));
+}
+
+TEST(FaultInjectionEnvTest, FailsReadsOnACounterOfTheirOwn) {
+  TempDir dir;
+  FaultInjectionEnv env(Env::Default());
+  const std::string a = dir.File("a"), b = dir.File("b");
+  ASSERT_TRUE(WriteFileAtomically(&env, a, "aaaa").ok());
+  ASSERT_TRUE(WriteFileAtomically(&env, b, "bbbb").ok());
+  const uint64_t writes_per_replace = env.operation_count() / 2;
+  env.ResetCounter();
+  char buf[4];
+
+  // Reads 1 (open) and 2 (read) succeed; read 3 fails once.
+  env.FailNthRead(3);
+  auto file = env.NewRandomAccessFile(a);
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->Read(0, 4, buf).ok());
+  absl::Status s = (*file)->Read(0, 4, buf);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(s.message(), HasSubstr(a));
+  EXPECT_THAT(s.message(), HasSubstr("injected fault at read 3"));
+  EXPECT_TRUE((*file)->Read(0, 4, buf).ok());
+  EXPECT_EQ(env.read_count(), 4u);
+  EXPECT_EQ(env.operation_count(), 0u) << "reads were counted as writes";
+
+  // Reads of one file fail, on handles opened before and after, until
+  // ClearFaults; other files and writes are unaffected.
+  env.FailReadsOf(a, ENOENT);
+  EXPECT_EQ((*file)->Read(0, 4, buf).code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(env.NewRandomAccessFile(a).ok());
+  EXPECT_FALSE(env.ReadFile(a).ok());
+  EXPECT_EQ(MustRead(&env, b), "bbbb");
+  EXPECT_TRUE(WriteFileAtomically(&env, b, "BBBB").ok());
+  EXPECT_EQ(env.failures_injected(), 4u);
+  env.ClearFaults();
+  EXPECT_TRUE((*file)->Read(0, 4, buf).ok());
+  EXPECT_EQ(MustRead(&env, a), "aaaa");
+  EXPECT_EQ(env.operation_count(), writes_per_replace);
 }
 
 }  // namespace

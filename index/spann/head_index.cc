@@ -1,12 +1,9 @@
 #include "index/spann/head_index.h"
 
-#include <fcntl.h>
 #include <hnswlib/hnswlib.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <exception>
 #include <thread>
 
@@ -47,6 +44,36 @@ class KernelSpace : public hnswlib::SpaceInterface<float> {
   KernelParam param_;
   hnswlib::DISTFUNC<float> func_;
 };
+
+// hnswlib's file starts with these size_t fields (hnswalg.h, saveIndex), and
+// loadIndex allocates and seeks by them before any check of its own.
+struct GraphSizes {
+  size_t offset_level0;
+  size_t max_elements;
+  size_t cur_element_count;
+  size_t size_data_per_element;
+};
+
+// Reads the sizes through the Env (so that a read error is a Status naming
+// the file) and checks that the level-0 block they describe fits the file.
+absl::Status CheckGraphSizes(Env* env, const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env->NewRandomAccessFile(path));
+  CAIRN_ASSIGN_OR_RETURN(const uint64_t file_bytes, env->FileSize(path));
+  GraphSizes s;
+  if (file_bytes < sizeof(s)) {
+    return absl::DataLossError(absl::StrCat(path, ": head index of ", file_bytes,
+                                            " bytes is shorter than its header"));
+  }
+  CAIRN_RETURN_IF_ERROR(file->Read(0, sizeof(s), &s));
+  const uint64_t room = file_bytes - sizeof(s);
+  if (s.cur_element_count > s.max_elements ||
+      (s.size_data_per_element != 0 && s.cur_element_count > room / s.size_data_per_element)) {
+    return absl::DataLossError(absl::StrCat(path, ": head index says ", s.cur_element_count,
+                                            " heads of ", s.size_data_per_element,
+                                            " bytes, more than its ", file_bytes, " bytes hold"));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -112,7 +139,7 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::CreateEmpty(
   return index;
 }
 
-absl::Status HeadIndex::Save(const std::string& path) const {
+absl::Status HeadIndex::Save(const std::string& path, Env* env) const {
   try {
     impl_->hnsw->saveIndex(path);
   } catch (const std::exception& e) {
@@ -120,17 +147,15 @@ absl::Status HeadIndex::Save(const std::string& path) const {
   }
   // hnswlib writes through an unsynced ofstream; the caller renames the file
   // into place, so make its bytes durable first (write, fsync, rename).
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IOError(absl::StrCat(path, ": open"), errno);
-  const int rc = ::fsync(fd);
-  const int error = errno;
-  ::close(fd);
-  if (rc != 0) return IOError(absl::StrCat(path, ": fsync"), error);
-  return absl::OkStatus();
+  // Opening for append changes nothing and gives a handle to sync.
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env->NewAppendableFile(path));
+  CAIRN_RETURN_IF_ERROR(file->Sync());
+  return file->Close();
 }
 
 absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Load(const std::string& path, uint32_t dim,
-                                                           Metric metric) {
+                                                           Metric metric, Env* env) {
+  CAIRN_RETURN_IF_ERROR(CheckGraphSizes(env, path));
   std::unique_ptr<HeadIndex> index(new HeadIndex());
   index->dim_ = dim;
   index->impl_ = std::make_unique<Impl>();

@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/metric.h"
+#include "storage/env.h"
 
 namespace cairn {
 
@@ -51,10 +52,13 @@ class HeadIndex {
                                                           uint32_t dim, Metric metric,
                                                           const HeadIndexOptions& options);
   // hnswlib's own file format; callers protect it with a checksum in the
-  // manifest and verify before Load (hnswlib trusts the sizes it reads).
-  absl::Status Save(const std::string& path) const;
+  // manifest and verify before Load (hnswlib trusts the sizes it reads; Load
+  // checks the leading ones through `env` first). hnswlib itself writes and
+  // reads the file by path; `env` syncs it after Save.
+  absl::Status Save(const std::string& path, Env* env = Env::Default()) const;
   static absl::StatusOr<std::unique_ptr<HeadIndex>> Load(const std::string& path, uint32_t dim,
-                                                         Metric metric);
+                                                         Metric metric,
+                                                         Env* env = Env::Default());
 
   // Live updates (splits and merges). Add inserts head `id` (ids need not be
   // dense; capacity grows as needed). Remove hides a head from searches; its
