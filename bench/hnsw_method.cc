@@ -196,7 +196,8 @@ void HnswMethod::Search(const float* query, uint32_t k, int64_t* ids_out, float*
     failed_searches_.fetch_add(1, std::memory_order_relaxed);
   }
   FillEmpty(found, k, ids_out, dists_out);
-  search_distances_.fetch_add(HnswKernelSpace::ThreadDistanceCount() - distances_before, std::memory_order_relaxed);
+  search_distances_.fetch_add(HnswKernelSpace::ThreadDistanceCount() - distances_before,
+                              std::memory_order_relaxed);
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "index/spann/spann_builder.h"
 #include "index/spann/spann_index.h"
@@ -18,12 +19,22 @@ struct BuildArgs {
   bool quiet = false;
 };
 
+// *out = the parsed value, or the parse error under the flag's name.
+template <typename T>
+absl::Status ParseFlag(const char* flag, absl::StatusOr<T> parsed, T* out) {
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", parsed.status().message()));
+  }
+  *out = *parsed;
+  return absl::OkStatus();
+}
+
 // The flags that are not options as given: strings to enums, sentinels to
 // values.
 absl::Status ParseBuildArgs(BuildArgs& a) {
   CAIRN_ASSIGN_OR_RETURN(a.options.metric, ParseMetric(a.metric));
-  CAIRN_ASSIGN_OR_RETURN(a.options.head_type, ParseHeadType(a.head_type));
-  CAIRN_ASSIGN_OR_RETURN(a.options.codes, ParseCodeFamily(a.codes));
+  CAIRN_RETURN_IF_ERROR(ParseFlag("--head-type", ParseHeadType(a.head_type), &a.options.head_type));
+  CAIRN_RETURN_IF_ERROR(ParseFlag("--codes", ParseCodeFamily(a.codes), &a.options.codes));
   if (a.closure_epsilon >= 0) a.options.closure_epsilon = a.closure_epsilon;
   a.options.progress = !a.quiet;
   return absl::OkStatus();
