@@ -27,8 +27,10 @@ absl::StatusOr<CairnMethodOptions> CairnMethodOptions::FromParams(const SearchPa
   b.hnsw_ef_construction =
       static_cast<uint32_t>(params.GetOr("hnsw_ef_construction", b.hnsw_ef_construction));
   b.seed = static_cast<uint64_t>(params.GetOr("seed", b.seed));
-  // Numeric knobs only in the harness: head_type 0 = centroid, 1 = nearest.
-  if (params.Get("head_type")) b.head_type = *params.Get("head_type") == 0 ? "centroid" : "nearest";
+  // Numeric knobs only in the harness: head_type 0 = centroid, 1 = member.
+  if (params.Get("head_type")) {
+    b.head_type = *params.Get("head_type") == 0 ? HeadType::kCentroid : HeadType::kMember;
+  }
   b.code_bits_per_dim = static_cast<uint32_t>(params.GetOr("code_bits_per_dim", b.code_bits_per_dim));
   // code_rotation 0 = hadamard, 1 = learned (rabitq).
   if (params.Get("code_rotation")) {
@@ -79,7 +81,7 @@ absl::Status CairnMethod::Build(const FloatMatrix& base, Metric metric, int thre
 
 std::vector<SearchParams> CairnMethod::DefaultSweep() const {
   std::vector<SearchParams> sweep;
-  if (options_.build.codes != "none") {
+  if (options_.build.codes != CodeFamily::kNone) {
     // Codes: the posting budget crossed with how far the error bound is
     // trusted (1 = the model's eps0); plan auto.
     for (double mp : {4, 6, 8, 10, 12, 16, 24, 32, 48}) {
@@ -92,7 +94,9 @@ std::vector<SearchParams> CairnMethod::DefaultSweep() const {
 }
 
 std::string CairnMethod::name() const {
-  return options_.build.codes == "none" ? "cairn" : "cairn-" + options_.build.codes;
+  return options_.build.codes == CodeFamily::kNone
+             ? "cairn"
+             : absl::StrCat("cairn-", CodeFamilyName(options_.build.codes));
 }
 
 absl::Status CairnMethod::SetParams(const SearchParams& params) {

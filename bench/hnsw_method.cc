@@ -2,8 +2,9 @@
 
 // hnswlib 0.6.2's headers define non-inline functions and variables (CPU
 // feature probes, SIMD dispatch pointers), so a second translation unit that
-// includes them (index/head_index.cc does) breaks the link with duplicate
-// symbols. They are renamed for this file only; nothing outside uses them.
+// includes them (index/spann/head_index.cc does) breaks the link with
+// duplicate symbols. They are renamed for this file only; nothing outside
+// uses them. index/spann/hnsw_space.h, below, then finds hnswlib included.
 #define cpuid cairn_bench_hnswlib_cpuid
 #define xgetbv cairn_bench_hnswlib_xgetbv
 #define AVXCapable cairn_bench_hnswlib_AVXCapable
@@ -25,6 +26,7 @@
 #undef InnerProductSIMD16Ext
 #undef InnerProductDistanceSIMD4Ext
 #undef InnerProductDistanceSIMD16Ext
+#include "index/spann/hnsw_space.h"
 
 #include <algorithm>
 #include <exception>
@@ -40,45 +42,6 @@
 namespace cairn {
 namespace {
 
-// Distances computed by this thread, counted inside the distance function so
-// the figure is exact (hnswlib's own metric_distance_computations adds whole
-// neighbour-list sizes, visited nodes included). A plain thread_local keeps
-// the count off the shared cache lines.
-thread_local uint64_t tls_distance_count = 0;
-
-struct KernelParam {
-  F32Kernel kernel;
-  size_t dim;
-};
-
-float L2Distance(const void* a, const void* b, const void* param) {
-  const auto* p = static_cast<const KernelParam*>(param);
-  ++tls_distance_count;
-  return p->kernel(static_cast<const float*>(a), static_cast<const float*>(b), p->dim);
-}
-
-// -<a, b>: the inner-product distance, and the cosine order on normalised rows.
-float NegDotDistance(const void* a, const void* b, const void* param) {
-  const auto* p = static_cast<const KernelParam*>(param);
-  ++tls_distance_count;
-  return -p->kernel(static_cast<const float*>(a), static_cast<const float*>(b), p->dim);
-}
-
-// A hnswlib space whose distance is one of our dispatched kernels.
-class KernelSpace : public hnswlib::SpaceInterface<float> {
- public:
-  KernelSpace(size_t dim, Metric metric)
-      : param_{metric == Metric::kL2 ? Kernels().l2_f32 : Kernels().dot_f32, dim},
-        func_(metric == Metric::kL2 ? &L2Distance : &NegDotDistance) {}
-  size_t get_data_size() override { return param_.dim * sizeof(float); }
-  hnswlib::DISTFUNC<float> get_dist_func() override { return func_; }
-  void* get_dist_func_param() override { return &param_; }
-
- private:
-  KernelParam param_;
-  hnswlib::DISTFUNC<float> func_;
-};
-
 // Results [from, k) become "no result".
 void FillEmpty(uint32_t from, uint32_t k, int64_t* ids, float* dists) {
   for (uint32_t j = from; j < k; ++j) {
@@ -90,7 +53,7 @@ void FillEmpty(uint32_t from, uint32_t k, int64_t* ids, float* dists) {
 }  // namespace
 
 struct HnswMethod::State {
-  std::unique_ptr<KernelSpace> space;
+  std::unique_ptr<HnswKernelSpace> space;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> index;
 };
 
@@ -137,7 +100,7 @@ absl::Status HnswMethod::Build(const FloatMatrix& base, Metric metric, int threa
 
   auto state = std::make_unique<State>();
   try {
-    state->space = std::make_unique<KernelSpace>(base.dim, metric);
+    state->space = std::make_unique<HnswKernelSpace>(base.dim, metric, /*count_distances=*/true);
     state->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
         state->space.get(), base.rows, options_.m, options_.ef_construction, options_.seed);
   } catch (const std::exception& e) {
@@ -212,7 +175,7 @@ void HnswMethod::Search(const float* query, uint32_t k, int64_t* ids_out, float*
     Normalize(normalized.data(), dim_);
     query = normalized.data();
   }
-  const uint64_t distances_before = tls_distance_count;
+  const uint64_t distances_before = HnswKernelSpace::ThreadDistanceCount();
   uint32_t found = 0;
   try {
     if (state_ == nullptr) return FillEmpty(0, k, ids_out, dists_out);  // not built
@@ -233,7 +196,8 @@ void HnswMethod::Search(const float* query, uint32_t k, int64_t* ids_out, float*
     failed_searches_.fetch_add(1, std::memory_order_relaxed);
   }
   FillEmpty(found, k, ids_out, dists_out);
-  search_distances_.fetch_add(tls_distance_count - distances_before, std::memory_order_relaxed);
+  search_distances_.fetch_add(HnswKernelSpace::ThreadDistanceCount() - distances_before,
+                              std::memory_order_relaxed);
 }
 
 namespace {

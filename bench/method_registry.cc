@@ -40,7 +40,11 @@ absl::StatusOr<std::unique_ptr<SearchMethod>> MakeMethod(std::string_view name,
     absl::StatusOr<CairnMethodOptions> options = CairnMethodOptions::FromParams(build_params);
     if (!options.ok()) return options.status();
     // The method name picks the codes in the postings (none for "cairn").
-    options->build.codes = name == "cairn" ? "none" : std::string(name.substr(6));
+    if (name != "cairn") {
+      absl::StatusOr<CodeFamily> codes = ParseCodeFamily(std::string(name.substr(6)));
+      if (!codes.ok()) return codes.status();
+      options->build.codes = *codes;
+    }
     return std::make_unique<CairnMethod>(*options);
   }
   return absl::NotFoundError(absl::StrCat("unknown method \"", std::string(name), "\" (known: ",

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "index/spann/spann_builder.h"
 #include "index/spann/spann_index.h"
 
@@ -11,10 +13,32 @@ namespace {
 
 struct BuildArgs {
   std::string input, out, metric = "l2";
+  std::string head_type = "member", codes = "none";
   SpannBuildOptions options;
   double closure_epsilon = -1;
   bool quiet = false;
 };
+
+// *out = the parsed value, or the parse error under the flag's name.
+template <typename T>
+absl::Status ParseFlag(const char* flag, absl::StatusOr<T> parsed, T* out) {
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", parsed.status().message()));
+  }
+  *out = *parsed;
+  return absl::OkStatus();
+}
+
+// The flags that are not options as given: strings to enums, sentinels to
+// values.
+absl::Status ParseBuildArgs(BuildArgs& a) {
+  CAIRN_ASSIGN_OR_RETURN(a.options.metric, ParseMetric(a.metric));
+  CAIRN_RETURN_IF_ERROR(ParseFlag("--head-type", ParseHeadType(a.head_type), &a.options.head_type));
+  CAIRN_RETURN_IF_ERROR(ParseFlag("--codes", ParseCodeFamily(a.codes), &a.options.codes));
+  if (a.closure_epsilon >= 0) a.options.closure_epsilon = a.closure_epsilon;
+  a.options.progress = !a.quiet;
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -33,15 +57,16 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--rng-factor", a->options.rng_factor, "RNG rule factor (1 = SPANN's rule)");
   cmd->add_option("--closure-epsilon", a->closure_epsilon, "Skip heads beyond (1+eps) x nearest (default: off)");
   cmd->add_option("--posting-limit", a->options.posting_limit, "Most entries per posting (0: automatic)");
-  cmd->add_option("--head-type", a->options.head_type,
-                  "centroid | nearest (the leaf member nearest its centroid)");
+  // "nearest" is the old name of member heads; ParseHeadType still takes it.
+  cmd->add_option("--head-type", a->head_type,
+                  "centroid | member (the leaf member nearest its centroid; old name: nearest)");
   cmd->add_option("--branching", a->options.branching, "k-means children per level");
   cmd->add_option("--kmeans-iterations", a->options.kmeans_iterations, "Iterations per k-means");
   cmd->add_option("--balance", a->options.balance, "Balance penalty weight (0: plain k-means)");
   cmd->add_option("--hnsw-m", a->options.hnsw_m, "Head graph degree M");
   cmd->add_option("--hnsw-ef-construction", a->options.hnsw_ef_construction, "Head graph build beam");
   cmd->add_option("--seed", a->options.seed, "Seed");
-  cmd->add_option("--codes", a->options.codes,
+  cmd->add_option("--codes", a->codes,
                   "Binary codes in postings: none | lsh | itq | rabitq (search reads codes first)");
   cmd->add_option("--code-bits-per-dim", a->options.code_bits_per_dim,
                   "Code bits per dimension (lsh: hyperplanes per dimension)");
@@ -52,15 +77,12 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
                   "Posting vector type: auto (narrowest lossless) | float32 | uint8 | int8");
   cmd->add_flag("--quiet", a->quiet, "No progress output");
   cmd->callback([a, exit_code] {
-    auto metric = ParseMetric(a->metric);
-    if (!metric.ok()) {
-      std::fprintf(stderr, "cairn build: %s\n", std::string(metric.status().message()).c_str());
+    absl::Status parsed = ParseBuildArgs(*a);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "cairn build: %s\n", std::string(parsed.message()).c_str());
       *exit_code = 1;
       return;
     }
-    a->options.metric = *metric;
-    if (a->closure_epsilon >= 0) a->options.closure_epsilon = a->closure_epsilon;
-    a->options.progress = !a->quiet;
     auto report = BuildSpannIndex(a->input, a->out, a->options);
     if (!report.ok()) {
       std::fprintf(stderr, "cairn build: %s\n", std::string(report.status().message()).c_str());

@@ -283,7 +283,7 @@ TEST(HierarchicalClusteringTest, NearestRealVectorEmitsInputRows) {
   const uint64_t n = points.size() / dim;
   HierarchicalOptions h = SmallTree(10, 2);
   auto means = HierarchicalBalancedClustering(points.data(), n, dim, h);
-  h.nearest_real_vector = true;
+  h.member_heads = true;
   auto rows = HierarchicalBalancedClustering(points.data(), n, dim, h);
   ASSERT_TRUE(means.ok() && rows.ok());
   // The same tree, another representative per leaf: each one of the inputs.

@@ -51,7 +51,7 @@ class CodedSearchTest : public SpannDataTest {
     SpannBuildOptions bo;
     bo.metric = Metric::kL2;
     bo.progress = false;
-    bo.codes = family;
+    bo.codes = *ParseCodeFamily(family);
     const std::string dir = S().tmp.File("index-" + family);
     auto report = BuildSpannIndex(S().base_path, dir, bo);
     EXPECT_TRUE(report.ok()) << report.status();

@@ -31,7 +31,7 @@ TEST(InterleaveBenchTest, ReportsEveryArmAndComparesPlansOnOneIndex) {
   ASSERT_TRUE(GenerateSynthetic(so, tmp.File("data")).ok());
   SpannBuildOptions bo;
   bo.progress = false;
-  bo.codes = "rabitq";
+  bo.codes = CodeFamily::kRabitq;
   const std::string index = tmp.File("index");
   ASSERT_TRUE(BuildSpannIndex(tmp.File("data") + "/base.fbin", index, bo).ok());
 

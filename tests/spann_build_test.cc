@@ -548,5 +548,20 @@ TEST_F(SpannDataTest, BadOptionsAreRejected) {
   EXPECT_FALSE(fs::exists(tmp_.File("i2/manifest")));
 }
 
+// Indexes and scripts from before the rename say "nearest" for member
+// heads; the manifest keeps writing it.
+TEST(HeadTypeTest, ParsesTheOldNameAndWritesItToTheManifest) {
+  EXPECT_EQ(*ParseHeadType("member"), HeadType::kMember);
+  EXPECT_EQ(*ParseHeadType("nearest"), HeadType::kMember);
+  EXPECT_EQ(*ParseHeadType("centroid"), HeadType::kCentroid);
+  EXPECT_EQ(ParseHeadType("medoid").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_STREQ(HeadTypeManifestName(HeadType::kMember), "nearest");
+  EXPECT_STREQ(HeadTypeManifestName(HeadType::kCentroid), "centroid");
+  SpannBuildOptions bo;
+  bo.codes = CodeFamily::kRabitq;
+  EXPECT_EQ(bo.ToJson()["head_type"], "nearest");
+  EXPECT_EQ(bo.ToJson()["codes"], "rabitq");
+}
+
 }  // namespace
 }  // namespace cairn

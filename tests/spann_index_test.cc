@@ -219,6 +219,16 @@ TEST_F(SpannIndexTest, PreadAndIoUringGiveIdenticalResults) {
 
 // ---- Search parameters -----------------------------------------------------
 
+TEST(SearchPlanTest, NamesRoundTrip) {
+  using Plan = SpannSearchParams::Plan;
+  for (Plan plan : {Plan::kAuto, Plan::kTwoStep, Plan::kWhole}) {
+    EXPECT_EQ(*SpannSearchParams::ParsePlan(SpannSearchParams::PlanName(plan)), plan);
+  }
+  EXPECT_EQ(SpannSearchParams::PlanName(Plan::kTwoStep), std::string("two-step"));
+  EXPECT_EQ(SpannSearchParams::ParsePlan("codes").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(SpannIndexTest, SearchParametersAreValidatedAndHonoured) {
   auto index = SpannIndex::Open(S().index_dir);
   ASSERT_TRUE(index.ok()) << index.status();

@@ -294,7 +294,7 @@ void SignCodeModel::PrepareQuery(const float* q, CodeQuery* cq) const {
   uint64_t* planes = cq->planes.data();
   for (uint32_t w = 0; w < words_; ++w) {
     uint64_t acc[kQueryBits] = {};
-    const uint32_t j0 = w * 64, j1 = std::min(code_bits_, j0 + 64);
+    const uint32_t j0 = w * kCodeWordBits, j1 = std::min(code_bits_, j0 + kCodeWordBits);
     for (uint32_t j = j0; j < j1; ++j) {
       // 24 random bits: a uniform in [0, 1) exact in float.
       const float r = static_cast<float>(rng.Next() >> 40) * 0x1.0p-24f;

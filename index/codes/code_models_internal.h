@@ -40,7 +40,7 @@ constexpr uint32_t kMaxDim = 65536;
 constexpr uint32_t kBodyMagic = 0x424d4343;  // "CCMB"
 constexpr uint32_t kBodyVersion = 1;
 
-inline uint32_t CodeWords(uint32_t bits) { return (bits + 63) / 64; }
+inline uint32_t CodeWords(uint32_t bits) { return (bits + kCodeWordBits - 1) / kCodeWordBits; }
 inline uint32_t EntryBytes(uint32_t bits) { return 8 * CodeWords(bits) + 4 * kEntryFloats; }
 // The probability that |Z| <= eps0 for a standard normal Z: the confidence
 // the bounds are designed for (0.943 for eps0 = 1.9).
@@ -105,7 +105,7 @@ class SignCodeModel : public CodeModel {
   uint64_t ram_bytes() const override;
 
   // Transform rows with a meaning (B); the rest of the words are padding.
-  uint32_t padded_bits() const { return 64 * words_; }
+  uint32_t padded_bits() const { return kCodeWordBits * words_; }
   // T x into out[0, padded_bits()), zeros past B; scratch has padded_bits().
   void Transform(const float* x, float* out, float* scratch) const;
 

@@ -27,10 +27,16 @@
 
 namespace cairn {
 
+// Bits in one code word: codes are stored and scanned as uint64 words, and
+// the Hadamard rotation pads its input to whole words.
+inline constexpr uint32_t kCodeWordBits = 64;
+
 class HadamardRotation {
  public:
   static constexpr uint32_t kDefaultRounds = 4;
-  static uint32_t PaddedDim(uint32_t dim) { return (dim + 63) / 64 * 64; }
+  static uint32_t PaddedDim(uint32_t dim) {
+    return (dim + kCodeWordBits - 1) / kCodeWordBits * kCodeWordBits;
+  }
 
   // dim >= 1, rounds >= 1.
   HadamardRotation(uint32_t dim, uint64_t seed, uint32_t rounds = kDefaultRounds);

@@ -200,7 +200,7 @@ absl::StatusOr<std::vector<float>> HierarchicalBalancedClustering(
             for (uint32_t d = 0; d < dim; ++d) sum[d] += buf[r * dim + d];
           std::vector<float> mean(dim);
           for (uint32_t d = 0; d < dim; ++d) mean[d] = static_cast<float>(sum[d] / m);
-          if (options.nearest_real_vector) {
+          if (options.member_heads) {
             // The member nearest the centroid stands for the leaf.
             uint64_t best = 0;
             float best_d = std::numeric_limits<float>::infinity();

@@ -42,8 +42,9 @@ absl::StatusOr<KMeansResult> BalancedKMeans(const float* points, uint64_t n, uin
 struct HierarchicalOptions {
   uint32_t branching = 32;
   uint32_t max_leaf = 8;  // leaves hold at most this many points
-  // Emit, per leaf, the member nearest its centroid instead of the centroid.
-  bool nearest_real_vector = false;
+  // Member heads: emit, per leaf, the member nearest its centroid instead of
+  // the centroid.
+  bool member_heads = false;
   uint32_t iterations = 10;
   double balance = 1.0;
   uint64_t seed = 1;

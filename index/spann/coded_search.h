@@ -86,14 +86,30 @@ struct CodedShape {
 
 using LiveEntryFn = absl::FunctionRef<bool(uint32_t id, uint8_t version)>;
 
-// q: the prepared query (normalised for cosine). Results go into `heap` (a
-// top-k max-heap, see posting_scan.h). Every submitted read is drained even
-// after an error.
-absl::Status SearchCodedPostings(BlockReader* reader, const CodedShape& shape, const float* q,
-                                 uint32_t k, uint32_t rerank_top, float bound_scale,
-                                 uint32_t merge_gap, const std::vector<CodedTarget>& targets, CodedScratch& scratch,
-                                 VisitedSet& visited, std::vector<Neighbor>& heap,
-                                 SearchStats& stats, LiveEntryFn live);
+// How one query ranks its candidates (see the top of this file).
+struct CodedSearchParams {
+  uint32_t k = 10;
+  uint32_t rerank_top = 0;  // 0: rerank by the error bound
+  float bound_scale = 1.0f;
+  uint32_t merge_gap = 0;  // pages
+};
+
+// The caller's per-query state: where reads go and where results and
+// counters accumulate. All owned by one search context.
+struct CodedQueryState {
+  BlockReader* reader = nullptr;
+  CodedScratch* scratch = nullptr;
+  VisitedSet* visited = nullptr;         // every id estimated or scored is inserted
+  std::vector<Neighbor>* heap = nullptr;  // top-k max-heap (posting_scan.h)
+  SearchStats* stats = nullptr;
+};
+
+// q: the prepared query (normalised for cosine). Results go into
+// state.heap; `live` says whether an entry (id, version) still counts. Every
+// submitted read is drained even after an error.
+absl::Status SearchCodedPostings(const CodedShape& shape, const CodedSearchParams& params,
+                                 const float* q, const std::vector<CodedTarget>& targets,
+                                 const CodedQueryState& state, LiveEntryFn live);
 
 // Query-to-head terms from a head-search distance (metric.h convention).
 PostingQueryTerms TermsFromHeadDistance(Metric metric, float head_distance);

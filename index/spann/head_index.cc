@@ -10,40 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
-#include "kernels/distance.h"
+#include "index/spann/hnsw_space.h"
 #include "storage/env.h"
 
 namespace cairn {
 namespace {
-
-struct KernelParam {
-  F32Kernel kernel;
-  size_t dim;
-};
-
-float L2Fn(const void* a, const void* b, const void* param) {
-  const auto* p = static_cast<const KernelParam*>(param);
-  return p->kernel(static_cast<const float*>(a), static_cast<const float*>(b), p->dim);
-}
-
-float NegDotFn(const void* a, const void* b, const void* param) {
-  const auto* p = static_cast<const KernelParam*>(param);
-  return -p->kernel(static_cast<const float*>(a), static_cast<const float*>(b), p->dim);
-}
-
-class KernelSpace : public hnswlib::SpaceInterface<float> {
- public:
-  KernelSpace(size_t dim, Metric metric)
-      : param_{metric == Metric::kL2 ? Kernels().l2_f32 : Kernels().dot_f32, dim},
-        func_(metric == Metric::kL2 ? &L2Fn : &NegDotFn) {}
-  size_t get_data_size() override { return param_.dim * sizeof(float); }
-  hnswlib::DISTFUNC<float> get_dist_func() override { return func_; }
-  void* get_dist_func_param() override { return &param_; }
-
- private:
-  KernelParam param_;
-  hnswlib::DISTFUNC<float> func_;
-};
 
 // hnswlib's file starts with these size_t fields (hnswalg.h, saveIndex), and
 // loadIndex allocates and seeks by them before any check of its own.
@@ -78,7 +49,7 @@ absl::Status CheckGraphSizes(Env* env, const std::string& path) {
 }  // namespace
 
 struct HeadIndex::Impl {
-  std::unique_ptr<KernelSpace> space;
+  std::unique_ptr<HnswKernelSpace> space;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
 };
 
@@ -92,7 +63,7 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Build(const float* heads, 
   index->count_ = count;
   index->dim_ = dim;
   index->impl_ = std::make_unique<Impl>();
-  index->impl_->space = std::make_unique<KernelSpace>(dim, metric);
+  index->impl_->space = std::make_unique<HnswKernelSpace>(dim, metric);
   try {
     index->impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
         index->impl_->space.get(), count, options.m, options.ef_construction, options.seed);
@@ -129,7 +100,7 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::CreateEmpty(
   index->count_ = 0;
   index->dim_ = dim;
   index->impl_ = std::make_unique<Impl>();
-  index->impl_->space = std::make_unique<KernelSpace>(dim, metric);
+  index->impl_->space = std::make_unique<HnswKernelSpace>(dim, metric);
   try {
     index->impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
         index->impl_->space.get(), 1024, options.m, options.ef_construction, options.seed);
@@ -159,7 +130,7 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Load(const std::string& pa
   std::unique_ptr<HeadIndex> index(new HeadIndex());
   index->dim_ = dim;
   index->impl_ = std::make_unique<Impl>();
-  index->impl_->space = std::make_unique<KernelSpace>(dim, metric);
+  index->impl_->space = std::make_unique<HnswKernelSpace>(dim, metric);
   try {
     index->impl_->hnsw =
         std::make_unique<hnswlib::HierarchicalNSW<float>>(index->impl_->space.get(), path);

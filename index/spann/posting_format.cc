@@ -8,7 +8,7 @@
 namespace cairn {
 namespace {
 
-constexpr uint64_t kPage = PostingView::kPostingPage;
+constexpr uint64_t kPage = kPostingPageBytes;
 
 uint64_t VectorsOffset(uint32_t count) {
   uint64_t off = kPostingHeaderBytes + 4ull * count + count;

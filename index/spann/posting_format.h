@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "storage/posting_file.h"
 
 namespace cairn {
 
@@ -55,10 +56,9 @@ struct PostingView {
   const uint8_t* vector(uint32_t i) const {
     const size_t vb = static_cast<size_t>(dim) * StoredTypeSize(type);
     if (vectors_per_page == 0) return vectors + i * vb;
-    return vectors + static_cast<size_t>(i / vectors_per_page) * kPostingPage +
+    return vectors + static_cast<size_t>(i / vectors_per_page) * kPostingPageBytes +
            static_cast<size_t>(i % vectors_per_page) * vb;
   }
-  static constexpr size_t kPostingPage = 4096;
 };
 
 // Widens one stored vector to floats (exactly: every stored type is a subset
@@ -95,11 +95,13 @@ struct CodedLayout {
   uint32_t head_pages = 0;        // record pages holding frame + code section
   uint32_t vector_pages = 0;
   uint32_t vectors_per_page = 0;  // 0: back to back
-  uint64_t payload_bytes = 0;     // head_bytes + vector_pages * 4096
+  uint64_t payload_bytes = 0;     // head_bytes + vector_pages * kPostingPageBytes
   uint64_t record_bytes = 0;      // head_pages + vector_pages pages
 };
 // `frame_bytes`: the storage frame header ahead of the payload (24), so that
-// vector pages start on a record page.
+// vector pages start on a record page. Pages are the posting file's
+// (kPostingPageBytes, a multiple of the O_DIRECT alignment), so a vector page
+// can be read alone.
 CodedLayout ComputeCodedLayout(uint32_t count, uint32_t dim, StoredType type,
                                uint32_t entry_bytes, uint32_t frame_bytes);
 
@@ -120,7 +122,7 @@ absl::StatusOr<PostingView> DecodeCodedHead(std::span<const uint8_t> prefix, uin
 // The vector pages [first, first + n) of entry i (relative to the first
 // vector page).
 void VectorPagesOf(const PostingView& head, uint32_t i, uint32_t* first, uint32_t* n);
-// True if `page` (4096 bytes) is vector page `page_index` of this posting.
+// True if `page` (kPostingPageBytes) is vector page `page_index` of this posting.
 bool VectorPageIntact(const PostingView& head, uint32_t page_index, const uint8_t* page);
 
 }  // namespace cairn

@@ -20,7 +20,8 @@ namespace cairn {
 class VisitedSet {
  public:
   void Reset(size_t expected) {
-    size_t want = 64;
+    constexpr size_t kMinSlots = 64;
+    size_t want = kMinSlots;
     while (want < expected * 2) want <<= 1;
     if (want > keys_.size()) {
       keys_.assign(want, 0);

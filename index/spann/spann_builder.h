@@ -17,8 +17,8 @@
 //                 -> postings.dat, directory
 //   5 manifest    sizes and checksums of every file; written last.
 //
-// Heads are, by default, the leaf member nearest its leaf's centroid, as in
-// SPANN; BuildOptions::head_type "centroid" makes them the centroids. With
+// Heads are, by default, member heads: the leaf member nearest its leaf's
+// centroid, as in SPANN; HeadType::kCentroid makes them the centroids. With
 // centroid heads SPANN's RNG rule keeps few replicas (docs/spann.md).
 //
 // Determinism: stages 1, 3 and 4 give the same bytes for the same input and
@@ -32,13 +32,29 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "index/codes/code_model.h"
+#include "index/spann/spann_limits.h"
 #include "kernels/metric.h"
 #include "nlohmann/json.hpp"
-#include "index/spann/spann_limits.h"
 
 namespace cairn {
+
+// What stands for a leaf of the clustering in the head graph. kMember: the
+// leaf member nearest the centroid (SPANN's choice, "member heads");
+// kCentroid: the centroid itself. See docs/spann.md for which measured
+// better.
+enum class HeadType { kCentroid, kMember };
+// "centroid" or "member". "nearest", the name this value had before, is
+// still accepted: scripts and manifests of earlier indexes use it.
+absl::StatusOr<HeadType> ParseHeadType(std::string_view name);
+// The spelling written to build/state.json and the manifest's build_params:
+// "centroid" or "nearest" (kept so that resumed builds and the live index,
+// which reads it, see the same strings as before).
+const char* HeadTypeManifestName(HeadType type);
 
 struct SpannBuildOptions {
   Metric metric = Metric::kL2;
@@ -62,10 +78,7 @@ struct SpannBuildOptions {
   double closure_epsilon = std::numeric_limits<double>::infinity();
   // Most entries in a posting; 0 = 4 x the mean leaf size x replicas.
   uint32_t posting_limit = 0;
-  // "centroid": a head is its leaf's centroid; "nearest": the leaf member
-  // nearest the centroid (SPANN's choice). See docs/spann.md for which
-  // measured better.
-  std::string head_type = "nearest";
+  HeadType head_type = HeadType::kMember;
   uint32_t branching = 32;
   uint32_t kmeans_iterations = 10;
   double balance = 1.0;
@@ -79,10 +92,10 @@ struct SpannBuildOptions {
   // keeps full floats. Lossless either way; cosine always stores float32
   // (normalised vectors are not integral).
   std::string stored_type = "auto";
-  // Binary codes in the postings (index/code_model.h): none, lsh, itq or
-  // rabitq; with codes every posting is written in the coded layout and a
-  // search reads code sections first (index/coded_search.h).
-  std::string codes = "none";
+  // Binary codes in the postings (index/codes/code_model.h); with codes every
+  // posting is written in the coded layout and a search reads code sections
+  // first (index/spann/coded_search.h).
+  CodeFamily codes = CodeFamily::kNone;
   uint32_t code_bits_per_dim = 1;
   std::string code_rotation = "hadamard";  // rabitq: hadamard | learned
   uint32_t code_sample = 50000;            // residuals the model is trained on

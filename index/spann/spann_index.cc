@@ -1,7 +1,6 @@
 #include "index/spann/spann_index.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -9,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/aligned_buffer.h"
 #include "common/status_macros.h"
+#include "common/summary.h"
 #include "kernels/distance.h"
 #include "index/spann/posting_format.h"
 #include "index/spann/posting_scan.h"
@@ -20,10 +20,6 @@ namespace cairn {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-uint64_t Nanos(Clock::time_point a, Clock::time_point b) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
-}
 
 }  // namespace
 
@@ -56,6 +52,26 @@ absl::Status SpannSearchParams::Validate() const {
     return absl::InvalidArgumentError("bound_scale must be a finite number >= 0");
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<SpannSearchParams::Plan> SpannSearchParams::ParsePlan(std::string_view name) {
+  for (Plan plan : {Plan::kAuto, Plan::kTwoStep, Plan::kWhole}) {
+    if (name == PlanName(plan)) return plan;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("plan must be auto, two-step or whole, not \"", std::string(name), "\""));
+}
+
+const char* SpannSearchParams::PlanName(Plan plan) {
+  switch (plan) {
+    case Plan::kAuto:
+      return "auto";
+    case Plan::kTwoStep:
+      return "two-step";
+    case Plan::kWhole:
+      return "whole";
+  }
+  return "?";
 }
 
 void SearchStats::Add(const SearchStats& o) {
@@ -216,11 +232,12 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
     }
     const CodedShape shape{&postings_path_, manifest_.dim, manifest_.stored_type,
                            manifest_.metric, codes_.get()};
+    const CodedSearchParams coded{params.k, params.rerank_top, params.bound_scale,
+                                  params.merge_gap};
     const uint32_t pages_before = local.pages_read;
     CAIRN_RETURN_IF_ERROR(SearchCodedPostings(
-        c.reader.get(), shape, q, params.k, params.rerank_top, params.bound_scale, params.merge_gap, c.targets, c.coded,
-        c.visited,
-        c.heap, local, [](uint32_t, uint8_t version) { return (version & kVersionDeletedBit) == 0; }));
+        shape, coded, q, c.targets, {c.reader.get(), &c.coded, &c.visited, &c.heap, &local},
+        [](uint32_t, uint8_t version) { return (version & kVersionDeletedBit) == 0; }));
     ++local.two_step_queries;
     const uint32_t head_pages = static_cast<uint32_t>(head_bytes / kPostingPageBytes);
     const uint32_t candidate_pages = local.pages_read - pages_before - head_pages;

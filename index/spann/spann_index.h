@@ -22,6 +22,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -52,6 +53,9 @@ struct SpannSearchParams {
   // mean of the candidate pages of recent queries), else whole postings in
   // one batch.
   enum class Plan { kAuto, kTwoStep, kWhole };
+  // "auto", "two-step" or "whole"; InvalidArgument otherwise.
+  static absl::StatusOr<Plan> ParsePlan(std::string_view name);
+  static const char* PlanName(Plan plan);
   Plan plan = Plan::kAuto;
   // What the two-step plan costs beyond its bytes, in KiB of reading: its
   // second batch of reads (the fixed cost of a batch, doorbell + interrupt +
