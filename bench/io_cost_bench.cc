@@ -11,6 +11,7 @@
 #include "common/aligned_buffer.h"
 #include "common/random.h"
 #include "common/status_macros.h"
+#include "common/summary.h"
 #include "nlohmann/json.hpp"
 #include "storage/block_reader.h"
 #include "storage/env.h"
@@ -85,8 +86,7 @@ absl::Status RunIoCostBench(const IoCostArgs& a) {
         CAIRN_ASSIGN_OR_RETURN(ReadRequest * r, reader->WaitNext());
         (void)r;
       }
-      const double us =
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+      const double us = Nanos(t0, std::chrono::steady_clock::now()) / 1e3;
       if (b >= 100) lat.push_back(us);
     }
     const LatencyMs summary = Summarize(std::move(lat));

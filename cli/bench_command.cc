@@ -289,7 +289,7 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
     RunCommand("cairn bench stream", exit_code, [&] { return RunStream(*stream_args); });
   });
 
-  auto http_args = std::make_shared<HttpBenchArgs>();
+  auto http_args = std::make_shared<HttpBenchOptions>();
   CLI::App* http = cmd->add_subcommand(
       "http", "Search over HTTP/JSON at several connection counts beside the same queries in "
               "process: the serving overhead");
