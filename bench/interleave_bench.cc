@@ -75,11 +75,14 @@ absl::Status ParseArm(const std::string& spec, Arm* arm) {
 
 }  // namespace
 
-absl::Status RunInterleaveBench(const InterleaveBenchArgs& a) {
-  if (a.arms.size() < 2) return absl::InvalidArgumentError("give at least two --arm");
-  if (a.rounds < 2) {
-    return absl::InvalidArgumentError("--rounds must be >= 2 (the first warms up)");
-  }
+absl::Status InterleaveBenchOptions::Validate() const {
+  if (arms.size() < 2) return absl::InvalidArgumentError("give at least two --arm");
+  if (rounds < 2) return absl::InvalidArgumentError("--rounds must be >= 2 (the first warms up)");
+  return absl::OkStatus();
+}
+
+absl::Status RunInterleaveBench(const InterleaveBenchOptions& a) {
+  CAIRN_RETURN_IF_ERROR(a.Validate());
   CAIRN_ASSIGN_OR_RETURN(
       FloatMatrix q, ReadFloatMatrix(a.queries, 0, a.max_queries > 0 ? a.max_queries : UINT64_MAX));
   std::vector<Arm> arms(a.arms.size());

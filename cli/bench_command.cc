@@ -309,7 +309,7 @@ CLI::App* AddCodesCommand(CLI::App* bench, int* exit_code) {
 }
 
 CLI::App* AddInterleaveCommand(CLI::App* bench, int* exit_code) {
-  auto a = std::make_shared<InterleaveBenchArgs>();
+  auto a = std::make_shared<InterleaveBenchOptions>();
   CLI::App* cmd = bench->add_subcommand(
       "interleave", "Latency of several (index, setting) arms measured query by query in turn");
   cmd->add_option("--arm", a->arms,
@@ -331,7 +331,7 @@ CLI::App* AddInterleaveCommand(CLI::App* bench, int* exit_code) {
 }
 
 CLI::App* AddIoCostCommand(CLI::App* bench, int* exit_code) {
-  auto a = std::make_shared<IoCostArgs>();
+  auto a = std::make_shared<IoCostOptions>();
   CLI::App* cmd = bench->add_subcommand(
       "io-cost",
       "Fixed cost per read batch and cost per KiB on this machine (the planner's batch_cost_kib)");
