@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "common/summary.h"
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
 #include "kernels/distance.h"
@@ -30,7 +31,7 @@ absl::Status RunGtBench(const GtBenchOptions& o, std::ostream& out, nlohmann::js
   gto.progress = false;
   auto t0 = Clock::now();
   CAIRN_ASSIGN_OR_RETURN(GroundTruth ours, ComputeGroundTruth(o.base_path, o.query_path, gto));
-  const double cairn_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double cairn_s = Nanos(t0, Clock::now()) / 1e9;
 
   // faiss needs everything in RAM; loading is not timed, the search is.
   CAIRN_ASSIGN_OR_RETURN(FloatMatrix base, ReadFloatMatrix(o.base_path));
@@ -55,7 +56,7 @@ absl::Status RunGtBench(const GtBenchOptions& o, std::ostream& out, nlohmann::js
     index->add(static_cast<faiss::Index::idx_t>(base.rows), base.data.data());
     index->search(static_cast<faiss::Index::idx_t>(queries.rows), queries.data.data(), k, dists.data(),
                   ids.data());
-    faiss_s = std::chrono::duration<double>(Clock::now() - t1).count();
+    faiss_s = Nanos(t1, Clock::now()) / 1e9;
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("faiss: ", e.what()));
   }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "bench/process_memory.h"
 #include "common/status_macros.h"
+#include "common/summary.h"
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
 #include "kernels/distance.h"
@@ -49,7 +50,7 @@ Pass RunPass(SearchMethod& method, const FloatMatrix& queries, uint64_t num_quer
         const Clock::time_point start = Clock::now();
         method.Search(queries.row(q), k, ids, dists.data());
         const Clock::time_point end = Clock::now();
-        pass.latency_ms[q] = std::chrono::duration<double, std::milli>(end - start).count();
+        pass.latency_ms[q] = Nanos(start, end) / 1e6;
       } else {
         method.Search(queries.row(q), k, ids, dists.data());
       }
@@ -63,7 +64,7 @@ Pass RunPass(SearchMethod& method, const FloatMatrix& queries, uint64_t num_quer
     for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
     for (std::thread& t : pool) t.join();
   }
-  pass.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  pass.wall_seconds = Nanos(start, Clock::now()) / 1e9;
   return pass;
 }
 
@@ -269,7 +270,7 @@ absl::StatusOr<BenchReport> RunBenchmark(const BenchConfig& config,
     const ProcessMemory before = ReadProcessMemory();
     const Clock::time_point start = Clock::now();
     absl::Status built = method->Build(base, config.metric, build_threads);
-    result.build_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    result.build_seconds = Nanos(start, Clock::now()) / 1e9;
     if (!built.ok()) {
       return absl::Status(built.code(), absl::StrCat(result.name, " build: ", built.message()));
     }

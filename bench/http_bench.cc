@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/summary.h"
 #include "datasets/vector_file.h"
 #include "nlohmann/json.hpp"
 #include "server/collection_manager.h"
@@ -28,23 +29,20 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-struct Summary {
-  double qps = 0, mean_ms = 0, p50_ms = 0, p99_ms = 0;
+// One measured run: latencies over all connections, requests per second.
+struct RunSummary {
+  LatencyMs latency;
+  double qps = 0;
   uint64_t requests = 0, errors = 0;
 };
 
-Summary Summarise(std::vector<double> ms, double seconds, uint64_t errors) {
-  Summary s;
+RunSummary SummarizeRun(std::vector<double> ms, double seconds, uint64_t errors) {
+  RunSummary s;
   s.requests = ms.size();
   s.errors = errors;
   if (ms.empty()) return s;
-  std::sort(ms.begin(), ms.end());
-  double sum = 0;
-  for (double x : ms) sum += x;
-  s.mean_ms = sum / ms.size();
-  s.p50_ms = ms[ms.size() / 2];
-  s.p99_ms = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
   s.qps = ms.size() / seconds;
+  s.latency = Summarize(std::move(ms));
   return s;
 }
 
@@ -78,128 +76,167 @@ class Client {
   boost::beast::flat_buffer buffer_;
 };
 
-}  // namespace
-
-absl::Status RunHttpBench(const HttpBenchArgs& a) {
-  CAIRN_ASSIGN_OR_RETURN(FloatMatrix queries, ReadFloatMatrix(a.queries));
-  const uint64_t nq = std::min<uint64_t>(queries.rows, a.max_queries);
-  if (nq == 0) return absl::InvalidArgumentError("no queries");
+// The collection "bench" under the work directory, imported from the index
+// on the first run.
+absl::StatusOr<std::unique_ptr<CollectionManager>> OpenCollection(const HttpBenchOptions& o,
+                                                                  uint32_t dim) {
   std::error_code ec;
-  std::filesystem::create_directories(a.work, ec);
-  CAIRN_ASSIGN_OR_RETURN(auto manager, CollectionManager::Open(a.work + "/data"));
+  std::filesystem::create_directories(o.work, ec);
+  CAIRN_ASSIGN_OR_RETURN(auto manager, CollectionManager::Open(o.work + "/data"));
   if (manager->Get("bench") == nullptr) {
-    std::fprintf(stderr, "importing %s as collection \"bench\"...\n", a.index.c_str());
-    CAIRN_RETURN_IF_ERROR(manager->CreateFromIndex("bench", a.index, CollectionConfig()));
+    std::fprintf(stderr, "importing %s as collection \"bench\"...\n", o.index.c_str());
+    CAIRN_RETURN_IF_ERROR(manager->CreateFromIndex("bench", o.index, CollectionConfig()));
   }
-  std::shared_ptr<Collection> c = manager->Get("bench");
-  if (c->config().size != queries.dim) {
-    return absl::InvalidArgumentError(absl::StrCat("queries have dimension ", queries.dim,
-                                                   ", the index ", c->config().size));
+  const uint32_t size = manager->Get("bench")->config().size;
+  if (size != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("queries have dimension ", dim, ", the index ", size));
   }
-  // Request bodies, made once: JSON encoding is the client's cost, not ours.
-  std::vector<std::string> bodies(nq);
-  for (uint64_t i = 0; i < nq; ++i) {
-    bodies[i] = json{{"vector", std::vector<float>(queries.row(i), queries.row(i) + queries.dim)},
-                     {"limit", a.k},
-                     {"params", {{"cairn", {{"max_postings", a.max_postings}}}}}}
-                    .dump();
-  }
+  return manager;
+}
 
-  // In process, one thread: the same queries through Collection::Search.
-  std::vector<double> inproc;
+// The same queries through Collection::Search on one thread, twice: the
+// first pass warms the head graph and contexts; the second is measured.
+absl::StatusOr<RunSummary> MeasureInProcess(const HttpBenchOptions& o, const Collection& c,
+                                            const FloatMatrix& queries, uint64_t nq) {
+  std::vector<double> ms;
   SearchRequest req;
-  req.limit = a.k;
-  req.max_postings = a.max_postings;
-  for (int pass = 0; pass < 2; ++pass) {  // the first pass warms the head graph and contexts
-    inproc.clear();
-    const auto t0 = Clock::now();
+  req.limit = o.k;
+  req.max_postings = o.max_postings;
+  Clock::time_point t0;
+  for (int pass = 0; pass < 2; ++pass) {
+    ms.clear();
+    t0 = Clock::now();
     for (uint64_t i = 0; i < nq; ++i) {
       req.vector.assign(queries.row(i), queries.row(i) + queries.dim);
       const auto s = Clock::now();
       SearchInfo info;
-      CAIRN_ASSIGN_OR_RETURN(auto hits, c->Search(req, &info));
+      CAIRN_ASSIGN_OR_RETURN(auto hits, c.Search(req, &info));
       (void)hits;
-      inproc.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
-    }
-    if (pass == 1) {
-      const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-      Summary s = Summarise(inproc, secs, 0);
-      std::printf("in process, 1 thread      qps %8.0f  mean %6.3f ms  p50 %6.3f  p99 %6.3f  (%llu queries)\n",
-                  s.qps, s.mean_ms, s.p50_ms, s.p99_ms, (unsigned long long)s.requests);
+      ms.push_back(Nanos(s, Clock::now()) / 1e6);
     }
   }
-  const Summary in_summary = Summarise(inproc, 1, 0);
+  return SummarizeRun(std::move(ms), Nanos(t0, Clock::now()) / 1e9, 0);
+}
+
+// `connections` clients posting the bodies round robin for `seconds`.
+RunSummary MeasureHttp(uint16_t port, const std::string& target,
+                       const std::vector<std::string>& bodies, int connections, double seconds) {
+  std::vector<std::vector<double>> lat(connections);
+  std::atomic<uint64_t> errors{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  const auto t0 = Clock::now();
+  for (int t = 0; t < connections; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        Client client(port);
+        for (uint64_t i = t; !stop; i += connections) {
+          const auto s = Clock::now();
+          if (!client.Post(target, bodies[i % bodies.size()])) {
+            ++errors;
+            continue;
+          }
+          lat[t].push_back(Nanos(s, Clock::now()) / 1e6);
+        }
+      } catch (const std::exception&) {
+        ++errors;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& th : threads) th.join();
+  const double secs = Nanos(t0, Clock::now()) / 1e9;
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  return SummarizeRun(std::move(all), secs, errors);
+}
+
+json SummaryJson(const RunSummary& s) {
+  return {{"qps", s.qps},
+          {"mean_ms", s.latency.mean},
+          {"p50_ms", s.latency.p50},
+          {"p99_ms", s.latency.p99}};
+}
+
+}  // namespace
+
+absl::Status HttpBenchOptions::Validate() const {
+  if (index.empty() || queries.empty()) {
+    return absl::InvalidArgumentError("--index and --queries are required");
+  }
+  if (k == 0 || max_postings == 0 || max_queries == 0) {
+    return absl::InvalidArgumentError("--k, --max-postings and --max-queries must be positive");
+  }
+  if (connections.empty() ||
+      std::any_of(connections.begin(), connections.end(), [](int c) { return c <= 0; })) {
+    return absl::InvalidArgumentError("--connections must list positive counts");
+  }
+  if (!(seconds > 0)) return absl::InvalidArgumentError("--seconds must be positive");
+  return absl::OkStatus();
+}
+
+absl::Status RunHttpBench(const HttpBenchOptions& o) {
+  CAIRN_RETURN_IF_ERROR(o.Validate());
+  CAIRN_ASSIGN_OR_RETURN(FloatMatrix queries, ReadFloatMatrix(o.queries));
+  const uint64_t nq = std::min<uint64_t>(queries.rows, o.max_queries);
+  if (nq == 0) return absl::InvalidArgumentError("no queries");
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<CollectionManager> manager,
+                         OpenCollection(o, queries.dim));
+  // Request bodies, made once: JSON encoding is the client's cost, not ours.
+  std::vector<std::string> bodies(nq);
+  for (uint64_t i = 0; i < nq; ++i) {
+    bodies[i] = json{{"vector", std::vector<float>(queries.row(i), queries.row(i) + queries.dim)},
+                     {"limit", o.k},
+                     {"params", {{"cairn", {{"max_postings", o.max_postings}}}}}}
+                    .dump();
+  }
+  CAIRN_ASSIGN_OR_RETURN(RunSummary in, MeasureInProcess(o, *manager->Get("bench"), queries, nq));
+  std::printf("in process, 1 thread      qps %8.0f  mean %6.3f ms  p50 %6.3f  p99 %6.3f  (%llu "
+              "queries)\n",
+              in.qps, in.latency.mean, in.latency.p50, in.latency.p99,
+              (unsigned long long)in.requests);
 
   Metrics metrics;
   QdrantApi api(manager.get(), ApiOptions(), &metrics);
-  HttpServerOptions o;
-  o.port = 0;
-  o.worker_threads = a.workers;
-  o.error_response = [](int status, const std::string& m) { return QdrantApi::Error(status, m); };
-  CAIRN_ASSIGN_OR_RETURN(auto server,
-                         HttpServer::Start(o, [&](const HttpRequest& r) { return api.Handle(r); }));
-  const std::string target = "/collections/bench/points/search";
-  json report = {{"index", a.index},
+  HttpServerOptions so;
+  so.port = 0;
+  so.worker_threads = o.workers;
+  so.error_response = [](int status, const std::string& m) { return QdrantApi::Error(status, m); };
+  CAIRN_ASSIGN_OR_RETURN(
+      auto server, HttpServer::Start(so, [&](const HttpRequest& r) { return api.Handle(r); }));
+  json in_json = SummaryJson(in);
+  in_json["qps"] = 1000.0 / in.latency.mean;  // per thread, from the mean
+  json report = {{"index", o.index},
                  {"queries", nq},
-                 {"k", a.k},
-                 {"max_postings", a.max_postings},
-                 {"in_process", {{"qps", 1000.0 / in_summary.mean_ms},
-                                 {"mean_ms", in_summary.mean_ms},
-                                 {"p50_ms", in_summary.p50_ms},
-                                 {"p99_ms", in_summary.p99_ms}}},
+                 {"k", o.k},
+                 {"max_postings", o.max_postings},
+                 {"in_process", in_json},
                  {"http", json::array()}};
-  for (int conns : a.connections) {
-    std::vector<std::vector<double>> lat(conns);
-    std::atomic<uint64_t> errors{0};
-    std::atomic<bool> stop{false};
-    std::vector<std::thread> threads;
-    const auto t0 = Clock::now();
-    for (int t = 0; t < conns; ++t) {
-      threads.emplace_back([&, t] {
-        try {
-          Client client(server->port());
-          for (uint64_t i = t; !stop; i += conns) {
-            const auto s = Clock::now();
-            if (!client.Post(target, bodies[i % nq])) {
-              ++errors;
-              continue;
-            }
-            lat[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
-          }
-        } catch (const std::exception&) {
-          ++errors;
-        }
-      });
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
-    stop = true;
-    for (auto& th : threads) th.join();
-    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::vector<double> all;
-    for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
-    Summary s = Summarise(all, secs, errors);
+  for (int conns : o.connections) {
+    const RunSummary s =
+        MeasureHttp(server->port(), "/collections/bench/points/search", bodies, conns, o.seconds);
     std::printf("http, %2d connection%s   qps %8.0f  mean %6.3f ms  p50 %6.3f  p99 %6.3f  "
                 "(%llu requests, %llu errors)\n",
-                conns, conns == 1 ? " " : "s", s.qps, s.mean_ms, s.p50_ms, s.p99_ms,
-                (unsigned long long)s.requests, (unsigned long long)s.errors);
+                conns, conns == 1 ? " " : "s", s.qps, s.latency.mean, s.latency.p50,
+                s.latency.p99, (unsigned long long)s.requests, (unsigned long long)s.errors);
     std::fflush(stdout);
-    report["http"].push_back({{"connections", conns},
-                              {"qps", s.qps},
-                              {"mean_ms", s.mean_ms},
-                              {"p50_ms", s.p50_ms},
-                              {"p99_ms", s.p99_ms},
-                              {"requests", s.requests},
-                              {"errors", s.errors}});
+    json run = SummaryJson(s);
+    run["connections"] = conns;
+    run["requests"] = s.requests;
+    run["errors"] = s.errors;
+    report["http"].push_back(std::move(run));
     if (conns == 1) {
       std::printf("HTTP + JSON overhead per query at 1 connection: %.3f ms (p50), %.3f ms (mean)\n",
-                  s.p50_ms - in_summary.p50_ms, s.mean_ms - in_summary.mean_ms);
+                  s.latency.p50 - in.latency.p50, s.latency.mean - in.latency.mean);
     }
   }
   server->Stop();
-  if (!a.json.empty()) {
-    std::ofstream out(a.json);
+  if (!o.json.empty()) {
+    std::ofstream out(o.json);
     out << report.dump(2) << "\n";
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", a.json));
+    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", o.json));
   }
   return absl::OkStatus();
 }

@@ -13,7 +13,7 @@
 
 namespace cairn {
 
-struct HttpBenchArgs {
+struct HttpBenchOptions {
   std::string index;    // a `cairn build` directory
   std::string queries;  // query vectors file
   std::string work = "/var/tmp/cairn-http-bench";
@@ -23,10 +23,11 @@ struct HttpBenchArgs {
   double seconds = 10;
   uint32_t max_queries = 2000;
   int workers = 0;  // server worker threads; 0 = one per core
-  std::string json;
+  std::string json;  // also write the results here, if set
+  absl::Status Validate() const;
 };
 
-absl::Status RunHttpBench(const HttpBenchArgs& args);
+absl::Status RunHttpBench(const HttpBenchOptions& options);
 
 }  // namespace cairn
 

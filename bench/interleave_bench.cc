@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
+#include "common/summary.h"
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
 #include "index/spann/spann_index.h"
@@ -38,10 +39,16 @@ absl::Status ParseArm(const std::string& spec, Arm* arm) {
       double v = 0;
       const bool number = absl::SimpleAtod(p.second, &v);
       if (p.first == "plan") {
-        if (p.second == "auto") arm->params.plan = SpannSearchParams::Plan::kAuto;
-        else if (p.second == "two-step") arm->params.plan = SpannSearchParams::Plan::kTwoStep;
-        else if (p.second == "whole") arm->params.plan = SpannSearchParams::Plan::kWhole;
-        else return absl::InvalidArgumentError(absl::StrCat(spec, ": plan must be auto, two-step or whole"));
+        if (p.second == "auto") {
+          arm->params.plan = SpannSearchParams::Plan::kAuto;
+        } else if (p.second == "two-step") {
+          arm->params.plan = SpannSearchParams::Plan::kTwoStep;
+        } else if (p.second == "whole") {
+          arm->params.plan = SpannSearchParams::Plan::kWhole;
+        } else {
+          return absl::InvalidArgumentError(
+              absl::StrCat(spec, ": plan must be auto, two-step or whole"));
+        }
       } else if (!number) {
         return absl::InvalidArgumentError(absl::StrCat(spec, ": ", p.first, " needs a number"));
       } else if (p.first == "max_postings") {
@@ -66,27 +73,26 @@ absl::Status ParseArm(const std::string& spec, Arm* arm) {
   return absl::OkStatus();
 }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
-}
-
 }  // namespace
 
-absl::Status RunInterleaveBench(const InterleaveBenchArgs& a) {
-  if (a.arms.size() < 2) return absl::InvalidArgumentError("give at least two --arm");
-  if (a.rounds < 2) return absl::InvalidArgumentError("--rounds must be >= 2 (the first warms up)");
-  CAIRN_ASSIGN_OR_RETURN(FloatMatrix q, ReadFloatMatrix(a.queries, 0,
-                                                        a.max_queries > 0 ? a.max_queries : UINT64_MAX));
+absl::Status InterleaveBenchOptions::Validate() const {
+  if (arms.size() < 2) return absl::InvalidArgumentError("give at least two --arm");
+  if (rounds < 2) return absl::InvalidArgumentError("--rounds must be >= 2 (the first warms up)");
+  return absl::OkStatus();
+}
+
+absl::Status RunInterleaveBench(const InterleaveBenchOptions& a) {
+  CAIRN_RETURN_IF_ERROR(a.Validate());
+  CAIRN_ASSIGN_OR_RETURN(
+      FloatMatrix q, ReadFloatMatrix(a.queries, 0, a.max_queries > 0 ? a.max_queries : UINT64_MAX));
   std::vector<Arm> arms(a.arms.size());
   for (size_t i = 0; i < arms.size(); ++i) {
     CAIRN_RETURN_IF_ERROR(ParseArm(a.arms[i], &arms[i]));
     arms[i].params.k = a.k;
     CAIRN_RETURN_IF_ERROR(arms[i].params.Validate());
     if (arms[i].index->dim() != q.dim) {
-      return absl::InvalidArgumentError(absl::StrCat(a.arms[i], ": dimension ", arms[i].index->dim(),
-                                                     ", the queries have ", q.dim));
+      return absl::InvalidArgumentError(absl::StrCat(
+          a.arms[i], ": dimension ", arms[i].index->dim(), ", the queries have ", q.dim));
     }
     arms[i].ids.assign(q.rows * a.k, -1);
   }
@@ -100,8 +106,7 @@ absl::Status RunInterleaveBench(const InterleaveBenchArgs& a) {
         SearchStats st;
         const auto t0 = std::chrono::steady_clock::now();
         CAIRN_RETURN_IF_ERROR(arm.index->Search(q.row(i), arm.params, arm.ctx.get(), &out, &st));
-        const double ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        const double ms = Nanos(t0, std::chrono::steady_clock::now()) / 1e6;
         if (!measured) continue;
         arm.latency_ms.push_back(ms);
         arm.stats.Add(st);
@@ -123,20 +128,19 @@ absl::Status RunInterleaveBench(const InterleaveBenchArgs& a) {
   for (size_t i = 0; i < arms.size(); ++i) {
     Arm& arm = arms[i];
     const double n = static_cast<double>(arm.latency_ms.size());
-    double mean = 0;
-    for (double v : arm.latency_ms) mean += v;
-    mean /= n;
+    const LatencyMs latency = Summarize(arm.latency_ms);
+    const double mean = latency.mean;
     if (i == 0) first_mean = mean;
     const double recall = gt ? RecallAtK(*gt, arm.ids, a.k, std::min<uint32_t>(10, a.k)) : -1;
     const double kib = arm.stats.bytes_read / 1024.0 / n, pages = arm.stats.pages_read / n;
     const double reads = arm.stats.reads / n;
     const double two_step = 100.0 * arm.stats.two_step_queries / n;
     std::printf("%-60s %7.4f %8.3f %8.3f %8.3f %7.3f %8.1f %7.1f %7.1f %9.0f\n", arm.spec.c_str(),
-                recall, mean, Percentile(arm.latency_ms, 0.5), Percentile(arm.latency_ms, 0.99),
-                mean / first_mean, kib, pages, reads, two_step);
+                recall, mean, latency.p50, latency.p99, mean / first_mean, kib, pages, reads,
+                two_step);
     report.push_back({{"arm", arm.spec}, {"recall_at_10", recall}, {"mean_latency_ms", mean},
-                      {"p50_latency_ms", Percentile(arm.latency_ms, 0.5)},
-                      {"p99_latency_ms", Percentile(arm.latency_ms, 0.99)},
+                      {"p50_latency_ms", latency.p50},
+                      {"p99_latency_ms", latency.p99},
                       {"latency_ratio_to_first", mean / first_mean}, {"kib_read_per_query", kib},
                       {"pages_read_per_query", pages}, {"reads_per_query", reads},
                       {"two_step_percent", two_step},

@@ -15,7 +15,7 @@
 
 namespace cairn {
 
-struct InterleaveBenchArgs {
+struct InterleaveBenchOptions {
   // Each arm: "DIR" or "DIR:key=value,key=value" with the keys
   // max_postings, bound_scale, merge_gap, whole_nearest, rerank_top, batch_cost_kib,
   // plan (auto|two-step|whole).
@@ -25,9 +25,10 @@ struct InterleaveBenchArgs {
   uint32_t max_queries = 0;   // 0: all
   uint32_t rounds = 2;        // passes over the queries (the first also warms up)
   std::string json;
+  absl::Status Validate() const;
 };
 
-absl::Status RunInterleaveBench(const InterleaveBenchArgs& args);
+absl::Status RunInterleaveBench(const InterleaveBenchOptions& options);
 
 }  // namespace cairn
 

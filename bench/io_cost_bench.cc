@@ -11,6 +11,7 @@
 #include "common/aligned_buffer.h"
 #include "common/random.h"
 #include "common/status_macros.h"
+#include "common/summary.h"
 #include "nlohmann/json.hpp"
 #include "storage/block_reader.h"
 #include "storage/env.h"
@@ -37,15 +38,21 @@ absl::StatusOr<LinearFit> FitLine(const std::vector<double>& x, const std::vecto
   return f;
 }
 
-absl::Status RunIoCostBench(const IoCostArgs& a) {
-  if (a.batch == 0 || a.batches == 0 || a.sizes_kib.size() < 2) {
+absl::Status IoCostOptions::Validate() const {
+  if (batch == 0 || batches == 0 || sizes_kib.size() < 2) {
     return absl::InvalidArgumentError("io-cost needs --batch, --batches > 0 and two sizes or more");
   }
-  CAIRN_ASSIGN_OR_RETURN(uint64_t file_bytes, Env::Default()->FileSize(a.file));
-  const uint32_t largest = *std::max_element(a.sizes_kib.begin(), a.sizes_kib.end());
+  const uint32_t largest = *std::max_element(sizes_kib.begin(), sizes_kib.end());
   if (largest == 0 || largest > 1024) {
     return absl::InvalidArgumentError("read sizes must be 1..1024 KiB");
   }
+  return absl::OkStatus();
+}
+
+absl::Status RunIoCostBench(const IoCostOptions& a) {
+  CAIRN_RETURN_IF_ERROR(a.Validate());
+  CAIRN_ASSIGN_OR_RETURN(uint64_t file_bytes, Env::Default()->FileSize(a.file));
+  const uint32_t largest = *std::max_element(a.sizes_kib.begin(), a.sizes_kib.end());
   const uint64_t span = uint64_t{largest} * 1024;
   if (file_bytes < span * 4) {
     return absl::InvalidArgumentError(
@@ -85,8 +92,7 @@ absl::Status RunIoCostBench(const IoCostArgs& a) {
         CAIRN_ASSIGN_OR_RETURN(ReadRequest * r, reader->WaitNext());
         (void)r;
       }
-      const double us =
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+      const double us = Nanos(t0, std::chrono::steady_clock::now()) / 1e3;
       if (b >= 100) lat.push_back(us);
     }
     const LatencyMs summary = Summarize(std::move(lat));

@@ -22,13 +22,14 @@
 
 namespace cairn {
 
-struct IoCostArgs {
+struct IoCostOptions {
   std::string file;                          // read, never written
   std::vector<uint32_t> sizes_kib{4, 16, 64};  // per read
   uint32_t batch = 8;                        // reads per batch
   uint32_t batches = 2000;                   // per size (after 100 warm-up)
   uint64_t seed = 1;
   std::string json;
+  absl::Status Validate() const;
 };
 
 struct LinearFit {
@@ -40,7 +41,7 @@ struct LinearFit {
 // distinct x.
 absl::StatusOr<LinearFit> FitLine(const std::vector<double>& x, const std::vector<double>& y);
 
-absl::Status RunIoCostBench(const IoCostArgs& args);
+absl::Status RunIoCostBench(const IoCostOptions& options);
 
 }  // namespace cairn
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/summary.h"
 #include "kernels/distance.h"
 #include "nlohmann/json.hpp"
 
@@ -205,7 +206,7 @@ CaseResult MeasureCase(const DistanceKernels& k, const KernelSpec& spec,
   double elapsed = 0.0;
   do {
     vectors += scan_next();
-    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    elapsed = Nanos(start, Clock::now()) / 1e9;
   } while (elapsed < seconds);
   g_sink = g_sink + sum;
   *cursor_bytes = cursor * vector_bytes;
@@ -339,9 +340,7 @@ absl::Status RunKernelBench(const KernelBenchOptions& opts, std::ostream& out,
       }
     }
   }
-  const double total_seconds = std::chrono::duration<double>(
-                                   std::chrono::steady_clock::now() - run_start)
-                                   .count();
+  const double total_seconds = Nanos(run_start, std::chrono::steady_clock::now()) / 1e9;
   out << "\n"
       << results.size() << " cases in " << Fixed(total_seconds, 1) << " s\n";
 

@@ -1,7 +1,11 @@
 #include "bench/method_registry.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "bench/cairn_method.h"
 #include "bench/exact_method.h"
 #include "bench/faiss_methods.h"
@@ -49,6 +53,32 @@ absl::StatusOr<std::unique_ptr<SearchMethod>> MakeMethod(std::string_view name,
   }
   return absl::NotFoundError(absl::StrCat("unknown method \"", std::string(name), "\" (known: ",
                                           absl::StrJoin(KnownMethodNames(), ", "), ")"));
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<SearchMethod>>> MakeMethods(
+    std::string_view list, const std::map<std::string, SearchParams>& build_params) {
+  std::vector<std::unique_ptr<SearchMethod>> methods;
+  std::set<std::string> names;
+  for (absl::string_view raw : absl::StrSplit(absl::string_view(list.data(), list.size()), ',',
+                                              absl::SkipWhitespace())) {
+    const std::string name(absl::StripAsciiWhitespace(raw));
+    if (!names.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("method ", name, " is listed twice"));
+    }
+    auto params = build_params.find(name);
+    absl::StatusOr<std::unique_ptr<SearchMethod>> method =
+        MakeMethod(name, params == build_params.end() ? SearchParams() : params->second);
+    if (!method.ok()) return method.status();
+    methods.push_back(std::move(*method));
+  }
+  if (methods.empty()) return absl::InvalidArgumentError("--methods names no method");
+  for (const auto& [name, params] : build_params) {
+    if (!names.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--build-params names method \"", name, "\", which is not being run"));
+    }
+  }
+  return methods;
 }
 
 }  // namespace cairn

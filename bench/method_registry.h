@@ -3,6 +3,7 @@
 #ifndef CAIRN_BENCH_METHOD_REGISTRY_H_
 #define CAIRN_BENCH_METHOD_REGISTRY_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,6 +22,12 @@ std::vector<std::string> KnownMethodNames();
 // Options::FromParams); NotFound for an unknown name.
 absl::StatusOr<std::unique_ptr<SearchMethod>> MakeMethod(std::string_view name,
                                                          const SearchParams& build_params);
+
+// The methods of a comma-separated list, in order, each with its entry of
+// `build_params`. InvalidArgument for a name listed twice, an empty list, or
+// build knobs for a method not listed.
+absl::StatusOr<std::vector<std::unique_ptr<SearchMethod>>> MakeMethods(
+    std::string_view list, const std::map<std::string, SearchParams>& build_params);
 
 }  // namespace cairn
 

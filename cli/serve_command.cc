@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/summary.h"
 #include "nlohmann/json.hpp"
 #include "server/collection_manager.h"
 #include "server/http_server.h"
@@ -67,7 +68,7 @@ int RunServe(const std::string& data, const std::string& host, int port,
         {"method", r.method},
         {"path", r.target.substr(0, r.target.find('?'))},
         {"status", res.status},
-        {"ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()},
+        {"ms", Nanos(t0, std::chrono::steady_clock::now()) / 1e6},
         {"bytes_in", r.body.size()},
         {"bytes_out", res.body.size()}};
     const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -3,13 +3,14 @@
 #include "server/qdrant_api.h"
 
 #include <chrono>
+#include <memory>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "server/api_json.h"
-#include "server/qdrant_points.h"
+#include "common/summary.h"
 #include "index/spann/spann_limits.h"
+#include "server/api_json.h"
 
 namespace cairn {
 
@@ -57,6 +58,29 @@ HttpResponse FromStatus(const absl::Status& s) {
   return QdrantApi::Error(HttpStatusOf(s), Prefix(s) + std::string(s.message()));
 }
 
+HttpResponse Forbidden() {
+  return QdrantApi::Error(403, "Forbidden: the read-only API key cannot write");
+}
+
+HttpResponse NoRoute(const HttpRequest& r) {
+  const std::string path = r.target.substr(0, r.target.find('?'));
+  return QdrantApi::Error(404, absl::StrCat("Not found: no route ", r.method, " ", path));
+}
+
+HttpResponse NoCollection(const std::string& name) {
+  return QdrantApi::Error(404, absl::StrCat("Not found: Collection `", name, "` doesn't exist!"));
+}
+
+// The `api-key` header, else an `Authorization: Bearer` token.
+std::string ApiKeyOf(const HttpRequest& r) {
+  std::string key = r.header("api-key");
+  if (key.empty()) {
+    const std::string auth = r.header("authorization");
+    if (auth.rfind("Bearer ", 0) == 0) key = auth.substr(7);
+  }
+  return key;
+}
+
 bool KeyMatches(const std::string& given, const std::string& want) {
   if (given.size() != want.size()) return false;
   unsigned char diff = 0;  // constant time: no early exit on the first mismatch
@@ -96,6 +120,21 @@ absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body) {
     if (sync.has_value()) c.sync_writes = *sync;
   }
   return c;
+}
+
+// Now plus ?timeout=SECONDS, else plus the server's default.
+absl::StatusOr<std::chrono::steady_clock::time_point> DeadlineOf(
+    const HttpRequest& r, std::chrono::milliseconds default_timeout) {
+  auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(default_timeout);
+  if (auto it = r.query.find("timeout"); it != r.query.end()) {
+    uint32_t secs = 0;
+    if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &secs) ||
+        secs == 0) {
+      return absl::InvalidArgumentError("timeout: expected a positive number of seconds");
+    }
+    timeout = std::chrono::seconds(secs);
+  }
+  return std::chrono::steady_clock::now() + timeout;
 }
 
 Json CollectionInfo(const Collection& c) {
@@ -147,34 +186,45 @@ HttpResponse QdrantApi::Error(int status, const std::string& message) {
 QdrantApi::QdrantApi(CollectionManager* collections, ApiOptions options, Metrics* metrics)
     : collections_(collections), options_(std::move(options)), metrics_(metrics) {}
 
+std::span<const Route<QdrantApi::Handler>> QdrantApi::Routes() {
+  using Q = QdrantApi;
+  // A "*" row after a path's rows answers 405 for its other methods; under
+  // /collections/{name} only the full key gets that far.
+  static constexpr Route<Handler> kRoutes[] = {
+      {"GET", "/", Access::kOpen, &Q::Banner},
+      {"*", "/", Access::kOpen, &Q::MethodNotAllowed},
+      {"*", "/healthz", Access::kOpen, &Q::Probe},
+      {"*", "/livez", Access::kOpen, &Q::Probe},
+      {"*", "/readyz", Access::kOpen, &Q::Probe},
+      {"*", "/metrics", Access::kRead, &Q::MetricsPage},
+      {"GET", "/collections", Access::kRead, &Q::ListCollections},
+      {"*", "/collections", Access::kRead, &Q::MethodNotAllowed},
+      {"GET", "/collections/{name}", Access::kRead, &Q::GetCollection},
+      {"PUT", "/collections/{name}", Access::kWrite, &Q::CreateCollection},
+      {"DELETE", "/collections/{name}", Access::kWrite, &Q::DropCollection},
+      {"PATCH", "/collections/{name}", Access::kWrite, &Q::UpdateCollection},
+      {"*", "/collections/{name}", Access::kWrite, &Q::MethodNotAllowed},
+      {"*", "/collections/{name}/exists", Access::kRead, &Q::CollectionExists},
+  };
+  return kRoutes;
+}
+
+QdrantApi::Caller QdrantApi::CallerOf(const std::string& key) const {
+  const bool auth = !options_.api_key.empty() || !options_.read_only_api_key.empty();
+  if (!auth || (!options_.api_key.empty() && KeyMatches(key, options_.api_key))) {
+    return Caller::kWriter;
+  }
+  if (!options_.read_only_api_key.empty() && KeyMatches(key, options_.read_only_api_key)) {
+    return Caller::kReader;
+  }
+  return Caller::kNone;
+}
+
 HttpResponse QdrantApi::Handle(const HttpRequest& r) {
   const auto start = std::chrono::steady_clock::now();
-  std::string route = "unknown";
-  bool read_only_ok = false;
-  HttpResponse res;
-  // Auth before anything else, except the probes and the banner.
-  const bool open_route =
-      r.segments.empty() ||
-      (r.segments.size() == 1 && (r.segments[0] == "healthz" || r.segments[0] == "readyz" ||
-                                  r.segments[0] == "livez"));
-  std::string key = r.header("api-key");
-  if (key.empty()) {
-    const std::string auth = r.header("authorization");
-    if (auth.rfind("Bearer ", 0) == 0) key = auth.substr(7);
-  }
-  const bool auth = !options_.api_key.empty() || !options_.read_only_api_key.empty();
-  const bool full = !auth || (!options_.api_key.empty() && KeyMatches(key, options_.api_key));
-  const bool read_only = !full && !options_.read_only_api_key.empty() &&
-                         KeyMatches(key, options_.read_only_api_key);
-  if (!open_route && !full && !read_only) {
-    res = Error(401, key.empty() ? "Must provide an API key or an Authorization bearer token"
-                                 : "Invalid API key or JWT");
-    route = "auth";
-  } else {
-    res = Dispatch(r, &route, &read_only_ok);  // refuses writes to a read-only key
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string_view label = "unknown";
+  HttpResponse res = Dispatch(r, &label);
+  const double seconds = Nanos(start, std::chrono::steady_clock::now()) / 1e9;
   // The envelope's keys are dumped in order, "time" last: fill in the
   // measured time without parsing the body again.
   static constexpr std::string_view kZeroTime = "\"time\":0.0}";
@@ -183,147 +233,148 @@ HttpResponse QdrantApi::Handle(const HttpRequest& r) {
     res.body.resize(res.body.size() - kZeroTime.size());
     absl::StrAppend(&res.body, "\"time\":", seconds, "}");
   }
-  metrics_->Observe(route, res.status, seconds);
+  metrics_->Observe(std::string(label), res.status, seconds);
   return res;
 }
 
-HttpResponse QdrantApi::Dispatch(const HttpRequest& r, std::string* route, bool* read_only_ok) {
-  const auto& s = r.segments;
-  const std::string& m = r.method;
-  // Whether the caller holds only the read-only key: writes are refused
-  // before they run.
-  std::string key = r.header("api-key");
-  if (key.empty()) {
-    const std::string auth = r.header("authorization");
-    if (auth.rfind("Bearer ", 0) == 0) key = auth.substr(7);
+HttpResponse QdrantApi::Dispatch(const HttpRequest& r, std::string_view* label) {
+  PathParams params;
+  const Route<Handler>* route = FindRoute(Routes(), r, &params);
+  const std::string key = ApiKeyOf(r);
+  const Caller caller = CallerOf(key);
+  if (caller == Caller::kNone && (route == nullptr || route->access != Access::kOpen)) {
+    *label = "auth";
+    return Error(401, key.empty() ? "Must provide an API key or an Authorization bearer token"
+                                  : "Invalid API key or JWT");
   }
-  const bool auth = !options_.api_key.empty() || !options_.read_only_api_key.empty();
-  const bool writer = !auth || (!options_.api_key.empty() && KeyMatches(key, options_.api_key));
-  auto write_guard = [&]() -> bool { return writer; };
-  auto forbidden = [&] { return Error(403, "Forbidden: the read-only API key cannot write"); };
+  if (route != nullptr) {
+    *label = route->metrics_label();
+    if (route->access == Access::kWrite && caller != Caller::kWriter) return Forbidden();
+    return (this->*route->handler)(r, params);
+  }
+  if (r.segments.size() >= 3 && r.segments[0] == "collections") {
+    return DispatchInCollection(r, caller, label);
+  }
+  return NoRoute(r);
+}
 
-  if (s.empty()) {
-    *route = "/";
-    if (m != "GET") return Error(405, "method not allowed");
-    HttpResponse res;
-    res.body = Json{{"title", "cairn - vector search engine"},
-                    {"version", kQdrantApiVersion},
-                    {"cairn_version", kCairnVersion}}
-                   .dump();
-    return res;
-  }
-  if (s.size() == 1 && (s[0] == "healthz" || s[0] == "livez" || s[0] == "readyz")) {
-    *route = "/" + s[0];
-    HttpResponse res;
-    res.content_type = "text/plain";
-    res.body = s[0] + " check passed";
-    return res;
-  }
-  if (s.size() == 1 && s[0] == "metrics") {
-    *route = "/metrics";
-    HttpResponse res;
-    res.content_type = "text/plain; version=0.0.4";
-    res.body = metrics_->Render();
-    for (const std::string& name : collections_->Names()) {
-      auto c = collections_->Get(name);
-      if (c == nullptr) continue;
-      const LiveStats st = c->index_stats();
-      const PointStoreStats ps = c->store_stats();
-      const std::string l = absl::StrCat("{collection=\"", name, "\"}");
-      absl::StrAppend(&res.body, "cairn_collection_points", l, " ", c->points_count(), "\n");
-      absl::StrAppend(&res.body, "cairn_index_live_heads", l, " ", st.live_heads, "\n");
-      absl::StrAppend(&res.body, "cairn_index_resident_bytes", l, " ", st.resident_bytes, "\n");
-      absl::StrAppend(&res.body, "cairn_index_posting_file_bytes", l, " ", st.store.file_bytes, "\n");
-      absl::StrAppend(&res.body, "cairn_index_wal_bytes", l, " ", st.wal_bytes, "\n");
-      absl::StrAppend(&res.body, "cairn_index_buffered_vectors", l, " ", st.buffered, "\n");
-      absl::StrAppend(&res.body, "cairn_index_splits_total", l, " ", st.splits, "\n");
-      absl::StrAppend(&res.body, "cairn_index_merges_total", l, " ", st.merges, "\n");
-      absl::StrAppend(&res.body, "cairn_point_store_file_bytes", l, " ", ps.file_bytes, "\n");
-      absl::StrAppend(&res.body, "cairn_point_store_ram_bytes", l, " ", ps.ram_bytes, "\n");
-    }
-    return res;
-  }
-  if (s[0] != "collections") {
-    *route = "unknown";
-    return Error(404, absl::StrCat("Not found: no route ", r.method, " ", r.target.substr(0, r.target.find('?'))));
-  }
-  if (s.size() == 1) {
-    *route = "/collections";
-    if (m != "GET") return Error(405, "method not allowed");
-    Json list = Json::array();
-    for (const std::string& name : collections_->Names()) list.push_back({{"name", name}});
-    return Ok(Json{{"collections", list}}, 0);
-  }
-  const std::string& name = s[1];
-  if (s.size() == 2) {
-    *route = "/collections/{name}";
-    if (m == "GET") {
-      *read_only_ok = true;
-      auto c = collections_->Get(name);
-      if (c == nullptr) return Error(404, absl::StrCat("Not found: Collection `", name, "` doesn't exist!"));
-      return Ok(CollectionInfo(*c), 0);
-    }
-    if (!write_guard()) return forbidden();
-    if (m == "PUT") {
-      auto body = ParseBody(r.body);
-      if (!body.ok()) return FromStatus(body.status());
-      absl::Status st;
-      if (body->contains("cairn") && (*body)["cairn"].is_object() &&
-          (*body)["cairn"].contains("index")) {
-        const Json& ix = (*body)["cairn"]["index"];
-        if (!ix.is_string()) return Error(400, "Wrong input: cairn.index: expected a path");
-        CollectionConfig c;
-        st = collections_->CreateFromIndex(name, ix.get<std::string>(), c);
-      } else {
-        auto config = ParseCollectionConfig(*body);
-        if (!config.ok()) return FromStatus(config.status());
-        st = collections_->Create(name, *config);
-      }
-      if (!st.ok()) return FromStatus(st);
-      return Ok(true, 0);
-    }
-    if (m == "DELETE") {
-      absl::Status st = collections_->Drop(name);
-      if (absl::IsNotFound(st)) return Ok(false, 0);  // Qdrant answers false
-      if (!st.ok()) return FromStatus(st);
-      return Ok(true, 0);
-    }
-    if (m == "PATCH") {
-      if (collections_->Get(name) == nullptr) {
-        return Error(404, absl::StrCat("Not found: Collection `", name, "` doesn't exist!"));
-      }
-      return Ok(true, 0);  // optimizer and HNSW tuning: nothing to change here
-    }
-    return Error(405, "method not allowed");
-  }
-  auto c = collections_->Get(name);
-  if (s.size() == 3 && s[2] == "exists") {
-    *route = "/collections/{name}/exists";
-    *read_only_ok = true;
-    return Ok(Json{{"exists", c != nullptr}}, 0);
-  }
+HttpResponse QdrantApi::DispatchInCollection(const HttpRequest& r, Caller caller,
+                                             std::string_view* label) {
+  // The collection and ?timeout come before the rest of the path: a missing
+  // collection is 404 whatever follows its name.
+  const std::string& name = r.segments[1];
+  std::shared_ptr<Collection> c = collections_->Get(name);
   if (c == nullptr) {
-    *route = "/collections/{name}/...";
-    return Error(404, absl::StrCat("Not found: Collection `", name, "` doesn't exist!"));
+    *label = "/collections/{name}/...";
+    return NoCollection(name);
   }
-  auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      options_.request_timeout);
-  if (auto it = r.query.find("timeout"); it != r.query.end()) {
-    uint32_t secs = 0;
-    if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &secs) ||
-        secs == 0) {
-      return Error(400, "Wrong input: timeout: expected a positive number of seconds");
-    }
-    timeout = std::chrono::seconds(secs);
+  absl::StatusOr<std::chrono::steady_clock::time_point> deadline =
+      DeadlineOf(r, options_.request_timeout);
+  if (!deadline.ok()) return FromStatus(deadline.status());
+  PathParams params;
+  const CollectionRoute* route = FindRoute(CollectionRoutes(), r, &params);
+  if (route == nullptr) return NoRoute(r);
+  absl::StatusOr<Json> body = ParseBody(r.body);
+  if (!body.ok()) return FromStatus(body.status());
+  *label = route->metrics_label();
+  if (route->access == Access::kWrite && caller != Caller::kWriter) return Forbidden();
+  const CollectionCall call{r, params, *c, *body, *metrics_, *deadline};
+  absl::StatusOr<Json> result = route->handler(call);
+  if (!result.ok()) return FromStatus(result.status());
+  return Ok(*result, 0);
+}
+
+HttpResponse QdrantApi::Banner(const HttpRequest& r, const PathParams& params) {
+  HttpResponse res;
+  res.body = Json{{"title", "cairn - vector search engine"},
+                  {"version", kQdrantApiVersion},
+                  {"cairn_version", kCairnVersion}}
+                 .dump();
+  return res;
+}
+
+HttpResponse QdrantApi::Probe(const HttpRequest& r, const PathParams& params) {
+  HttpResponse res;
+  res.content_type = "text/plain";
+  res.body = r.segments[0] + " check passed";
+  return res;
+}
+
+HttpResponse QdrantApi::MetricsPage(const HttpRequest& r, const PathParams& params) {
+  HttpResponse res;
+  res.content_type = "text/plain; version=0.0.4";
+  res.body = metrics_->Render();
+  for (const std::string& name : collections_->Names()) {
+    auto c = collections_->Get(name);
+    if (c == nullptr) continue;
+    const LiveStats st = c->index_stats();
+    const PointStoreStats ps = c->store_stats();
+    const std::string l = absl::StrCat("{collection=\"", name, "\"}");
+    absl::StrAppend(&res.body, "cairn_collection_points", l, " ", c->points_count(), "\n");
+    absl::StrAppend(&res.body, "cairn_index_live_heads", l, " ", st.live_heads, "\n");
+    absl::StrAppend(&res.body, "cairn_index_resident_bytes", l, " ", st.resident_bytes, "\n");
+    absl::StrAppend(&res.body, "cairn_index_posting_file_bytes", l, " ", st.store.file_bytes, "\n");
+    absl::StrAppend(&res.body, "cairn_index_wal_bytes", l, " ", st.wal_bytes, "\n");
+    absl::StrAppend(&res.body, "cairn_index_buffered_vectors", l, " ", st.buffered, "\n");
+    absl::StrAppend(&res.body, "cairn_index_splits_total", l, " ", st.splits, "\n");
+    absl::StrAppend(&res.body, "cairn_index_merges_total", l, " ", st.merges, "\n");
+    absl::StrAppend(&res.body, "cairn_point_store_file_bytes", l, " ", ps.file_bytes, "\n");
+    absl::StrAppend(&res.body, "cairn_point_store_ram_bytes", l, " ", ps.ram_bytes, "\n");
   }
-  PointsRequest pr{r, *c, *metrics_, route, read_only_ok,
-                   std::chrono::steady_clock::now() + timeout};
-  auto res = HandlePoints(pr, writer);
-  if (!res.ok()) {
-    if (absl::IsPermissionDenied(res.status())) return forbidden();
-    return FromStatus(res.status());
+  return res;
+}
+
+HttpResponse QdrantApi::ListCollections(const HttpRequest& r, const PathParams& params) {
+  Json list = Json::array();
+  for (const std::string& name : collections_->Names()) list.push_back({{"name", name}});
+  return Ok(Json{{"collections", list}}, 0);
+}
+
+HttpResponse QdrantApi::GetCollection(const HttpRequest& r, const PathParams& params) {
+  const std::string name(params.Get("name"));
+  auto c = collections_->Get(name);
+  if (c == nullptr) return NoCollection(name);
+  return Ok(CollectionInfo(*c), 0);
+}
+
+HttpResponse QdrantApi::CreateCollection(const HttpRequest& r, const PathParams& params) {
+  const std::string name(params.Get("name"));
+  auto body = ParseBody(r.body);
+  if (!body.ok()) return FromStatus(body.status());
+  absl::Status st;
+  if (body->contains("cairn") && (*body)["cairn"].is_object() &&
+      (*body)["cairn"].contains("index")) {
+    const Json& ix = (*body)["cairn"]["index"];
+    if (!ix.is_string()) return Error(400, "Wrong input: cairn.index: expected a path");
+    st = collections_->CreateFromIndex(name, ix.get<std::string>(), CollectionConfig());
+  } else {
+    auto config = ParseCollectionConfig(*body);
+    if (!config.ok()) return FromStatus(config.status());
+    st = collections_->Create(name, *config);
   }
-  return Ok(*res, 0);
+  if (!st.ok()) return FromStatus(st);
+  return Ok(true, 0);
+}
+
+HttpResponse QdrantApi::DropCollection(const HttpRequest& r, const PathParams& params) {
+  absl::Status st = collections_->Drop(std::string(params.Get("name")));
+  if (absl::IsNotFound(st)) return Ok(false, 0);  // Qdrant answers false
+  if (!st.ok()) return FromStatus(st);
+  return Ok(true, 0);
+}
+
+HttpResponse QdrantApi::UpdateCollection(const HttpRequest& r, const PathParams& params) {
+  const std::string name(params.Get("name"));
+  if (collections_->Get(name) == nullptr) return NoCollection(name);
+  return Ok(true, 0);  // optimizer and HNSW tuning: nothing to change here
+}
+
+HttpResponse QdrantApi::CollectionExists(const HttpRequest& r, const PathParams& params) {
+  return Ok(Json{{"exists", collections_->Get(std::string(params.Get("name"))) != nullptr}}, 0);
+}
+
+HttpResponse QdrantApi::MethodNotAllowed(const HttpRequest& r, const PathParams& params) {
+  return Error(405, "method not allowed");
 }
 
 }  // namespace cairn

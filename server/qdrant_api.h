@@ -4,17 +4,27 @@
 // or 5xx code. Auth: the `api-key` header or `Authorization: Bearer`; a
 // read-only key may only read.
 //
+// Checks, in order: a missing or wrong key is 401 unless the route is open;
+// a path no route takes is 404; under /collections/{name}/, a missing
+// collection is 404 and a bad ?timeout 400 before the rest of the path is
+// matched, and a bad body 400 after; a write route refuses a read-only key
+// with 403; then the handler runs.
+//
 // Thread-safety: Handle() is called concurrently from the worker threads.
 #ifndef CAIRN_SERVER_QDRANT_API_H_
 #define CAIRN_SERVER_QDRANT_API_H_
 
 #include <chrono>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "nlohmann/json.hpp"
 #include "server/collection_manager.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/qdrant_points.h"
+#include "server/route_table.h"
 
 namespace cairn {
 
@@ -40,8 +50,29 @@ class QdrantApi {
   static HttpResponse Error(int status, const std::string& message);
 
  private:
-  struct Route;
-  HttpResponse Dispatch(const HttpRequest& r, std::string* route, bool* read_only_ok);
+  // Who the request's key says is calling.
+  enum class Caller { kNone, kReader, kWriter };
+  using Handler = HttpResponse (QdrantApi::*)(const HttpRequest&, const PathParams&);
+  // The server and collection routes; those under a collection are
+  // CollectionRoutes() (qdrant_points.h).
+  static std::span<const Route<Handler>> Routes();
+
+  Caller CallerOf(const std::string& key) const;
+  // Sets *label to the metrics label of the route taken.
+  HttpResponse Dispatch(const HttpRequest& r, std::string_view* label);
+  // Paths under /collections/{name}/ but its /exists: CollectionRoutes().
+  HttpResponse DispatchInCollection(const HttpRequest& r, Caller caller, std::string_view* label);
+
+  HttpResponse Banner(const HttpRequest& r, const PathParams& params);
+  HttpResponse Probe(const HttpRequest& r, const PathParams& params);
+  HttpResponse MetricsPage(const HttpRequest& r, const PathParams& params);
+  HttpResponse ListCollections(const HttpRequest& r, const PathParams& params);
+  HttpResponse GetCollection(const HttpRequest& r, const PathParams& params);
+  HttpResponse CreateCollection(const HttpRequest& r, const PathParams& params);
+  HttpResponse DropCollection(const HttpRequest& r, const PathParams& params);
+  HttpResponse UpdateCollection(const HttpRequest& r, const PathParams& params);
+  HttpResponse CollectionExists(const HttpRequest& r, const PathParams& params);
+  HttpResponse MethodNotAllowed(const HttpRequest& r, const PathParams& params);
 
   CollectionManager* collections_;
   ApiOptions options_;

@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "index/spann/spann_limits.h"
 #include "kernels/distance.h"
 #include "server/point_id.h"
-#include "index/spann/spann_limits.h"
 
 namespace cairn {
 
@@ -16,6 +16,11 @@ namespace {
 using absl::InvalidArgumentError;
 
 Json UpdateResult() { return Json{{"operation_id", 0}, {"status", "completed"}}; }
+
+// body[key], or nullptr when absent.
+const Json* Field(const Json& body, const char* key) {
+  return body.contains(key) ? &body[key] : nullptr;
+}
 
 absl::StatusOr<Filter> ParseFilterField(const Json& body) {
   if (!body.contains("filter") || body["filter"].is_null()) return Filter();
@@ -32,7 +37,9 @@ absl::StatusOr<std::vector<PointData>> ParseUpsert(const Json& body) {
       const Json& p = list[i];
       if (!p.is_object()) return InvalidArgumentError(absl::StrCat(where, ": expected an object"));
       if (!p.contains("id")) return InvalidArgumentError(absl::StrCat(where, ".id: missing"));
-      if (!p.contains("vector")) return InvalidArgumentError(absl::StrCat(where, ".vector: missing"));
+      if (!p.contains("vector")) {
+        return InvalidArgumentError(absl::StrCat(where, ".vector: missing"));
+      }
       PointData d;
       CAIRN_ASSIGN_OR_RETURN(d.id, ParsePointId(p["id"], where + ".id"));
       CAIRN_ASSIGN_OR_RETURN(d.vector, ParseVector(p["vector"], where + ".vector"));
@@ -56,14 +63,16 @@ absl::StatusOr<std::vector<PointData>> ParseUpsert(const Json& body) {
     if (!vectors.is_array() || vectors.size() != ids.size()) {
       return InvalidArgumentError("batch.vectors: expected one vector per id");
     }
-    const Json* payloads = b.contains("payloads") && !b["payloads"].is_null() ? &b["payloads"] : nullptr;
+    const Json* payloads =
+        b.contains("payloads") && !b["payloads"].is_null() ? &b["payloads"] : nullptr;
     if (payloads != nullptr && (!payloads->is_array() || payloads->size() != ids.size())) {
       return InvalidArgumentError("batch.payloads: expected one payload (or null) per id");
     }
     for (size_t i = 0; i < ids.size(); ++i) {
       PointData d;
       d.id = ids[i];
-      CAIRN_ASSIGN_OR_RETURN(d.vector, ParseVector(vectors[i], absl::StrCat("batch.vectors[", i, "]")));
+      CAIRN_ASSIGN_OR_RETURN(d.vector,
+                             ParseVector(vectors[i], absl::StrCat("batch.vectors[", i, "]")));
       if (payloads != nullptr && !(*payloads)[i].is_null()) {
         if (!(*payloads)[i].is_object()) {
           return InvalidArgumentError(absl::StrCat("batch.payloads[", i, "]: expected an object"));
@@ -136,12 +145,9 @@ absl::Status ParseCommon(const Json& body, bool default_payload, SearchSpec* spe
   spec->request.offset = offset.value_or(0);
   CAIRN_ASSIGN_OR_RETURN(auto threshold, OptNumber(body, "score_threshold", "request"));
   if (threshold.has_value()) spec->request.score_threshold = static_cast<float>(*threshold);
-  CAIRN_ASSIGN_OR_RETURN(spec->payload, PayloadSelector::Parse(
-                                            body.contains("with_payload") ? &body["with_payload"] : nullptr,
-                                            default_payload));
-  CAIRN_ASSIGN_OR_RETURN(spec->with_vector, ParseWithVector(
-                                                body.contains("with_vector") ? &body["with_vector"] : nullptr,
-                                                false));
+  CAIRN_ASSIGN_OR_RETURN(spec->payload,
+                         PayloadSelector::Parse(Field(body, "with_payload"), default_payload));
+  CAIRN_ASSIGN_OR_RETURN(spec->with_vector, ParseWithVector(Field(body, "with_vector"), false));
   CAIRN_RETURN_IF_ERROR(ParseParams(body, &spec->request));
   spec->request.load_data = spec->payload.enabled || spec->with_vector;
   return absl::OkStatus();
@@ -191,7 +197,9 @@ absl::Status ParseQuery(const Collection& c, const Json& body, SearchSpec* spec,
   }
   CAIRN_ASSIGN_OR_RETURN(ExternalId id, ParsePointId(*q, "query"));
   CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, c.Get(id));
-  if (!p.has_value()) return absl::NotFoundError(absl::StrCat("No point with id ", id.ToString(), " found"));
+  if (!p.has_value()) {
+    return absl::NotFoundError(absl::StrCat("No point with id ", id.ToString(), " found"));
+  }
   spec->request.vector = std::move(p->vector);
   spec->request.exclude = id;
   return absl::OkStatus();
@@ -264,10 +272,9 @@ absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_fo
     }
   }
   CAIRN_ASSIGN_OR_RETURN(PayloadSelector payload,
-                         PayloadSelector::Parse(body.contains("with_payload") ? &body["with_payload"] : nullptr,
+                         PayloadSelector::Parse(Field(body, "with_payload"),
                                                 /*fallback=*/!query_form));
-  CAIRN_ASSIGN_OR_RETURN(bool with_vector,
-                         ParseWithVector(body.contains("with_vector") ? &body["with_vector"] : nullptr, false));
+  CAIRN_ASSIGN_OR_RETURN(bool with_vector, ParseWithVector(Field(body, "with_vector"), false));
   std::vector<PointData> pts;
   std::optional<ExternalId> next;
   CAIRN_RETURN_IF_ERROR(c.Scroll(start, n + skip, filter, &pts, &next));
@@ -284,24 +291,189 @@ absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_fo
   return Json{{"points", list}, {"next_page_offset", next ? PointIdToJson(*next) : Json(nullptr)}};
 }
 
-absl::StatusOr<Json> Batch(const Json& body, const std::function<absl::StatusOr<Json>(const Json&)>& one) {
+absl::StatusOr<Json> Batch(const Json& body,
+                           const std::function<absl::StatusOr<Json>(const Json&)>& one) {
   if (!body.contains("searches") || !body["searches"].is_array()) {
     return InvalidArgumentError("searches: expected an array of requests");
   }
   Json out = Json::array();
   for (size_t i = 0; i < body["searches"].size(); ++i) {
     const Json& req = body["searches"][i];
-    if (!req.is_object()) return InvalidArgumentError(absl::StrCat("searches[", i, "]: expected an object"));
+    if (!req.is_object()) {
+      return InvalidArgumentError(absl::StrCat("searches[", i, "]: expected an object"));
+    }
     auto r = one(req);
     if (!r.ok()) {
-      return absl::Status(r.status().code(), absl::StrCat("searches[", i, "]: ", r.status().message()));
+      return absl::Status(r.status().code(),
+                          absl::StrCat("searches[", i, "]: ", r.status().message()));
     }
     out.push_back(std::move(*r));
   }
   return out;
 }
 
+// Payload index creation (LangChain calls it): filters scan payloads, so
+// there is nothing to build; accepted so clients work.
+absl::StatusOr<Json> CreateFieldIndex(const CollectionCall& call) { return UpdateResult(); }
+
+absl::StatusOr<Json> UpsertPoints(const CollectionCall& call) {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<PointData> pts, ParseUpsert(call.body));
+  CAIRN_RETURN_IF_ERROR(call.collection.Upsert(std::move(pts)));
+  return UpdateResult();
+}
+
+absl::StatusOr<Json> RetrievePoints(const CollectionCall& call) {
+  const Json& body = call.body;
+  if (!body.contains("ids")) return InvalidArgumentError("ids: missing");
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(body["ids"], "ids"));
+  CAIRN_ASSIGN_OR_RETURN(PayloadSelector payload,
+                         PayloadSelector::Parse(Field(body, "with_payload"), true));
+  CAIRN_ASSIGN_OR_RETURN(bool with_vector, ParseWithVector(Field(body, "with_vector"), false));
+  Json out = Json::array();
+  for (const ExternalId& id : ids) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, call.collection.Get(id));
+    if (p.has_value()) out.push_back(RecordJson(*p, payload, with_vector));
+  }
+  return out;
+}
+
+absl::StatusOr<Json> GetPoint(const CollectionCall& call) {
+  const std::string_view what = call.params.Get("id");
+  // A number-looking id is a number, as Qdrant reads it.
+  Json idj = what;
+  if (!what.empty() && what.size() <= 20 &&
+      std::all_of(what.begin(), what.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    idj = std::stoull(std::string(what));
+  }
+  CAIRN_ASSIGN_OR_RETURN(ExternalId id, ParsePointId(idj, "id"));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, call.collection.Get(id));
+  if (!p.has_value()) {
+    return absl::NotFoundError(absl::StrCat("Point with id ", id.ToString(), " does not exists!"));
+  }
+  PayloadSelector all;
+  all.enabled = true;
+  return RecordJson(*p, all, true);
+}
+
+absl::StatusOr<Json> SearchPoints(const CollectionCall& call) {
+  return Search(call.collection, call.body, call.metrics, call.deadline);
+}
+
+absl::StatusOr<Json> SearchBatch(const CollectionCall& call) {
+  return Batch(call.body, [&](const Json& one) {
+    return Search(call.collection, one, call.metrics, call.deadline);
+  });
+}
+
+absl::StatusOr<Json> QueryPoints(const CollectionCall& call) {
+  return Query(call.collection, call.body, call.metrics, call.deadline);
+}
+
+absl::StatusOr<Json> QueryBatch(const CollectionCall& call) {
+  return Batch(call.body, [&](const Json& one) {
+    return Query(call.collection, one, call.metrics, call.deadline);
+  });
+}
+
+absl::StatusOr<Json> ScrollPoints(const CollectionCall& call) {
+  return Scroll(call.collection, call.body, /*query_form=*/false);
+}
+
+absl::StatusOr<Json> CountPoints(const CollectionCall& call) {
+  CAIRN_ASSIGN_OR_RETURN(Filter f, ParseFilterField(call.body));
+  CAIRN_ASSIGN_OR_RETURN(uint64_t n, call.collection.Count(f, call.deadline));
+  return Json{{"count", n}};
+}
+
+absl::StatusOr<Json> DeletePoints(const CollectionCall& call) {
+  const Json& body = call.body;
+  uint64_t n = 0;
+  if (body.contains("points") && !body["points"].is_null()) {
+    CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(body["points"], "points"));
+    CAIRN_RETURN_IF_ERROR(call.collection.Delete(ids, &n));
+  } else if (body.contains("filter") && !body["filter"].is_null()) {
+    CAIRN_ASSIGN_OR_RETURN(Filter f, Filter::Parse(body["filter"]));
+    CAIRN_RETURN_IF_ERROR(call.collection.DeleteByFilter(f, &n));
+  } else {
+    return InvalidArgumentError("expected \"points\": [ids] or \"filter\": {...}");
+  }
+  return UpdateResult();
+}
+
+// mode: Collection::UpdatePayload's "set", "overwrite", "delete" or "clear".
+absl::StatusOr<Json> ChangePayload(const CollectionCall& call, const std::string& mode) {
+  const Json& body = call.body;
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids,
+                         Selected(call.collection, body, call.deadline));
+  Json payload = Json::object();
+  std::vector<std::string> keys;
+  std::string key;
+  if (mode == "set" || mode == "overwrite") {
+    if (!body.contains("payload") || !body["payload"].is_object()) {
+      return InvalidArgumentError("payload: expected an object");
+    }
+    payload = body["payload"];
+    if (body.contains("key") && body["key"].is_string()) key = body["key"].get<std::string>();
+  }
+  if (mode == "delete") {
+    if (!body.contains("keys") || !body["keys"].is_array()) {
+      return InvalidArgumentError("keys: expected an array of keys");
+    }
+    for (const Json& k : body["keys"]) {
+      if (!k.is_string()) return InvalidArgumentError("keys: expected strings");
+      keys.push_back(k.get<std::string>());
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(call.collection.UpdatePayload(ids, mode, payload, keys, key));
+  return UpdateResult();
+}
+
+absl::StatusOr<Json> SetPayload(const CollectionCall& call) { return ChangePayload(call, "set"); }
+
+absl::StatusOr<Json> OverwritePayload(const CollectionCall& call) {
+  return ChangePayload(call, "overwrite");
+}
+
+absl::StatusOr<Json> DeletePayloadKeys(const CollectionCall& call) {
+  return ChangePayload(call, "delete");
+}
+
+absl::StatusOr<Json> ClearPayload(const CollectionCall& call) {
+  return ChangePayload(call, "clear");
+}
+
 }  // namespace
+
+std::span<const CollectionRoute> CollectionRoutes() {
+  using enum Access;
+  static constexpr std::string_view kIndex = "/collections/{name}/index";
+  static constexpr std::string_view kPayload = "/collections/{name}/points/payload";
+  static constexpr std::string_view kPointsPut = "/collections/{name}/points PUT";
+  static constexpr std::string_view kPointsPost = "/collections/{name}/points POST";
+  // Another method on one of these paths is an unknown route (404), as in
+  // Qdrant. The payload deletes take PUT as well as POST.
+  static constexpr CollectionRoute kRoutes[] = {
+      {"*", "/collections/{name}/index", kWrite, &CreateFieldIndex},
+      {"*", "/collections/{name}/index/{field}", kWrite, &CreateFieldIndex, kIndex},
+      {"PUT", "/collections/{name}/points", kWrite, &UpsertPoints, kPointsPut},
+      {"POST", "/collections/{name}/points", kRead, &RetrievePoints, kPointsPost},
+      {"GET", "/collections/{name}/points/{id}", kRead, &GetPoint},
+      {"POST", "/collections/{name}/points/search", kRead, &SearchPoints},
+      {"POST", "/collections/{name}/points/search/batch", kRead, &SearchBatch},
+      {"POST", "/collections/{name}/points/query", kRead, &QueryPoints},
+      {"POST", "/collections/{name}/points/query/batch", kRead, &QueryBatch},
+      {"POST", "/collections/{name}/points/scroll", kRead, &ScrollPoints},
+      {"POST", "/collections/{name}/points/count", kRead, &CountPoints},
+      {"POST", "/collections/{name}/points/delete", kWrite, &DeletePoints},
+      {"POST", "/collections/{name}/points/payload", kWrite, &SetPayload},
+      {"PUT", "/collections/{name}/points/payload", kWrite, &OverwritePayload},
+      {"POST", "/collections/{name}/points/payload/delete", kWrite, &DeletePayloadKeys, kPayload},
+      {"PUT", "/collections/{name}/points/payload/delete", kWrite, &DeletePayloadKeys, kPayload},
+      {"POST", "/collections/{name}/points/payload/clear", kWrite, &ClearPayload, kPayload},
+      {"PUT", "/collections/{name}/points/payload/clear", kWrite, &ClearPayload, kPayload},
+  };
+  return kRoutes;
+}
 
 std::vector<ScoredPoint> SelectMmr(const Collection& c, std::vector<ScoredPoint> cand,
                                    float diversity, uint32_t limit) {
@@ -340,157 +512,6 @@ std::vector<ScoredPoint> SelectMmr(const Collection& c, std::vector<ScoredPoint>
     picked.push_back(cand[best]);
   }
   return picked;
-}
-
-absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer) {
-  const auto& s = r.http.segments;  // collections, {name}, ...
-  const std::string& m = r.http.method;
-  Collection& c = r.collection;
-  auto read = [&](const char* route) {
-    *r.route = route;
-    *r.read_only_ok = true;
-  };
-  auto write = [&](const char* route) -> absl::Status {
-    *r.route = route;
-    if (!writer) return absl::PermissionDeniedError("read-only key");
-    return absl::OkStatus();
-  };
-  if (s.size() < 3) return absl::NotFoundError("no such route");
-  const std::string& op = s[2];
-  if (op == "index") {
-    // Payload index creation (LangChain calls it): filters scan payloads, so
-    // there is nothing to build; accepted so clients work.
-    CAIRN_RETURN_IF_ERROR(write("/collections/{name}/index"));
-    return UpdateResult();
-  }
-  if (op != "points") return absl::NotFoundError(absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
-  CAIRN_ASSIGN_OR_RETURN(Json body, ParseBody(r.http.body));
-
-  if (s.size() == 3) {
-    if (m == "PUT") {
-      CAIRN_RETURN_IF_ERROR(write("/collections/{name}/points PUT"));
-      CAIRN_ASSIGN_OR_RETURN(std::vector<PointData> pts, ParseUpsert(body));
-      CAIRN_RETURN_IF_ERROR(c.Upsert(std::move(pts)));
-      return UpdateResult();
-    }
-    if (m == "POST") {
-      read("/collections/{name}/points POST");
-      if (!body.contains("ids")) return InvalidArgumentError("ids: missing");
-      CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(body["ids"], "ids"));
-      CAIRN_ASSIGN_OR_RETURN(PayloadSelector payload,
-                             PayloadSelector::Parse(body.contains("with_payload") ? &body["with_payload"] : nullptr, true));
-      CAIRN_ASSIGN_OR_RETURN(bool with_vector,
-                             ParseWithVector(body.contains("with_vector") ? &body["with_vector"] : nullptr, false));
-      Json out = Json::array();
-      for (const ExternalId& id : ids) {
-        CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, c.Get(id));
-        if (p.has_value()) out.push_back(RecordJson(*p, payload, with_vector));
-      }
-      return out;
-    }
-    return absl::NotFoundError(
-      absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
-  }
-  const std::string& what = s[3];
-  if (s.size() == 4 && m == "GET") {
-    read("/collections/{name}/points/{id}");
-    // A number-looking id is a number, as Qdrant reads it.
-    Json idj = what;
-    if (!what.empty() && what.size() <= 20 &&
-        std::all_of(what.begin(), what.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
-      idj = std::stoull(what);
-    }
-    CAIRN_ASSIGN_OR_RETURN(ExternalId id, ParsePointId(idj, "id"));
-    CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, c.Get(id));
-    if (!p.has_value()) {
-      return absl::NotFoundError(absl::StrCat("Point with id ", id.ToString(), " does not exists!"));
-    }
-    PayloadSelector all;
-    all.enabled = true;
-    return RecordJson(*p, all, true);
-  }
-  if (m != "POST" && !(m == "PUT" && what == "payload")) {
-    return absl::NotFoundError(
-      absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
-  }
-  if (what == "search" && s.size() == 4) {
-    read("/collections/{name}/points/search");
-    return Search(c, body, r.metrics, r.deadline);
-  }
-  if (what == "search" && s.size() == 5 && s[4] == "batch") {
-    read("/collections/{name}/points/search/batch");
-    return Batch(body, [&](const Json& one) { return Search(c, one, r.metrics, r.deadline); });
-  }
-  if (what == "query" && s.size() == 4) {
-    read("/collections/{name}/points/query");
-    return Query(c, body, r.metrics, r.deadline);
-  }
-  if (what == "query" && s.size() == 5 && s[4] == "batch") {
-    read("/collections/{name}/points/query/batch");
-    return Batch(body, [&](const Json& one) { return Query(c, one, r.metrics, r.deadline); });
-  }
-  if (what == "scroll" && s.size() == 4) {
-    read("/collections/{name}/points/scroll");
-    return Scroll(c, body, false);
-  }
-  if (what == "count" && s.size() == 4) {
-    read("/collections/{name}/points/count");
-    CAIRN_ASSIGN_OR_RETURN(Filter f, ParseFilterField(body));
-    CAIRN_ASSIGN_OR_RETURN(uint64_t n, c.Count(f, r.deadline));
-    return Json{{"count", n}};
-  }
-  if (what == "delete" && s.size() == 4) {
-    CAIRN_RETURN_IF_ERROR(write("/collections/{name}/points/delete"));
-    uint64_t n = 0;
-    if (body.contains("points") && !body["points"].is_null()) {
-      CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(body["points"], "points"));
-      CAIRN_RETURN_IF_ERROR(c.Delete(ids, &n));
-    } else if (body.contains("filter") && !body["filter"].is_null()) {
-      CAIRN_ASSIGN_OR_RETURN(Filter f, Filter::Parse(body["filter"]));
-      CAIRN_RETURN_IF_ERROR(c.DeleteByFilter(f, &n));
-    } else {
-      return InvalidArgumentError("expected \"points\": [ids] or \"filter\": {...}");
-    }
-    return UpdateResult();
-  }
-  if (what == "payload") {
-    std::string mode;
-    if (s.size() == 4) {
-      mode = m == "PUT" ? "overwrite" : "set";
-    } else if (s.size() == 5 && s[4] == "delete") {
-      mode = "delete";
-    } else if (s.size() == 5 && s[4] == "clear") {
-      mode = "clear";
-    } else {
-      return absl::NotFoundError(
-      absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
-    }
-    CAIRN_RETURN_IF_ERROR(write("/collections/{name}/points/payload"));
-    CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, Selected(c, body, r.deadline));
-    Json payload = Json::object();
-    std::vector<std::string> keys;
-    std::string key;
-    if (mode == "set" || mode == "overwrite") {
-      if (!body.contains("payload") || !body["payload"].is_object()) {
-        return InvalidArgumentError("payload: expected an object");
-      }
-      payload = body["payload"];
-      if (body.contains("key") && body["key"].is_string()) key = body["key"].get<std::string>();
-    }
-    if (mode == "delete") {
-      if (!body.contains("keys") || !body["keys"].is_array()) {
-        return InvalidArgumentError("keys: expected an array of keys");
-      }
-      for (const Json& k : body["keys"]) {
-        if (!k.is_string()) return InvalidArgumentError("keys: expected strings");
-        keys.push_back(k.get<std::string>());
-      }
-    }
-    CAIRN_RETURN_IF_ERROR(c.UpdatePayload(ids, mode, payload, keys, key));
-    return UpdateResult();
-  }
-  return absl::NotFoundError(
-      absl::StrCat("no route ", m, " ", r.http.target.substr(0, r.http.target.find('?'))));
 }
 
 }  // namespace cairn

@@ -1,9 +1,11 @@
 // The endpoints under /collections/{name}/...: points, payloads, search,
-// query (with MMR), scroll and count.
+// query (with MMR), scroll, count and payload indexes; one handler per
+// operation, listed in CollectionRoutes().
 #ifndef CAIRN_SERVER_QDRANT_POINTS_H_
 #define CAIRN_SERVER_QDRANT_POINTS_H_
 
 #include <chrono>
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -11,22 +13,29 @@
 #include "server/collection.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/route_table.h"
 
 namespace cairn {
 
-struct PointsRequest {
+// What a route under a collection works on. QdrantApi has found the
+// collection, read ?timeout and parsed the body ({} when empty) before the
+// access check and the handler.
+struct CollectionCall {
   const HttpRequest& http;
+  const PathParams& params;
   Collection& collection;
+  const Json& body;
   Metrics& metrics;
-  std::string* route;   // set to the route pattern, for metrics
-  bool* read_only_ok;   // set when the route only reads
   // From ?timeout=SECONDS, else the server's default.
   std::chrono::steady_clock::time_point deadline;
 };
 
-// The `result` of the envelope. PermissionDenied when a write is asked
-// without the full key (`writer` false); NotFound for an unknown route.
-absl::StatusOr<Json> HandlePoints(PointsRequest& r, bool writer);
+// A handler answers the envelope's `result`, or an error status.
+using CollectionHandler = absl::StatusOr<Json> (*)(const CollectionCall&);
+using CollectionRoute = Route<CollectionHandler>;
+
+// The routes under /collections/{name}/ (but its /exists).
+std::span<const CollectionRoute> CollectionRoutes();
 
 // Maximal marginal relevance over `candidates` (each with its vector):
 // picks `limit` greedily by (1 - diversity) * sim(query) - diversity *

@@ -35,7 +35,7 @@ TEST(InterleaveBenchTest, ReportsEveryArmAndComparesPlansOnOneIndex) {
   const std::string index = tmp.File("index");
   ASSERT_TRUE(BuildSpannIndex(tmp.File("data") + "/base.fbin", index, bo).ok());
 
-  InterleaveBenchArgs a;
+  InterleaveBenchOptions a;
   a.arms = {index + ":max_postings=8,plan=whole", index + ":max_postings=8,plan=two-step",
             index + ":max_postings=8,plan=two-step,rerank_top=100000"};
   a.queries = tmp.File("data") + "/query.fbin";
@@ -62,7 +62,7 @@ TEST(InterleaveBenchTest, ReportsEveryArmAndComparesPlansOnOneIndex) {
 }
 
 TEST(InterleaveBenchTest, MalformedArmsAreRefused) {
-  InterleaveBenchArgs a;
+  InterleaveBenchOptions a;
   a.queries = "/nonexistent/query.fbin";
   a.arms = {"/nonexistent"};
   EXPECT_EQ(RunInterleaveBench(a).code(), absl::StatusCode::kInvalidArgument);  // one arm

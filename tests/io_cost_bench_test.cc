@@ -45,7 +45,7 @@ std::string WriteFile(DiskTempDir& tmp, size_t bytes) {
 TEST(IoCostBenchTest, MeasuresEverySizeOnARealFile) {
   DiskTempDir tmp;
   ASSERT_TRUE(tmp.ok());
-  IoCostArgs a;
+  IoCostOptions a;
   a.file = WriteFile(tmp, 8 << 20);
   a.sizes_kib = {4, 16, 64};
   a.batch = 4;
@@ -66,22 +66,22 @@ TEST(IoCostBenchTest, MeasuresEverySizeOnARealFile) {
 TEST(IoCostBenchTest, RefusesBadArguments) {
   DiskTempDir tmp;
   ASSERT_TRUE(tmp.ok());
-  IoCostArgs a;
+  IoCostOptions a;
   a.file = WriteFile(tmp, 1 << 20);
   a.batches = 5;
-  IoCostArgs one_size = a;
+  IoCostOptions one_size = a;
   one_size.sizes_kib = {4};
   EXPECT_EQ(RunIoCostBench(one_size).code(), absl::StatusCode::kInvalidArgument);
-  IoCostArgs odd = a;
+  IoCostOptions odd = a;
   odd.sizes_kib = {4, 6};
   EXPECT_EQ(RunIoCostBench(odd).code(), absl::StatusCode::kInvalidArgument);
-  IoCostArgs huge = a;
+  IoCostOptions huge = a;
   huge.sizes_kib = {4, 512};  // 1 MiB file: fewer than 4 reads of 512 KiB
   EXPECT_EQ(RunIoCostBench(huge).code(), absl::StatusCode::kInvalidArgument);
-  IoCostArgs no_batch = a;
+  IoCostOptions no_batch = a;
   no_batch.batch = 0;
   EXPECT_EQ(RunIoCostBench(no_batch).code(), absl::StatusCode::kInvalidArgument);
-  IoCostArgs missing = a;
+  IoCostOptions missing = a;
   missing.file = tmp.File("absent");
   EXPECT_EQ(RunIoCostBench(missing).code(), absl::StatusCode::kNotFound);
 }

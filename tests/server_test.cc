@@ -10,6 +10,7 @@
 #include "server/collection_manager.h"
 #include "server/http_server.h"
 #include "server/qdrant_api.h"
+#include "server/route_table.h"
 #include "tests/http_test_client.h"
 #include "tests/test_util.h"
 
@@ -477,6 +478,41 @@ TEST_F(ServerTest, ConcurrentClients) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(client_->Json("POST", "/collections/cc/points/count", json::object()).json["result"]["count"], 224);
+}
+
+TEST(RouteTableTest, LiteralsAndPlaceholdersMatchWholePaths) {
+  PathParams params;
+  EXPECT_TRUE(MatchPath("/", {}, &params));
+  EXPECT_FALSE(MatchPath("/", {"collections"}, &params));
+  ASSERT_TRUE(MatchPath("/collections/{name}/points/{id}", {"collections", "c", "points", "7"},
+                        &params));
+  EXPECT_EQ(params.Get("name"), "c");
+  EXPECT_EQ(params.Get("id"), "7");
+  EXPECT_EQ(params.Get("other"), "");
+  EXPECT_FALSE(MatchPath("/collections/{name}", {"collections"}, &params));
+  EXPECT_FALSE(MatchPath("/collections/{name}", {"collections", "c", "points"}, &params));
+  EXPECT_FALSE(MatchPath("/collections/{name}/points", {"collections", "c", "point"}, &params));
+}
+
+// 405 where a path takes other methods, 404 for an unknown route or a
+// method a points route does not take (as Qdrant), 403 before 405 for a
+// read-only key on a collection.
+TEST_F(ServerTest, UnknownRoutesAndMethods) {
+  CreateCollection("u");
+  ExpectError(client_->Request("POST", "/"), 405);
+  ExpectError(client_->Request("POST", "/collections"), 405);
+  ExpectError(client_->Request("POST", "/collections/u"), 405);
+  ExpectError(client_->Request("GET", "/nothing"), 404);
+  ExpectError(client_->Request("GET", "/collections/u/points/search/batch"), 404);
+  ExpectError(client_->Request("DELETE", "/collections/u/points"), 404);
+  ExpectError(client_->Request("POST", "/collections/missing/anything"), 404);
+  EXPECT_EQ(client_->Request("GET", "/collections/missing/exists").json["result"]["exists"], false);
+  Stop();
+  Start("secret", "reader");
+  ExpectError(client_->Request("POST", "/collections/u", "", {{"api-key", "reader"}}), 403);
+  ExpectError(client_->Request("POST", "/collections", "", {{"api-key", "reader"}}), 405);
+  ExpectError(client_->Request("POST", "/nothing", "", {{"api-key", "reader"}}), 404);
+  ExpectError(client_->Request("POST", "/nothing"), 401);
 }
 
 }  // namespace
