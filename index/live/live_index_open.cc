@@ -1,8 +1,9 @@
-// LiveIndex: open, recovery (checkpoint + WAL replay) and checkpoints. Files and their formats: docs/formats.md ("Live
-// index"); protocol: docs/live_updates.md.
+// LiveIndex: open, recovery (checkpoint + WAL replay) and checkpoints. Files
+// and their formats: docs/formats.md ("Live index"); protocol:
+// docs/live_updates.md.
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -89,7 +90,8 @@ PostingMaintainer::Params MaintenanceParams(const IndexManifest& m, const LiveOp
   const double mean = m.num_heads > 0 ? double(m.total_entries) / m.num_heads : 32.0;
   p.limit = options.posting_limit > 0 ? options.posting_limit
                                       : std::max<uint32_t>(16, static_cast<uint32_t>(3 * mean));
-  p.min_posting = options.min_posting > 0 ? options.min_posting : std::max<uint32_t>(2, p.limit / 16);
+  p.min_posting =
+      options.min_posting > 0 ? options.min_posting : std::max<uint32_t>(2, p.limit / 16);
   p.reassign_k = options.reassign_k;
   // Member heads unless the build chose centroids (its flag calls member
   // heads "nearest", the default).

@@ -275,10 +275,14 @@ absl::Status PostingMaintainer::DropFromPosting(uint32_t head,
 // A posting too small to be worth a head: its vectors get copies (same
 // version) in their next-best postings, then the head goes.
 absl::Status PostingMaintainer::Merge(uint32_t head, PostingEntries&& entries) {
+  uint32_t live_heads;
   {
     absl::ReaderMutexLock lock(&s_.heads_mu);
-    if (s_.heads.live_count() <= 1) return WritePosting(head, entries);
+    live_heads = s_.heads.live_count();
   }
+  // The last head stays. (Only maintenance changes the graph, so the count
+  // holds after the lock is released.)
+  if (live_heads <= 1) return WritePosting(head, entries);
   absl::flat_hash_map<uint32_t, PostingEntries> appends;
   RouteEntries(entries, head, &appends);
   for (auto& [h, e] : appends) CAIRN_RETURN_IF_ERROR(RewritePosting(h, e, false));

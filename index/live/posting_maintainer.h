@@ -12,11 +12,13 @@
 // and of removed heads whose postings are still readable.
 //
 // Locking. Every method except store_stats() is called with
-// LiveIndex::maint_mu_ held (the maintenance thread, or a caller of
-// Flush/Checkpoint/Compact), which makes the maintainer the only writer of
-// postings, directory and head graph, and guards its own members. Under it
-// the maintainer takes only these, never one inside the other and never
-// across posting I/O:
+// LiveIndex::maint_mu_ held (by the maintenance thread, a caller of
+// Flush/Checkpoint/Compact, or Open before the index is shared). That lock
+// makes maintenance the single writer of postings, directory and head graph
+// (the maintainer writes them all; LiveIndex's flush only adds the first head
+// of an empty index) and guards the maintainer's own state. Under it the
+// maintainer takes only these, never one inside the other and never across
+// posting I/O (besides the EpochManager's internal lock, common/epoch.h):
 //   heads_mu_ (LiveIndex's): shared to search the head graph and copy head
 //     vectors; exclusive only while a split adds its two heads and removes
 //     the old one, or a merge removes one.

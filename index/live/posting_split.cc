@@ -297,7 +297,9 @@ absl::Status PostingMaintainer::Reassign(const PostingEntries& cand, size_t from
     if (auto it = holders.find(id); it != holders.end()) {
       had.insert(it->second.begin(), it->second.end());
     }
-    auto wants = [&](uint32_t h) { return std::find(heads.begin(), heads.end(), h) != heads.end(); };
+    auto wants = [&](uint32_t h) {
+      return std::find(heads.begin(), heads.end(), h) != heads.end();
+    };
     if (heads.empty()) continue;  // no live head found: keep what it has
     // A vector of the split posting that was nearer the old head than both
     // new ones lost a near home; where its nearest head now is elsewhere it
