@@ -26,8 +26,6 @@ constexpr uint32_t kLiveIdBatch = 4096;
 // Most hints (heads of mostly stale postings) waiting for maintenance;
 // searches drop theirs beyond it.
 constexpr size_t kMaxHints = 4096;
-// Most neighbour postings LIRE may examine after a split.
-constexpr uint32_t kMaxReassignK = 1024;
 
 }  // namespace
 

@@ -83,7 +83,8 @@ struct LiveOptions {
   double closure_epsilon = -1;
   uint32_t posting_limit = 0;  // split above this many live entries
   uint32_t min_posting = 0;    // merge below this many; 0: limit / 16, at least 2
-  uint32_t reassign_k = 64;    // neighbour postings checked after a split (LIRE)
+  // Neighbour postings checked after a split (LIRE).
+  uint32_t reassign_k = kDefaultReassignK;
   // Vectors per memtable; 0: about 1 MiB of floats (256 at 784-d, 2048 at
   // 128-d). Searches scan every memtable exactly, so (1 + max_frozen) x this
   // bounds their extra work.

@@ -48,6 +48,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -61,12 +62,18 @@
 #include "index/live/posting_directory.h"
 #include "index/spann/head_index.h"
 #include "index/spann/posting_format.h"
+#include "index/spann/spann_limits.h"
 #include "kernels/metric.h"
 #include "storage/posting_store.h"
 
 namespace cairn {
 
 struct PostingEntries;
+
+// Neighbour postings LIRE examines after a split (LiveOptions::reassign_k):
+// the default and the most LiveOptions::Validate accepts.
+inline constexpr uint32_t kDefaultReassignK = 64;
+inline constexpr uint32_t kMaxReassignK = 1024;
 
 // Maintenance counts, reported by LiveIndex::stats(); splits, merges and
 // reassigned are also kept in checkpoints. Any thread may read them.
@@ -103,12 +110,12 @@ class PostingMaintainer {
     // Routing, the bulk build's rule: up to `replicas` of the `candidates`
     // nearest heads that pass the RNG rule (rng_factor) and lie within
     // (1 + closure_epsilon) x the nearest's distance.
-    uint32_t replicas = 0, candidates = 0;
+    uint32_t replicas = kDefaultReplicas, candidates = kDefaultCandidates;
     double rng_factor = 1.0;
-    double closure_epsilon = 0;
+    double closure_epsilon = std::numeric_limits<double>::infinity();  // infinity: no cap
     uint32_t limit = 0;        // split above this many live entries
-    uint32_t min_posting = 0;  // merge below this many after a clean
-    uint32_t reassign_k = 0;   // neighbour postings LIRE examines after a split
+    uint32_t min_posting = 2;  // merge below this many after a clean
+    uint32_t reassign_k = kDefaultReassignK;
     // Mean vectors per leaf when the bulk build's heads are member heads
     // (each the member nearest its leaf's centroid); 0 for centroid heads.
     // Splits pick new heads of the same kind.
