@@ -1,5 +1,6 @@
 // LiveIndex: the write path, search and statistics. Open/recovery/checkpoint
-// live in live_index_open.cc, posting maintenance in live_maintenance.cc.
+// live in live_index_open.cc, maintenance in live_maintenance.cc and the
+// postings' writer in posting_maintainer.h.
 #include "index/live/live_index.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/aligned_buffer.h"
 #include "common/status_macros.h"
+#include "common/summary.h"
 #include "kernels/distance.h"
 #include "index/live/live_internal.h"
 #include "index/spann/posting_scan.h"
@@ -19,10 +21,11 @@
 namespace cairn {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-uint64_t Nanos(Clock::time_point a, Clock::time_point b) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
-}
+// ForEachLiveId names this many internal ids per hold of id_mu_.
+constexpr uint32_t kLiveIdBatch = 4096;
+// Most hints (heads of mostly stale postings) waiting for maintenance;
+// searches drop theirs beyond it.
+constexpr size_t kMaxHints = 4096;
 
 }  // namespace
 
@@ -36,33 +39,17 @@ absl::Status LiveOptions::Validate() const {
   if (memtable_capacity > (1u << 24)) {
     return absl::InvalidArgumentError("memtable_capacity must be at most 2^24");
   }
-  if (max_frozen_memtables == 0) return absl::InvalidArgumentError("max_frozen_memtables must be >= 1");
-  if (reassign_k > 1024) return absl::InvalidArgumentError("reassign_k must be <= 1024");
+  if (max_frozen_memtables == 0) {
+    return absl::InvalidArgumentError("max_frozen_memtables must be >= 1");
+  }
+  if (reassign_k > kMaxReassignK) {
+    return absl::InvalidArgumentError(absl::StrCat("reassign_k must be <= ", kMaxReassignK));
+  }
   if (!(rng_factor >= 0)) return absl::InvalidArgumentError("rng_factor must be >= 0");
-  if (std::isnan(closure_epsilon)) return absl::InvalidArgumentError("closure_epsilon must be a number");
+  if (std::isnan(closure_epsilon)) {
+    return absl::InvalidArgumentError("closure_epsilon must be a number");
+  }
   return absl::OkStatus();
-}
-
-// ---- Directory -------------------------------------------------------------
-
-uint64_t LiveIndex::LoadExtent(uint32_t head) const {
-  if (head >= num_heads_.load(std::memory_order_acquire)) return 0;
-  return directory_[head >> kDirChunkBits][head & ((1u << kDirChunkBits) - 1)].load(
-      std::memory_order_acquire);
-}
-
-void LiveIndex::StoreExtent(uint32_t head, uint64_t packed) {
-  const uint32_t chunk = head >> kDirChunkBits;
-  while (directory_.size() <= chunk) {
-    // Reserved up front (Open), so this never moves the chunk pointers.
-    auto c = std::make_unique<std::atomic<uint64_t>[]>(size_t{1} << kDirChunkBits);
-    for (size_t i = 0; i < (size_t{1} << kDirChunkBits); ++i) c[i].store(0);
-    directory_.push_back(std::move(c));
-  }
-  directory_[chunk][head & ((1u << kDirChunkBits) - 1)].store(packed, std::memory_order_release);
-  if (head >= num_heads_.load(std::memory_order_relaxed)) {
-    num_heads_.store(head + 1, std::memory_order_release);
-  }
 }
 
 // ---- Write path ------------------------------------------------------------
@@ -239,13 +226,13 @@ bool LiveIndex::Contains(const ExternalId& id) {
 
 void LiveIndex::ForEachLiveId(const std::function<bool(const ExternalId&)>& fn) {
   std::vector<ExternalId> batch;
-  for (uint32_t start = 0;; start += 4096) {
+  for (uint32_t start = 0;; start += kLiveIdBatch) {
     batch.clear();
     const uint32_t end = versions_->size();
     if (start >= end) return;
     {
       absl::ReaderMutexLock lock(&id_mu_);
-      for (uint32_t i = start; i < std::min(end, start + 4096); ++i) {
+      for (uint32_t i = start; i < std::min(end, start + kLiveIdBatch); ++i) {
         if ((versions_->Get(i) & VersionMap::kDeleted) != 0) continue;
         if (auto ext = ids_.External(i); ext.has_value()) batch.push_back(*ext);
       }
@@ -355,13 +342,13 @@ absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& para
   size_t buffered = 0;
   for (const auto& m : c.mems) buffered += m->size();
 
-  auto t0 = Clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
   const uint32_t ef = std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
   {
     absl::ReaderMutexLock lock(&heads_mu_);
     heads_->Search(q, params.max_postings, ef, &c.hits);
   }
-  auto t1 = Clock::now();
+  const auto t1 = std::chrono::steady_clock::now();
   local.head_ns = Nanos(t0, t1);
 
   const size_t keep = PruneByRatio(c.hits, params.epsilon, metric_);
@@ -370,7 +357,7 @@ absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& para
   c.requests.clear();
   c.request_head.clear();
   for (size_t i = 0; i < keep; ++i) {
-    const uint64_t packed = LoadExtent(c.hits[i].head);
+    const uint64_t packed = directory_.Load(c.hits[i].head);
     if (packed == 0) continue;  // split or merged away since the head search
     c.requests.push_back(ReadRequest{ExtentOffset(packed), ExtentBytes(packed), nullptr, 0,
                                      c.requests.size()});
@@ -409,7 +396,7 @@ absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& para
       },
       codes_ != nullptr ? codes_->entry_bytes() : 0));
   if (!hint.empty() && hint_mu_.TryLock()) {
-    if (hints_.size() < 4096) hints_.insert(hints_.end(), hint.begin(), hint.end());
+    if (hints_.size() < kMaxHints) hints_.insert(hints_.end(), hint.begin(), hint.end());
     hint_mu_.Unlock();
   }
   std::sort_heap(c.heap.begin(), c.heap.end(), Worse);
@@ -435,12 +422,12 @@ LiveStats LiveIndex::stats() {
   s.deletes = n_deletes_;
   s.flushes = n_flushes_;
   s.flushed_vectors = n_flushed_;
-  s.posting_rewrites = n_rewrites_;
-  s.cleaned_entries = n_cleaned_;
-  s.splits = n_splits_;
-  s.merges = n_merges_;
-  s.reassign_candidates = n_candidates_;
-  s.reassigned = n_reassigned_;
+  s.posting_rewrites = maintenance_counts_.rewrites;
+  s.cleaned_entries = maintenance_counts_.cleaned;
+  s.splits = maintenance_counts_.splits;
+  s.merges = maintenance_counts_.merges;
+  s.reassign_candidates = maintenance_counts_.candidates;
+  s.reassigned = maintenance_counts_.reassigned;
   s.checkpoints = n_checkpoints_;
   s.wal_records_replayed = n_replayed_;
   uint64_t resident = 0;
@@ -450,7 +437,7 @@ LiveStats LiveIndex::stats() {
     s.total_heads = heads_->size();
     resident += heads_->MemoryBytes();
   }
-  resident += uint64_t{num_heads_.load()} * sizeof(uint64_t);
+  resident += uint64_t{directory_.size()} * sizeof(uint64_t);
   resident += versions_->ResidentBytes();
   {
     absl::ReaderMutexLock lock(&id_mu_);
@@ -465,10 +452,7 @@ LiveStats LiveIndex::stats() {
       resident += m->ResidentBytes();
     }
   }
-  {
-    absl::MutexLock lock(&store_stats_mu_);
-    s.store = store_stats_;
-  }
+  s.store = maintainer_->store_stats();
   {
     absl::ReaderMutexLock lock(&wal_mu_);
     s.wal_bytes = wal_->bytes();

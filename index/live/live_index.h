@@ -19,14 +19,19 @@
 // copies are skipped). Postings are immutable extents (copy-on-write); a
 // freed extent is reused only after a checkpoint and after every reader that
 // might hold it has left (epochs, common/epoch.h).
-// Maintenance (one background thread): flushes frozen memtables into
-// postings, cleans / splits / merges postings, reassigns vectors (LIRE), and
-// checkpoints.
+// Maintenance (one background thread, or a caller of Flush/Checkpoint/
+// Compact; one pass at a time under maint_mu_): flushes frozen memtables
+// into postings and checkpoints. The postings are written only by the
+// PostingMaintainer (index/live/posting_maintainer.h, which states what it
+// locks and what searches see meanwhile): clean, split with LIRE
+// reassignment, merge.
 //
-// Locking order: wal_mu_ (shared for writers, exclusive for rotation) before
-// write_mu_ before id_mu_; heads_mu_ and mem_mu_ are leaves. Search takes
-// only heads_mu_ and mem_mu_ shared, briefly, and id_mu_ shared to name its
-// results.
+// Locking order: maint_mu_ before wal_mu_ (shared for writers, exclusive for
+// rotation) before write_mu_ before id_mu_ and bg_mu_; bg_mu_ before mem_mu_.
+// heads_mu_, id_mu_, mem_mu_ and hint_mu_ are leaves. Writers never take
+// maint_mu_ while holding another lock (backpressure waits before step 1).
+// Search takes only heads_mu_ and mem_mu_ shared, briefly, hint_mu_ with
+// TryLock (it never waits for it), and id_mu_ shared to name its results.
 #ifndef CAIRN_INDEX_LIVE_LIVE_INDEX_H_
 #define CAIRN_INDEX_LIVE_LIVE_INDEX_H_
 
@@ -45,17 +50,19 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/epoch.h"
-#include "index/spann/head_index.h"
 #include "index/live/id_map.h"
 #include "index/live/memtable.h"
+#include "index/live/posting_directory.h"
+#include "index/live/posting_maintainer.h"
+#include "index/spann/head_index.h"
 #include "index/spann/search_types.h"
 #include "index/spann/spann_files.h"
 #include "index/spann/spann_index.h"
+#include "index/spann/spann_limits.h"
 #include "storage/block_reader.h"
 #include "storage/env.h"
 #include "storage/posting_store.h"
 #include "storage/wal.h"
-#include "index/spann/spann_limits.h"
 
 namespace cairn {
 
@@ -76,7 +83,8 @@ struct LiveOptions {
   double closure_epsilon = -1;
   uint32_t posting_limit = 0;  // split above this many live entries
   uint32_t min_posting = 0;    // merge below this many; 0: limit / 16, at least 2
-  uint32_t reassign_k = 64;    // neighbour postings checked after a split (LIRE)
+  // Neighbour postings checked after a split (LIRE).
+  uint32_t reassign_k = kDefaultReassignK;
   // Vectors per memtable; 0: about 1 MiB of floats (256 at 784-d, 2048 at
   // 128-d). Searches scan every memtable exactly, so (1 + max_frozen) x this
   // bounds their extra work.
@@ -203,10 +211,21 @@ class LiveIndex {
 
  private:
   LiveIndex() = default;
-  struct Entries;
 
-  // Open helpers (live_index_open.cc).
+  // Open and recovery (live_index_open.cc). Single-threaded: the index is not
+  // shared yet.
   absl::Status LoadCheckpoint();
+  // The checkpoint named by live.manifest: heads, directory (*packed), id and
+  // version maps; the postings file's committed length.
+  absl::Status LoadLiveGeneration(const std::string& manifest_path, std::vector<uint64_t>* packed,
+                                  uint64_t* postings_bytes);
+  // Generation 0: the bulk build's heads and directory, identity id map.
+  absl::Status LoadBulkBuild(std::vector<uint64_t>* packed, uint64_t* postings_bytes);
+  // Fills the directory (dropping removed heads' postings) and opens the
+  // posting store over the extents it references.
+  absl::Status InstallPostings(std::vector<uint64_t> packed, uint64_t postings_bytes);
+  // Files of other generations, left by a crash after a checkpoint's commit.
+  absl::Status RemoveOtherGenerations();
   absl::Status Replay();
   absl::Status ApplyWalRecord(uint8_t type, std::string_view payload);
 
@@ -219,97 +238,50 @@ class LiveIndex {
   uint8_t CurrentVersion(uint32_t id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void FailWrites(const absl::Status& s);
 
-  // Maintenance (live_maintenance.cc); runs under maint_mu_, on the
-  // maintenance thread or on a caller of Flush/Checkpoint/Compact.
+  // Maintenance (live_maintenance.cc), on the maintenance thread or on a
+  // caller of Flush/Checkpoint/Compact.
   void MaintenanceLoop();
-  absl::Status DrainFrozen();
+  absl::Status DrainFrozen() ABSL_LOCKS_EXCLUDED(maint_mu_);
   // Flushes up to max_tables frozen memtables, oldest first.
   absl::Status DrainFrozenLocked(size_t max_tables = SIZE_MAX)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
-  absl::Status FlushMemtable(const MemTable& m);
-  absl::Status RewritePosting(uint32_t head, const Entries& extra, bool allow_split);
-  // head_vector: the posting's head when it is not in heads_ yet (a split
-  // writes its new postings first); coded indexes encode against it.
-  absl::Status WritePosting(uint32_t head, const Entries& entries, bool lowest_first = false,
-                            const float* head_vector = nullptr);
-  // The coded payload of `entries` under the given head.
-  void EncodeCoded(const Entries& entries, const float* head_vector,
-                   std::vector<uint8_t>* payload) const;
-  absl::Status RelocateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
-  absl::Status ReadPosting(uint32_t head, Entries* live, uint32_t* stale);
-  bool EntryLive(uint32_t id, uint8_t version) const;
-  absl::Status Split(uint32_t head, Entries&& entries);
-  absl::Status SplitOversized();
-  absl::Status Merge(uint32_t head, Entries&& entries);
-  // candidates[0, from_split) came from the split posting itself.
-  absl::Status Reassign(const Entries& candidates, size_t from_split,
-                        const absl::flat_hash_map<uint32_t, std::vector<uint32_t>>& member,
-                        uint32_t new_head);
-  void AssignHeads(const float* v, uint32_t exclude, std::vector<uint32_t>* heads);
-  // AssignHeads for n vectors (rows of vecs) on all cores.
-  void AssignMany(const float* vecs, size_t n, uint32_t exclude,
-                  std::vector<std::vector<uint32_t>>* routes);
-  // Appends each entry to the postings AssignHeads picks for it.
-  void RouteEntries(const Entries& src, uint32_t exclude,
-                    absl::flat_hash_map<uint32_t, Entries>* out);
-  absl::Status ProcessHints();
-  absl::Status CompactLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  absl::Status FlushMemtable(const MemTable& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  // Rewrites the postings searches reported as mostly stale.
+  absl::Status ProcessHints() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+
+  // Checkpoints (live_index_open.cc).
   absl::Status DoCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
-  absl::Status RotateWal(uint64_t* new_wal_start);
+  absl::Status RotateWal(uint64_t* new_wal_start) ABSL_LOCKS_EXCLUDED(wal_mu_);
   absl::Status FreezeActive();
-  bool SafeToReuse(uint64_t epoch) const { return epochs_.SafeToReuse(epoch); }
 
-  // Maintenance-only state.
-  std::vector<uint32_t> oversized_;  // heads written past the limit
-  // Heads removed from the graph whose postings stay readable until the
-  // epoch passes (searches that picked them before the removal).
-  std::vector<std::pair<uint32_t, uint64_t>> dead_heads_;
-  void RetireHead(uint32_t head);
-  void ReapDeadHeads();
-  absl::Status DropFromPosting(uint32_t head, const absl::flat_hash_set<uint32_t>& ids);
-
-  // Shape.
+  // Shape, fixed by Open.
   std::string dir_;
   LiveOptions options_;
   Env* env_ = nullptr;
   IndexManifest bulk_;
-  // Built with --codes: every posting written is coded (index/code_model.h).
+  // Built with --codes: every posting written is coded (index/codes/code_model.h).
   std::unique_ptr<CodeModel> codes_;
   uint32_t dim_ = 0;
   Metric metric_ = Metric::kL2;
   StoredType stored_ = StoredType::kFloat32;
-  uint32_t replicas_ = 8, candidates_ = 64, limit_ = 0, min_posting_ = 2;
   uint32_t memtable_capacity_ = 0;
-  double rng_factor_ = 1.0;
-  double closure_epsilon_ = std::numeric_limits<double>::infinity();
-  // Mean primary vectors per head in the bulk build when its heads are
-  // members (--head-type nearest); 0 when they are centroids. Splits pick
-  // new heads of the same kind (LiveIndex::Split).
-  double member_leaf_ = 0;
 
-  // Heads and directory. The directory is a chunked array of packed extents
-  // (offset in pages << 24 | pages) that never reallocates, so readers load
-  // an entry with one acquire load while the maintenance thread replaces it.
+  // Heads and postings. heads_mu_ guards the head graph: searches and
+  // routing hold it shared, maintenance exclusive to add or remove heads.
   mutable absl::Mutex heads_mu_;
   std::unique_ptr<HeadIndex> heads_ ABSL_PT_GUARDED_BY(heads_mu_);
-  static constexpr uint32_t kDirChunkBits = 16;
-  std::vector<std::unique_ptr<std::atomic<uint64_t>[]>> directory_;  // reserved up front
-  std::atomic<uint32_t> num_heads_{0};  // head ids ever used
-  uint64_t LoadExtent(uint32_t head) const;
-  void StoreExtent(uint32_t head, uint64_t packed);
-  std::unique_ptr<PostingStore> store_;  // maintenance thread only
-  std::string store_path_;               // postings.dat, for readers
-  // A copy of store_->stats() refreshed by maintenance, so stats() never
-  // waits for a long maintenance pass.
-  absl::Mutex store_stats_mu_;
-  PostingStoreStats store_stats_ ABSL_GUARDED_BY(store_stats_mu_);
-  void PublishStoreStats() {
-    absl::MutexLock lock(&store_stats_mu_);
-    store_stats_ = store_->stats();
-  }
+  PostingDirectory directory_;  // read lock-free; written under maint_mu_
+  std::unique_ptr<PostingStore> store_ ABSL_PT_GUARDED_BY(maint_mu_);
+  std::string store_path_;  // postings.dat, for readers
   EpochManager epochs_;
+  MaintenanceCounters maintenance_counts_;  // restored from checkpoints
+  // Created by Open once the state it works on is loaded. Its methods run
+  // under maint_mu_, except store_stats().
+  std::unique_ptr<PostingMaintainer> maintainer_;
 
-  // Ids and versions.
+  // Ids and versions. write_mu_ serialises issuing versions (step 1) and
+  // applying them (step 3); id_mu_ guards the id map (exclusive to bind ids,
+  // shared to name results).
   absl::Mutex write_mu_;
   mutable absl::Mutex id_mu_;
   IdMap ids_{0} ABSL_GUARDED_BY(id_mu_);
@@ -318,38 +290,41 @@ class LiveIndex {
   // reassignments in progress): the next version is issued above them.
   absl::flat_hash_map<uint32_t, uint8_t> inflight_ ABSL_GUARDED_BY(write_mu_);
 
-  // Memtables.
+  // Memtables. mem_mu_ guards the active table pointer and the frozen queue
+  // (the tables themselves are append-only, see memtable.h).
   mutable absl::Mutex mem_mu_;
   std::shared_ptr<MemTable> active_ ABSL_GUARDED_BY(mem_mu_);
   std::deque<std::shared_ptr<MemTable>> frozen_ ABSL_GUARDED_BY(mem_mu_);
 
-  // WAL.
+  // WAL. wal_mu_: writers hold it shared from issuing versions to applying
+  // them; a rotation holds it exclusive, so no write is half-done then.
   absl::Mutex wal_mu_;
-  std::unique_ptr<WalWriter> wal_;  // swapped under wal_mu_ exclusive
-  uint64_t wal_number_ = 0;         // file wal.<n> being appended
-  uint64_t wal_start_ = 1;          // first WAL file the checkpoint needs
+  std::unique_ptr<WalWriter> wal_ ABSL_GUARDED_BY(wal_mu_);  // swapped under wal_mu_ exclusive
+  uint64_t wal_number_ ABSL_GUARDED_BY(wal_mu_) = 0;  // file wal.<n> being appended
+  uint64_t wal_start_ ABSL_GUARDED_BY(maint_mu_) = 1;  // first WAL file the checkpoint needs
 
   // Checkpoint state.
-  uint64_t generation_ = 0;
+  uint64_t generation_ ABSL_GUARDED_BY(maint_mu_) = 0;
 
-  // Maintenance thread.
+  // Maintenance thread. bg_mu_ guards its flags and first error and pairs
+  // with bg_cv_, which wakes it (a frozen memtable) and writers waiting for
+  // room. maint_mu_ lets one maintenance pass run at a time (the thread's,
+  // or a Flush/Checkpoint/Compact caller's): the postings' single writer.
   absl::Mutex bg_mu_;
   absl::CondVar bg_cv_;
   bool stop_ ABSL_GUARDED_BY(bg_mu_) = false;
-  bool checkpoint_requested_ ABSL_GUARDED_BY(bg_mu_) = false;
-  uint64_t work_done_ ABSL_GUARDED_BY(bg_mu_) = 0;
   absl::Status bg_error_ ABSL_GUARDED_BY(bg_mu_);
   std::thread bg_thread_;
-  absl::Mutex maint_mu_;  // one maintenance pass at a time (thread or caller)
+  absl::Mutex maint_mu_;
 
-  // Search-side hints: postings seen with many stale entries.
+  // Search-side hints: postings seen with many stale entries. Searches
+  // take hint_mu_ with TryLock and drop their hints if it is busy.
   absl::Mutex hint_mu_;
   std::vector<uint32_t> hints_ ABSL_GUARDED_BY(hint_mu_);
 
   // Counters.
   std::atomic<uint64_t> n_upserts_{0}, n_deletes_{0}, n_flushes_{0}, n_flushed_{0},
-      n_rewrites_{0}, n_cleaned_{0}, n_splits_{0}, n_merges_{0}, n_candidates_{0},
-      n_reassigned_{0}, n_checkpoints_{0}, n_replayed_{0};
+      n_checkpoints_{0}, n_replayed_{0};
   std::atomic<int64_t> live_vectors_{0};
 };
 

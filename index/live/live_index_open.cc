@@ -1,15 +1,16 @@
-// LiveIndex: open, recovery (checkpoint + WAL replay), checkpoints and the
-// maintenance thread. Files and their formats: docs/formats.md ("Live
-// index"); protocol: docs/live_updates.md.
+// LiveIndex: open, recovery (checkpoint + WAL replay) and checkpoints. Files
+// and their formats: docs/formats.md ("Live index"); protocol:
+// docs/live_updates.md.
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "index/live/live_index.h"
 #include "index/live/live_internal.h"
+#include "index/spann/spann_limits.h"
 #include "storage/record_file.h"
 
 namespace cairn {
@@ -38,6 +39,69 @@ absl::StatusOr<std::vector<uint64_t>> ListWals(Env* env, const std::string& dir)
   return out;
 }
 
+
+// Memtables default to about this many bytes of floats, within
+// [kMinMemtableVectors, kMaxMemtableVectors] vectors.
+constexpr uint32_t kMemtableBytes = 1u << 20;
+constexpr uint32_t kMinMemtableVectors = 64;
+constexpr uint32_t kMaxMemtableVectors = 4096;
+
+// codes.model, checked against the bulk build's manifest.
+absl::StatusOr<std::unique_ptr<CodeModel>> ReadCheckedCodeModel(Env* env, const std::string& dir,
+                                                                const IndexManifest& m) {
+  const std::string codes_path = dir + "/codes.model";
+  CAIRN_ASSIGN_OR_RETURN(nlohmann::json fp, FileFingerprint(codes_path));
+  if (!m.files.contains("codes.model") || m.files["codes.model"] != fp) {
+    return absl::DataLossError(
+        absl::StrCat(codes_path, ": size or checksum differs from the manifest"));
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<CodeModel> codes, ReadCodeModel(env, codes_path));
+  if (codes->entry_bytes() != m.code_entry_bytes || codes->dim() != m.dim) {
+    return absl::DataLossError(absl::StrCat(codes_path, ": model does not match the manifest"));
+  }
+  return codes;
+}
+
+// Routing, split and merge rules: the options where set, else the bulk
+// build's.
+PostingMaintainer::Params MaintenanceParams(const IndexManifest& m, const LiveOptions& options) {
+  auto param = [&](const char* key, double fallback) {
+    const auto& p = m.build_params;
+    return p.contains(key) && p[key].is_number() ? p[key].get<double>() : fallback;
+  };
+  PostingMaintainer::Params p;
+  p.dim = m.dim;
+  p.metric = m.metric;
+  p.stored = m.stored_type;
+  p.replicas = options.replicas > 0 ? options.replicas
+                                    : static_cast<uint32_t>(param("replicas", kDefaultReplicas));
+  p.candidates = options.candidates > 0
+                     ? options.candidates
+                     : static_cast<uint32_t>(param("candidates", kDefaultCandidates));
+  p.rng_factor = options.rng_factor > 0 ? options.rng_factor : param("rng_factor", 1.0);
+  // The build stores an infinite (absent) cap as -1.
+  const double build_eps = param("closure_epsilon", -1.0);
+  p.closure_epsilon = options.closure_epsilon >= 0 ? options.closure_epsilon
+                      : build_eps >= 0            ? build_eps
+                                                  : std::numeric_limits<double>::infinity();
+  // Split at three times the build's mean posting length: an index that
+  // doubles through inserts splits only its already long postings (each
+  // split costs a LIRE pass over ReassignK neighbours).
+  const double mean = m.num_heads > 0 ? double(m.total_entries) / m.num_heads : 32.0;
+  p.limit = options.posting_limit > 0 ? options.posting_limit
+                                      : std::max<uint32_t>(16, static_cast<uint32_t>(3 * mean));
+  p.min_posting =
+      options.min_posting > 0 ? options.min_posting : std::max<uint32_t>(2, p.limit / 16);
+  p.reassign_k = options.reassign_k;
+  // Member heads unless the build chose centroids (its flag calls member
+  // heads "nearest", the default).
+  const bool member_heads = !(m.build_params.contains("head_type") &&
+                              m.build_params["head_type"] == "centroid");
+  p.member_leaf_size =
+      member_heads && m.num_heads > 0 ? double(m.num_vectors) / double(m.num_heads) : 0;
+  return p;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& dir,
@@ -52,51 +116,22 @@ absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& di
   const IndexManifest& m = x->bulk_;
   if (m.codes != CodeFamily::kNone) {
     // Every posting rewrite re-encodes its entries against its head.
-    const std::string codes_path = dir + "/codes.model";
-    CAIRN_ASSIGN_OR_RETURN(nlohmann::json fp, FileFingerprint(codes_path));
-    if (!m.files.contains("codes.model") || m.files["codes.model"] != fp) {
-      return absl::DataLossError(
-          absl::StrCat(codes_path, ": size or checksum differs from the manifest"));
-    }
-    CAIRN_ASSIGN_OR_RETURN(x->codes_, ReadCodeModel(x->env_, codes_path));
-    if (x->codes_->entry_bytes() != m.code_entry_bytes || x->codes_->dim() != m.dim) {
-      return absl::DataLossError(absl::StrCat(codes_path, ": model does not match the manifest"));
-    }
+    CAIRN_ASSIGN_OR_RETURN(x->codes_, ReadCheckedCodeModel(x->env_, dir, m));
   }
   x->dim_ = m.dim;
   x->metric_ = m.metric;
   x->stored_ = m.stored_type;
-  auto param = [&](const char* key, double fallback) {
-    const auto& p = m.build_params;
-    return p.contains(key) && p[key].is_number() ? p[key].get<double>() : fallback;
-  };
-  x->replicas_ = options.replicas > 0 ? options.replicas : static_cast<uint32_t>(param("replicas", 8));
-  x->candidates_ =
-      options.candidates > 0 ? options.candidates : static_cast<uint32_t>(param("candidates", 64));
-  x->rng_factor_ = options.rng_factor > 0 ? options.rng_factor : param("rng_factor", 1.0);
-  // The build stores an infinite (absent) cap as -1.
-  const double build_eps = param("closure_epsilon", -1.0);
-  x->closure_epsilon_ = options.closure_epsilon >= 0 ? options.closure_epsilon
-                        : build_eps >= 0          ? build_eps
-                                                  : std::numeric_limits<double>::infinity();
-  // Split at three times the build's mean posting length: an index that
-  // doubles through inserts splits only its already long postings (each
-  // split costs a LIRE pass over ReassignK neighbours).
-  const double mean = m.num_heads > 0 ? double(m.total_entries) / m.num_heads : 32.0;
-  x->limit_ = options.posting_limit > 0 ? options.posting_limit
-                                        : std::max<uint32_t>(16, static_cast<uint32_t>(3 * mean));
-  const bool member_heads = !(m.build_params.contains("head_type") &&
-                              m.build_params["head_type"] == "centroid");
-  x->member_leaf_ =
-      member_heads && m.num_heads > 0 ? double(m.num_vectors) / double(m.num_heads) : 0;
-  x->min_posting_ =
-      options.min_posting > 0 ? options.min_posting : std::max<uint32_t>(2, x->limit_ / 16);
   x->memtable_capacity_ =
       options.memtable_capacity > 0
           ? options.memtable_capacity
-          : std::clamp<uint32_t>((1u << 20) / (4 * std::max<uint32_t>(1, x->dim_)), 64, 4096);
-  x->directory_.reserve(size_t{1} << (32 - kDirChunkBits));
+          : std::clamp<uint32_t>(kMemtableBytes / (sizeof(float) * std::max<uint32_t>(1, x->dim_)),
+                                 kMinMemtableVectors, kMaxMemtableVectors);
   CAIRN_RETURN_IF_ERROR(x->LoadCheckpoint());
+  x->maintainer_ = std::make_unique<PostingMaintainer>(
+      PostingMaintainer::State{x->heads_mu_, *x->heads_, x->directory_, *x->store_, x->epochs_,
+                               *x->versions_, x->codes_.get(), x->maintenance_counts_},
+      MaintenanceParams(m, options));
+  x->maintainer_->PublishStoreStats();
   CAIRN_RETURN_IF_ERROR(x->Replay());
   if (x->n_replayed_ > 0) {
     // Fold the replayed log into a checkpoint now, so that a process that
@@ -119,95 +154,114 @@ LiveIndex::~LiveIndex() {
 }
 
 absl::Status LiveIndex::LoadCheckpoint() {
-  const IndexManifest& m = bulk_;
   const std::string manifest_path = dir_ + "/" + kLiveManifestName;
   std::vector<uint64_t> packed;
   uint64_t postings_bytes = 0;
   if (env_->FileExists(manifest_path)) {
-    uint32_t version = 0;
-    CAIRN_ASSIGN_OR_RETURN(std::string body, ReadRecordFile(env_, manifest_path, kLiveManifestMagic,
-                                                            kLiveFormatVersion, &version));
-    nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("generation") ||
-        !j.contains("wal_start") || !j.contains("postings_bytes") || !j.contains("num_heads")) {
-      return absl::DataLossError(absl::StrCat(manifest_path, ": malformed live manifest"));
-    }
-    generation_ = j["generation"].get<uint64_t>();
-    wal_start_ = j["wal_start"].get<uint64_t>();
-    postings_bytes = j["postings_bytes"].get<uint64_t>();
-    const uint64_t num_heads = j["num_heads"].get<uint64_t>();
-    for (const char* key : {"splits", "merges", "reassigned", "checkpoints"}) {
-      if (!j.contains(key)) continue;
-    }
-    n_splits_ = j.value("splits", uint64_t{0});
-    n_merges_ = j.value("merges", uint64_t{0});
-    n_reassigned_ = j.value("reassigned", uint64_t{0});
-    n_checkpoints_ = j.value("checkpoints", uint64_t{0});
-
-    const std::string heads_path = GenFile(dir_, "heads", generation_);
-    CAIRN_ASSIGN_OR_RETURN(std::string hb, ReadRecordFile(env_, heads_path, kLiveHeadsMagic,
-                                                          kLiveFormatVersion, &version));
-    auto heads = HeadIndex::Deserialize(hb, dir_ + "/heads.scratch", dim_, metric_);
-    if (!heads.ok()) {
-      return absl::DataLossError(absl::StrCat(heads_path, ": ", heads.status().message()));
-    }
-    heads_ = std::move(*heads);
-    const std::string dir_path = GenFile(dir_, "directory", generation_);
-    CAIRN_ASSIGN_OR_RETURN(std::string db, ReadRecordFile(env_, dir_path, kLiveDirectoryMagic,
-                                                          kLiveFormatVersion, &version));
-    if (db.size() != num_heads * 8) {
-      return absl::DataLossError(absl::StrCat(dir_path, ": ", db.size(), " bytes for ", num_heads,
-                                              " heads"));
-    }
-    packed.resize(num_heads);
-    std::memcpy(packed.data(), db.data(), db.size());
-    const std::string ids_path = GenFile(dir_, "idmap", generation_);
-    CAIRN_ASSIGN_OR_RETURN(std::string ib, ReadRecordFile(env_, ids_path, kIdMapMagic,
-                                                          kIdMapFormatVersion, &version));
-    CAIRN_ASSIGN_OR_RETURN(IdMap ids, IdMap::Deserialize(ib, ids_path));
-    {
-      absl::MutexLock lock(&id_mu_);
-      ids_ = std::move(ids);
-    }
-    const std::string ver_path = GenFile(dir_, "versions", generation_);
-    CAIRN_ASSIGN_OR_RETURN(std::string vb, ReadRecordFile(env_, ver_path, kVersionMapMagic,
-                                                          kVersionMapFormatVersion, &version));
-    CAIRN_ASSIGN_OR_RETURN(versions_, VersionMap::Deserialize(vb, ver_path));
+    CAIRN_RETURN_IF_ERROR(LoadLiveGeneration(manifest_path, &packed, &postings_bytes));
   } else {
-    // Generation 0: the bulk build itself.
-    const std::string heads_path = dir_ + "/heads.hnsw";
-    CAIRN_ASSIGN_OR_RETURN(nlohmann::json fp, FileFingerprint(heads_path));
-    if (!m.files.contains("heads.hnsw") || m.files["heads.hnsw"] != fp) {
-      return absl::DataLossError(
-          absl::StrCat(heads_path, ": size or checksum differs from the manifest"));
-    }
-    CAIRN_ASSIGN_OR_RETURN(heads_, HeadIndex::Load(heads_path, dim_, metric_));
-    const std::string dir_path = dir_ + "/directory";
-    CAIRN_ASSIGN_OR_RETURN(auto entries, ReadDirectory(env_, dir_path));
-    if (entries.size() != m.num_heads || heads_->size() != m.num_heads) {
-      return absl::DataLossError(absl::StrCat(dir_path, ": ", entries.size(), " entries, ",
-                                              heads_->size(), " heads, manifest says ",
-                                              m.num_heads));
-    }
-    packed.resize(entries.size());
-    for (size_t i = 0; i < entries.size(); ++i) {
-      packed[i] = PackExtent(PostingLocation{entries[i].offset, entries[i].bytes});
-    }
-    CAIRN_ASSIGN_OR_RETURN(auto reader, PostingFileReader::Open(dir_ + "/postings.dat",
-                                                               /*allow_trailing_bytes=*/true));
-    postings_bytes = reader->file_size();
-    if (m.num_vectors > kMaxInternalId) {
-      return absl::InvalidArgumentError("index too large for 32-bit internal ids");
-    }
-    {
-      absl::MutexLock lock(&id_mu_);
-      ids_ = IdMap(static_cast<uint32_t>(m.num_vectors));
-    }
-    versions_ = std::make_unique<VersionMap>(static_cast<uint32_t>(m.num_vectors));
+    CAIRN_RETURN_IF_ERROR(LoadBulkBuild(&packed, &postings_bytes));
   }
   int64_t live = 0;
-  for (uint32_t i = 0; i < versions_->size(); ++i) live += (versions_->Get(i) & kVersionDeletedBit) == 0;
+  for (uint32_t i = 0; i < versions_->size(); ++i) {
+    live += (versions_->Get(i) & kVersionDeletedBit) == 0;
+  }
   live_vectors_ = live;
+  CAIRN_RETURN_IF_ERROR(InstallPostings(std::move(packed), postings_bytes));
+  {
+    absl::MutexLock lock(&mem_mu_);
+    active_ = std::make_shared<MemTable>(memtable_capacity_, dim_);
+  }
+  return RemoveOtherGenerations();
+}
+
+absl::Status LiveIndex::LoadLiveGeneration(const std::string& manifest_path,
+                                           std::vector<uint64_t>* packed,
+                                           uint64_t* postings_bytes) {
+  uint32_t version = 0;
+  CAIRN_ASSIGN_OR_RETURN(std::string body, ReadRecordFile(env_, manifest_path, kLiveManifestMagic,
+                                                          kLiveFormatVersion, &version));
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("generation") ||
+      !j.contains("wal_start") || !j.contains("postings_bytes") || !j.contains("num_heads")) {
+    return absl::DataLossError(absl::StrCat(manifest_path, ": malformed live manifest"));
+  }
+  generation_ = j["generation"].get<uint64_t>();
+  wal_start_ = j["wal_start"].get<uint64_t>();
+  *postings_bytes = j["postings_bytes"].get<uint64_t>();
+  const uint64_t num_heads = j["num_heads"].get<uint64_t>();
+  maintenance_counts_.splits = j.value("splits", uint64_t{0});
+  maintenance_counts_.merges = j.value("merges", uint64_t{0});
+  maintenance_counts_.reassigned = j.value("reassigned", uint64_t{0});
+  n_checkpoints_ = j.value("checkpoints", uint64_t{0});
+
+  const std::string heads_path = GenFile(dir_, "heads", generation_);
+  CAIRN_ASSIGN_OR_RETURN(std::string hb, ReadRecordFile(env_, heads_path, kLiveHeadsMagic,
+                                                        kLiveFormatVersion, &version));
+  auto heads = HeadIndex::Deserialize(hb, dir_ + "/heads.scratch", dim_, metric_);
+  if (!heads.ok()) {
+    return absl::DataLossError(absl::StrCat(heads_path, ": ", heads.status().message()));
+  }
+  heads_ = std::move(*heads);
+  const std::string dir_path = GenFile(dir_, "directory", generation_);
+  CAIRN_ASSIGN_OR_RETURN(std::string db, ReadRecordFile(env_, dir_path, kLiveDirectoryMagic,
+                                                        kLiveFormatVersion, &version));
+  if (db.size() != num_heads * 8) {
+    return absl::DataLossError(absl::StrCat(dir_path, ": ", db.size(), " bytes for ", num_heads,
+                                            " heads"));
+  }
+  packed->resize(num_heads);
+  std::memcpy(packed->data(), db.data(), db.size());
+  const std::string ids_path = GenFile(dir_, "idmap", generation_);
+  CAIRN_ASSIGN_OR_RETURN(std::string ib, ReadRecordFile(env_, ids_path, kIdMapMagic,
+                                                        kIdMapFormatVersion, &version));
+  CAIRN_ASSIGN_OR_RETURN(IdMap ids, IdMap::Deserialize(ib, ids_path));
+  {
+    absl::MutexLock lock(&id_mu_);
+    ids_ = std::move(ids);
+  }
+  const std::string ver_path = GenFile(dir_, "versions", generation_);
+  CAIRN_ASSIGN_OR_RETURN(std::string vb, ReadRecordFile(env_, ver_path, kVersionMapMagic,
+                                                        kVersionMapFormatVersion, &version));
+  CAIRN_ASSIGN_OR_RETURN(versions_, VersionMap::Deserialize(vb, ver_path));
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::LoadBulkBuild(std::vector<uint64_t>* packed, uint64_t* postings_bytes) {
+  const IndexManifest& m = bulk_;
+  const std::string heads_path = dir_ + "/heads.hnsw";
+  CAIRN_ASSIGN_OR_RETURN(nlohmann::json fp, FileFingerprint(heads_path));
+  if (!m.files.contains("heads.hnsw") || m.files["heads.hnsw"] != fp) {
+    return absl::DataLossError(
+        absl::StrCat(heads_path, ": size or checksum differs from the manifest"));
+  }
+  CAIRN_ASSIGN_OR_RETURN(heads_, HeadIndex::Load(heads_path, dim_, metric_));
+  const std::string dir_path = dir_ + "/directory";
+  CAIRN_ASSIGN_OR_RETURN(auto entries, ReadDirectory(env_, dir_path));
+  if (entries.size() != m.num_heads || heads_->size() != m.num_heads) {
+    return absl::DataLossError(absl::StrCat(dir_path, ": ", entries.size(), " entries, ",
+                                            heads_->size(), " heads, manifest says ",
+                                            m.num_heads));
+  }
+  packed->resize(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    (*packed)[i] = PackExtent(PostingLocation{entries[i].offset, entries[i].bytes});
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto reader, PostingFileReader::Open(dir_ + "/postings.dat",
+                                                             /*allow_trailing_bytes=*/true));
+  *postings_bytes = reader->file_size();
+  if (m.num_vectors > kMaxInternalId) {
+    return absl::InvalidArgumentError("index too large for 32-bit internal ids");
+  }
+  {
+    absl::MutexLock lock(&id_mu_);
+    ids_ = IdMap(static_cast<uint32_t>(m.num_vectors));
+  }
+  versions_ = std::make_unique<VersionMap>(static_cast<uint32_t>(m.num_vectors));
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::InstallPostings(std::vector<uint64_t> packed, uint64_t postings_bytes) {
   std::vector<PostingLocation> referenced;
   referenced.reserve(packed.size());
   for (size_t h = 0; h < packed.size(); ++h) {
@@ -216,7 +270,7 @@ absl::Status LiveIndex::LoadCheckpoint() {
     if (packed[h] != 0 && heads_->removed(static_cast<uint32_t>(h))) {
       packed[h] = 0;
     }
-    StoreExtent(static_cast<uint32_t>(h), packed[h]);
+    directory_.Store(static_cast<uint32_t>(h), packed[h]);
     if (packed[h] != 0) referenced.push_back(UnpackExtent(packed[h]));
   }
   if (heads_->size() > packed.size()) {
@@ -225,13 +279,11 @@ absl::Status LiveIndex::LoadCheckpoint() {
   }
   CAIRN_ASSIGN_OR_RETURN(store_, PostingStore::Open(env_, dir_ + "/postings.dat", postings_bytes,
                                                     std::move(referenced)));
-  PublishStoreStats();
-  {
-    absl::MutexLock lock(&mem_mu_);
-    active_ = std::make_shared<MemTable>(memtable_capacity_, dim_);
-  }
-  // Files of other generations are left by a crash (or a failed removal)
-  // after a checkpoint's commit; nothing reads them.
+  return absl::OkStatus();
+}
+
+absl::Status LiveIndex::RemoveOtherGenerations() {
+  // Nothing reads them; a failed removal is retried at the next open.
   CAIRN_ASSIGN_OR_RETURN(auto names, env_->ListDir(dir_));
   for (const std::string& name : names) {
     for (const char* prefix : {"heads.", "directory.", "idmap.", "versions."}) {
@@ -328,7 +380,7 @@ absl::Status LiveIndex::DoCheckpoint() {
   uint64_t new_wal_start = 0;
   CAIRN_RETURN_IF_ERROR(RotateWal(&new_wal_start));
   CAIRN_RETURN_IF_ERROR(DrainFrozenLocked());
-  CAIRN_RETURN_IF_ERROR(SplitOversized());
+  CAIRN_RETURN_IF_ERROR(maintainer_->SplitOversized());
   CAIRN_RETURN_IF_ERROR(store_->Sync());
 
   const uint64_t gen = generation_ + 1;
@@ -344,10 +396,10 @@ absl::Status LiveIndex::DoCheckpoint() {
     absl::ReaderMutexLock lock(&heads_mu_);
     CAIRN_ASSIGN_OR_RETURN(heads_body, heads_->Serialize(dir_ + "/heads.scratch"));
   }
-  const uint32_t num_heads = num_heads_.load();
+  const uint32_t num_heads = directory_.size();
   std::string dir_body(size_t{num_heads} * 8, '\0');
   for (uint32_t h = 0; h < num_heads; ++h) {
-    const uint64_t p = LoadExtent(h);
+    const uint64_t p = directory_.Load(h);
     std::memcpy(dir_body.data() + size_t{h} * 8, &p, 8);
   }
   CAIRN_RETURN_IF_ERROR(WriteRecordFile(env_, GenFile(dir_, "heads", gen), kLiveHeadsMagic,
@@ -363,9 +415,9 @@ absl::Status LiveIndex::DoCheckpoint() {
   j["wal_start"] = new_wal_start;
   j["postings_bytes"] = store_->committed_candidate();
   j["num_heads"] = num_heads;
-  j["splits"] = n_splits_.load();
-  j["merges"] = n_merges_.load();
-  j["reassigned"] = n_reassigned_.load();
+  j["splits"] = maintenance_counts_.splits.load();
+  j["merges"] = maintenance_counts_.merges.load();
+  j["reassigned"] = maintenance_counts_.reassigned.load();
   j["checkpoints"] = n_checkpoints_.load() + 1;
   // The commit point: before this rename the previous checkpoint and all
   // the WAL files it needs are intact; after it, this one is.
@@ -386,22 +438,9 @@ absl::Status LiveIndex::DoCheckpoint() {
     if (n < wal_start_) CAIRN_RETURN_IF_ERROR(env_->RemoveFile(WalFile(dir_, n)));
   }
   CAIRN_RETURN_IF_ERROR(store_->CommitRetired(
-      epochs_.Retire(), [this](uint64_t epoch) { return SafeToReuse(epoch); }));
-  PublishStoreStats();
+      epochs_.Retire(), [this](uint64_t epoch) { return epochs_.SafeToReuse(epoch); }));
+  maintainer_->PublishStoreStats();
   return absl::OkStatus();
-}
-
-absl::Status LiveIndex::Flush() {
-  CAIRN_RETURN_IF_ERROR(health());
-  {
-    absl::ReaderMutexLock lock(&wal_mu_);  // no write is half-applied
-    CAIRN_RETURN_IF_ERROR(FreezeActive());
-  }
-  absl::MutexLock lock(&maint_mu_);
-  absl::Status s = DrainFrozenLocked();
-  if (s.ok()) s = SplitOversized();
-  if (!s.ok()) FailWrites(s);
-  return s;
 }
 
 absl::Status LiveIndex::Checkpoint() {
@@ -410,59 +449,6 @@ absl::Status LiveIndex::Checkpoint() {
   absl::Status s = DoCheckpoint();
   if (!s.ok()) FailWrites(s);
   return s;
-}
-
-absl::Status LiveIndex::Compact() {
-  CAIRN_RETURN_IF_ERROR(Flush());
-  absl::MutexLock lock(&maint_mu_);
-  // Clean, checkpoint (freed extents become holes), move postings down into
-  // the holes, checkpoint again (the vacated tail is cut).
-  absl::Status s = CompactLocked();
-  if (s.ok()) s = DoCheckpoint();
-  if (s.ok()) s = RelocateLocked();
-  if (s.ok()) s = DoCheckpoint();
-  if (!s.ok()) FailWrites(s);
-  return s;
-}
-
-void LiveIndex::MaintenanceLoop() {
-  for (;;) {
-    {
-      absl::MutexLock lock(&bg_mu_);
-      if (stop_) return;
-      bool frozen;
-      {
-        absl::ReaderMutexLock m(&mem_mu_);
-        frozen = !frozen_.empty();
-      }
-      if (!frozen) bg_cv_.WaitWithTimeout(&bg_mu_, absl::Milliseconds(100));
-      if (stop_) return;
-      if (!bg_error_.ok()) continue;
-    }
-    absl::Status s;
-    {
-      absl::MutexLock lock(&maint_mu_);
-      // One memtable per round, so that a checkpoint (which frees space)
-      // is considered even while writers keep the queue full.
-      s = DrainFrozenLocked(1);
-      if (s.ok()) s = ProcessHints();
-      uint64_t wal_bytes;
-      {
-        absl::ReaderMutexLock w(&wal_mu_);
-        wal_bytes = wal_->bytes();
-      }
-      // Retired extents are reusable only after a checkpoint: checkpoint
-      // when they would otherwise grow the file by half its live size.
-      const PostingStoreStats ps = store_->stats();
-      const bool space = ps.retired_bytes > std::max<uint64_t>(64u << 20, ps.live_bytes / 2);
-      if (s.ok() && (wal_bytes > options_.checkpoint_wal_bytes || space)) s = DoCheckpoint();
-    }
-    if (!s.ok()) {
-      std::fprintf(stderr, "cairn: live index %s: maintenance stopped: %s\n", dir_.c_str(),
-                   std::string(s.message()).c_str());
-      FailWrites(s);
-    }
-  }
 }
 
 }  // namespace cairn

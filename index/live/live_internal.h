@@ -19,7 +19,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "index/live/id_map.h"
-#include "index/live/live_index.h"
 #include "index/spann/posting_format.h"
 #include "storage/posting_file.h"
 
@@ -111,7 +110,7 @@ inline size_t PostingEntryBytes(uint32_t dim, StoredType type) {
 
 // A posting's entries in memory: ids, version bytes and vectors in the
 // stored type.
-struct LiveIndex::Entries {
+struct PostingEntries {
   std::vector<uint32_t> ids;
   std::vector<uint8_t> versions;
   std::vector<uint8_t> data;

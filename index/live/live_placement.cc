@@ -39,7 +39,7 @@ absl::StatusOr<PlacementReport> LiveIndex::Placement(const ExternalId& id, const
   absl::MutexLock maint(&maint_mu_);
   absl::ReaderMutexLock lock(&heads_mu_);
   std::vector<std::pair<float, uint32_t>> by_distance;
-  const uint32_t n = num_heads_.load();
+  const uint32_t n = directory_.size();
   for (uint32_t h = 0; h < n; ++h) {
     if (heads_->removed(h)) continue;
     by_distance.emplace_back(TrueDistance(metric_, GraphDistance(metric_, v.data(),
@@ -49,11 +49,11 @@ absl::StatusOr<PlacementReport> LiveIndex::Placement(const ExternalId& id, const
   report.live_heads = static_cast<uint32_t>(by_distance.size());
   std::vector<HeadHit> graph;
   heads_->Search(v.data(), graph_n, graph_n, &graph);
-  Entries posting;
+  PostingEntries posting;
   for (uint32_t r = 0; r < by_distance.size(); ++r) {
     const uint32_t h = by_distance[r].second;
     uint32_t stale = 0;
-    CAIRN_RETURN_IF_ERROR(ReadPosting(h, &posting, &stale));
+    CAIRN_RETURN_IF_ERROR(maintainer_->ReadPosting(h, &posting, &stale));
     if (std::find(posting.ids.begin(), posting.ids.end(), *internal) == posting.ids.end()) continue;
     HeadPlacement p;
     p.head = h;
@@ -70,15 +70,15 @@ absl::StatusOr<PlacementReport> LiveIndex::Placement(const ExternalId& id, const
 absl::StatusOr<uint64_t> LiveIndex::CountPostingEntries() {
   absl::MutexLock maint(&maint_mu_);
   uint64_t total = 0;
-  Entries posting;
-  const uint32_t n = num_heads_.load();
+  PostingEntries posting;
+  const uint32_t n = directory_.size();
   for (uint32_t h = 0; h < n; ++h) {
     {
       absl::ReaderMutexLock lock(&heads_mu_);
       if (heads_->removed(h)) continue;
     }
     uint32_t stale = 0;
-    CAIRN_RETURN_IF_ERROR(ReadPosting(h, &posting, &stale));
+    CAIRN_RETURN_IF_ERROR(maintainer_->ReadPosting(h, &posting, &stale));
     total += posting.size();
   }
   return total;
@@ -92,14 +92,14 @@ absl::StatusOr<uint64_t> LiveIndex::CheckCodes() {
   AlignedBuffer buffer{kDirectIoAlignment};
   std::vector<float> x(dim_), head(dim_);
   std::vector<uint8_t> want(eb);
-  const uint32_t n = num_heads_.load();
+  const uint32_t n = directory_.size();
   for (uint32_t h = 0; h < n; ++h) {
     {
       absl::ReaderMutexLock lock(&heads_mu_);
       if (heads_->removed(h)) continue;
       std::memcpy(head.data(), heads_->head(h), size_t{dim_} * 4);
     }
-    const uint64_t packed = LoadExtent(h);
+    const uint64_t packed = directory_.Load(h);
     if (packed == 0) continue;
     CAIRN_ASSIGN_OR_RETURN(auto payload, store_->Read(UnpackExtent(packed), &buffer));
     CAIRN_ASSIGN_OR_RETURN(PostingView view,
