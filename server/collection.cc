@@ -221,13 +221,24 @@ absl::Status Collection::Reconcile() {
   std::vector<ExternalId> ids;
   std::vector<std::string> unusable;
   absl::Status status;
+  // Writes are serialised and reach the store before the index, so a crash
+  // leaves at most the store's last batch ahead. A new point of it is
+  // missing from the index (Contains); an overwrite is not: the index still
+  // holds the old vector, and a get would return the new one while a search
+  // with it misses the point. So the last batch is re-indexed whatever the
+  // index holds (at most one batch; re-indexing an indexed vector is
+  // harmless).
+  const std::vector<std::string> last_puts = points_->LastBatchPuts();
+  const absl::flat_hash_set<std::string> last(last_puts.begin(), last_puts.end());
+  size_t overwrites = 0;
   points_->ForEachKey([&](const std::string& key) {
     auto id = FromStoreKey(key);
     if (!id.ok()) {
       status = absl::DataLossError(absl::StrCat(dir_, "/points: bad key: ", id.status().message()));
       return false;
     }
-    if (index_->Contains(*id)) return true;
+    const bool indexed = index_->Contains(*id);
+    if (indexed && !last.contains(key)) return true;
     auto rec = points_->Get(key);
     if (!rec.ok() || !rec->has_value()) return true;
     auto v = DecodeVector((*rec)->vector, config_.size);
@@ -240,16 +251,19 @@ absl::Status Collection::Reconcile() {
     }
     ids.push_back(*id);
     vecs.push_back(std::move(*v));
+    overwrites += indexed;
     return true;
   });
   CAIRN_RETURN_IF_ERROR(status);
-  if (!unusable.empty()) CAIRN_RETURN_IF_ERROR(points_->Apply({}, unusable));
   for (size_t i = 0; i < ids.size(); ++i) items.push_back({ids[i], vecs[i].data()});
-  if (!items.empty()) {
+  if (items.size() > overwrites) {
     std::fprintf(stderr, "cairn: %s: re-indexing %zu points written before a crash\n",
-                 dir_.c_str(), items.size());
-    CAIRN_RETURN_IF_ERROR(index_->Upsert(items));
+                 dir_.c_str(), items.size() - overwrites);
   }
+  if (!items.empty()) CAIRN_RETURN_IF_ERROR(index_->Upsert(items));
+  // After the upsert: this batch becomes the store's last, and the one
+  // before it must stay last until the index has it.
+  if (!unusable.empty()) CAIRN_RETURN_IF_ERROR(points_->Apply({}, unusable));
   // Index ahead of the store (crash between the two writes of a delete).
   std::vector<ExternalId> stray;
   index_->ForEachLiveId([&](const ExternalId& id) {

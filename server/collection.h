@@ -11,9 +11,10 @@
 // Both fsync before the request is answered. A crash between the two leaves
 // the point store ahead; Open reconciles: points the store has and the index
 // lacks are inserted into the index, ids the index has and the store lacks
-// are deleted from it. (An update of an existing point cut between the two
-// writes is not detected: the index may keep the old vector until the point
-// is written again. It was never acknowledged.)
+// are deleted from it, and the points of the store's last batch
+// (PointStore::LastBatchPuts) are re-indexed even if the index has them: an
+// overwrite cut between the two writes left the old vector in the index,
+// while a get returns the new one.
 //
 // Filtered search widens: it asks the index for 4x, then 16x ... the wanted
 // results and checks each candidate's payload, until enough match or the

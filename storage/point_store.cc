@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -143,9 +144,11 @@ absl::Status PointStore::Recover(uint64_t generation) {
         // Runs inside ScanPointLog, with mu_ held here.
         [this](const std::vector<PointLogOp>& batch)
             ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              last_batch_puts_.clear();
               for (const PointLogOp& op : batch) {
                 if (op.op == PointOp::kPut) {
                   PutLocked(op.key, op.location);
+                  last_batch_puts_.push_back(op.key);
                 } else {
                   EraseLocked(op.key);
                 }
@@ -250,6 +253,8 @@ absl::Status PointStore::Apply(const std::vector<Put>& puts,
   next_sequence_ = sequence;
   {
     absl::WriterMutexLock lock(&mu_);
+    last_batch_puts_.clear();
+    for (const auto& [key, r] : puts) last_batch_puts_.push_back(key);
     for (const std::string* key : erase) EraseLocked(*key);
     for (size_t i = 0; i < puts.size(); ++i) {
       PutLocked(puts[i].first, locations[i]);
@@ -323,10 +328,17 @@ absl::Status PointStore::SwitchGeneration(uint64_t generation) {
       CAIRN_RETURN_IF_ERROR(out->Append(header.data(), header.size()));
       // Shared: only this thread (holding write_mu_) changes the map.
       absl::ReaderMutexLock lock(&mu_);
-      locations.reserve(map_.size());
+      locations.resize(map_.size());
       std::string in;
       std::string encoded;
-      for (const auto& [key, location] : map_) {
+      // The last batch's puts go last, as one batch, so that Open finds
+      // them again (LastBatchPuts). Map iterators stay valid: only this
+      // thread changes the map.
+      const absl::flat_hash_set<std::string_view> last(last_batch_puts_.begin(),
+                                                      last_batch_puts_.end());
+      std::vector<std::pair<size_t, Map::const_iterator>> deferred;
+      auto copy = [&](size_t i, const std::string& key, const PointLocation& location,
+                      bool commit) -> absl::Status {
         CAIRN_ASSIGN_OR_RETURN(
             const PointRecordView r,
             ReadPointRecord(*old_file->file, old_file->path, location, &in));
@@ -336,13 +348,24 @@ absl::Status PointStore::SwitchGeneration(uint64_t generation) {
               " is not the put of key ", Printable(key)));
         }
         encoded.clear();
-        // Each record is a batch of its own: the file is complete before
-        // its name is, so batches need not be kept.
-        EncodePointRecord(PointOp::kPut, true, sequence++, key, r.payload,
+        EncodePointRecord(PointOp::kPut, commit, sequence++, key, r.payload,
                           r.vector, &encoded);
-        locations.push_back(
-            {out->Size(), static_cast<uint32_t>(encoded.size())});
-        CAIRN_RETURN_IF_ERROR(out->Append(encoded.data(), encoded.size()));
+        locations[i] = {out->Size(), static_cast<uint32_t>(encoded.size())};
+        return out->Append(encoded.data(), encoded.size());
+      };
+      size_t i = 0;
+      for (auto it = map_.begin(); it != map_.end(); ++it, ++i) {
+        if (last.contains(it->first)) {
+          deferred.emplace_back(i, it);
+          continue;
+        }
+        // Each other record is a batch of its own: the file is complete
+        // before its name is, so batches need not be kept.
+        CAIRN_RETURN_IF_ERROR(copy(i, it->first, it->second, true));
+      }
+      for (size_t d = 0; d < deferred.size(); ++d) {
+        const auto& [at, it] = deferred[d];
+        CAIRN_RETURN_IF_ERROR(copy(at, it->first, it->second, d + 1 == deferred.size()));
       }
       return absl::OkStatus();
     };
@@ -394,9 +417,9 @@ absl::Status PointStore::SwitchGeneration(uint64_t generation) {
       live += location.bytes;
     }
     live_bytes_ = live;
-    file_bytes_ = locations.empty()
-                      ? kPointLogHeaderBytes
-                      : locations.back().offset + locations.back().bytes;
+    uint64_t end = kPointLogHeaderBytes;
+    for (const PointLocation& l : locations) end = std::max(end, l.offset + l.bytes);
+    file_bytes_ = end;
     file_ = std::move(new_file);
     if (old_file != nullptr) ++compactions_;
   }
@@ -464,6 +487,11 @@ void PointStore::ForEachKey(
     start = keys.back();
     start.push_back('\0');
   }
+}
+
+std::vector<std::string> PointStore::LastBatchPuts() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return last_batch_puts_;
 }
 
 uint64_t PointStore::size() const {

@@ -155,6 +155,14 @@ class PointStore {
   // added or removed meanwhile may or may not be.
   void ForEachKey(const std::function<bool(const std::string&)>& fn) const;
   uint64_t size() const;
+  // The keys put by the most recent batch: the last committed batch found by
+  // Open (empty if that batch only deleted), then each Apply's. A caller that
+  // keeps a second structure in step after each Apply (the server's index)
+  // re-applies these after a crash, since a crash between the two writes
+  // leaves exactly this batch ahead; an overwrite cut there is invisible to a
+  // presence check. Compaction writes these keys last, as one batch, so the
+  // answer survives it.
+  std::vector<std::string> LastBatchPuts() const;
 
   // Rewrites the live records into a new generation (see above), whatever
   // the garbage. Returns the poisoning error on a poisoned store.
@@ -247,6 +255,8 @@ class PointStore {
   uint64_t torn_bytes_dropped_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_compaction_error_ ABSL_GUARDED_BY(mu_);
   bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  // LastBatchPuts(); changed with write_mu_ held too.
+  std::vector<std::string> last_batch_puts_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cairn
