@@ -23,12 +23,18 @@ using Clock = std::chrono::steady_clock;
 
 const char* SoakOpName(SoakOp op) {
   switch (op) {
-    case SoakOp::kUpsert: return "upsert";
-    case SoakOp::kSearch: return "search";
-    case SoakOp::kFilteredSearch: return "filtered_search";
-    case SoakOp::kScroll: return "scroll";
-    case SoakOp::kDelete: return "delete";
-    case SoakOp::kRetrieve: return "retrieve";
+    case SoakOp::kUpsert:
+      return "upsert";
+    case SoakOp::kSearch:
+      return "search";
+    case SoakOp::kFilteredSearch:
+      return "filtered_search";
+    case SoakOp::kScroll:
+      return "scroll";
+    case SoakOp::kDelete:
+      return "delete";
+    case SoakOp::kRetrieve:
+      return "retrieve";
   }
   return "?";
 }
@@ -81,8 +87,8 @@ absl::StatusOr<uint64_t> PrepareCollection(client::HttpConnection& conn, const S
   const json size = info["config"]["params"]["vectors"]["size"];
   if (!size.is_number_unsigned() || size.get<uint64_t>() != o.dim) {
     return absl::FailedPreconditionError(absl::StrCat("collection ", o.collection,
-                                                      " exists with vectors of size ",
-                                                      size.dump(), ", not --dim ", o.dim));
+                                                      " exists with vectors of size ", size.dump(),
+                                                      ", not --dim ", o.dim));
   }
   const uint64_t ids = static_cast<uint64_t>(o.connections) * o.ids_per_connection;
   for (uint64_t first = 1; first <= ids; first += kPurgeChunk) {
@@ -93,8 +99,8 @@ absl::StatusOr<uint64_t> PrepareCollection(client::HttpConnection& conn, const S
             .status());
   }
   CAIRN_ASSIGN_OR_RETURN(uint64_t others, SoakPointsCount(conn, o.collection));
-  progress << "reusing collection " << o.collection << ": ids 1.." << ids << " deleted, "
-           << others << " other points\n";
+  progress << "reusing collection " << o.collection << ": ids 1.." << ids << " deleted, " << others
+           << " other points\n";
   return others;
 }
 
@@ -144,12 +150,13 @@ void RunWorkload(const SoakOptions& o, std::vector<std::unique_ptr<SoakWorker>>&
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   report->samples.push_back(TakeSample(report->pid, 0));
+  progress << SampleLine(report->samples.back()) << "\n" << std::flush;
   const auto t0 = Clock::now();
   for (auto& w : workers) threads.emplace_back([&w, &stop] { w->Run(stop); });
-  const auto end = t0 + std::chrono::duration_cast<Clock::duration>(
-                            std::chrono::duration<double>(o.Seconds()));
-  const auto every = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(o.sample_seconds));
+  const auto end =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.Seconds()));
+  const auto every =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.sample_seconds));
   std::array<uint64_t, kSoakOps> last{};
   auto last_time = t0;
   auto sample = [&](Clock::time_point now) {
@@ -226,8 +233,7 @@ absl::StatusOr<SoakReport> RunSoakBench(const SoakOptions& options, std::ostream
   CAIRN_ASSIGN_OR_RETURN(auto control, client::HttpConnection::Create(options.url, co));
   SoakReport report;
   report.options = options;
-  CAIRN_ASSIGN_OR_RETURN(const uint64_t baseline,
-                         PrepareCollection(*control, options, progress));
+  CAIRN_ASSIGN_OR_RETURN(const uint64_t baseline, PrepareCollection(*control, options, progress));
   CAIRN_ASSIGN_OR_RETURN(report.pid, ResolvePid(options, &report.pid_note));
   if (report.pid > 0) {
     progress << "sampling server process " << report.pid << "\n";
@@ -247,7 +253,8 @@ absl::StatusOr<SoakReport> RunSoakBench(const SoakOptions& options, std::ostream
   Aggregate(workers, &report);
   SummarizeRss(&report);
   progress << "checking consistency...\n" << std::flush;
-  absl::Status check = CheckSoakConsistency(*control, options, workers, baseline, &report.consistency);
+  absl::Status check =
+      CheckSoakConsistency(*control, options, workers, baseline, &report.consistency);
   if (!check.ok()) {
     report.failures.push_back(absl::StrCat("consistency check failed: ", check.message()));
   }

@@ -93,8 +93,8 @@ struct SoakConsistency {
 
 struct SoakReport {
   SoakOptions options;
-  double seconds = 0;  // measured duration of the workload
-  int64_t pid = -1;    // the sampled server process; -1: none
+  double seconds = 0;    // measured duration of the workload
+  int64_t pid = -1;      // the sampled server process; -1: none
   std::string pid_note;  // why there is none
   std::array<SoakOpStats, kSoakOps> ops;
   std::vector<SoakSample> samples;  // the first at 0 s, the last at the end

@@ -24,8 +24,8 @@ absl::StatusOr<json> SoakCall(client::HttpConnection& conn, const char* method,
                               const std::string& target, const std::string& body) {
   CAIRN_ASSIGN_OR_RETURN(client::HttpResponse res, conn.Request(method, target, body));
   if (res.status < 200 || res.status >= 300) {
-    return absl::FailedPreconditionError(absl::StrCat(method, " ", target, ": HTTP ", res.status,
-                                                      " ", res.body.substr(0, 300)));
+    return absl::FailedPreconditionError(
+        absl::StrCat(method, " ", target, ": HTTP ", res.status, " ", res.body.substr(0, 300)));
   }
   json j = json::parse(res.body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("result")) {
@@ -70,8 +70,7 @@ absl::Status CheckSoakConsistency(client::HttpConnection& conn, const SoakOption
     CAIRN_ASSIGN_OR_RETURN(uint64_t n, SoakPointsCount(conn, o.collection));
     c->points_count = static_cast<int64_t>(n);
     c->count_ok = n >= c->expected_min && n <= c->expected_max;
-    if (c->count_ok || c->points_count == previous ||
-        std::chrono::steady_clock::now() > give_up) {
+    if (c->count_ok || c->points_count == previous || std::chrono::steady_clock::now() > give_up) {
       break;
     }
     previous = c->points_count;
@@ -126,8 +125,8 @@ void JudgeSoak(SoakReport* report) {
     f.push_back("no live point to sample: no upsert was acknowledged");
   }
   if (c.retrieve_mismatches > 0) {
-    f.push_back(absl::StrCat(c.retrieve_mismatches,
-                             " retrieves disagreed with acknowledged writes"));
+    f.push_back(
+        absl::StrCat(c.retrieve_mismatches, " retrieves disagreed with acknowledged writes"));
   }
 }
 

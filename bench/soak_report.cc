@@ -33,8 +33,8 @@ void PrintSoakReport(const SoakReport& r, std::ostream& out) {
     const SoakOpStats& s = r.ops[i];
     out << absl::StrFormat("%-16s %10d %8.1f %6d %6d %9d %9.3f %9.3f %9.3f %9.3f\n",
                            SoakOpName(static_cast<SoakOp>(i)), s.requests,
-                           r.seconds > 0 ? s.requests / r.seconds : 0.0, s.errors_4xx,
-                           s.errors_5xx, s.errors_transport, s.latency_ms.mean, s.latency_ms.p50,
+                           r.seconds > 0 ? s.requests / r.seconds : 0.0, s.errors_4xx, s.errors_5xx,
+                           s.errors_transport, s.latency_ms.mean, s.latency_ms.p50,
                            s.latency_ms.p99, s.latency_ms.p999);
   }
   if (r.pid > 0) {
@@ -75,53 +75,54 @@ json SoakReportJson(const SoakReport& r) {
     ops[SoakOpName(static_cast<SoakOp>(i))] = {
         {"requests", s.requests},
         {"requests_per_s", r.seconds > 0 ? s.requests / r.seconds : 0.0},
-        {"errors", {{"4xx", s.errors_4xx}, {"5xx", s.errors_5xx}, {"transport", s.errors_transport}}},
+        {"errors",
+         {{"4xx", s.errors_4xx}, {"5xx", s.errors_5xx}, {"transport", s.errors_transport}}},
         {"latency_ms", LatencyJson(s.latency_ms)}};
   }
   json samples = json::array();
   for (const SoakSample& s : r.samples) {
     json rps = json::object();
-    for (int i = 0; i < kSoakOps; ++i) rps[SoakOpName(static_cast<SoakOp>(i))] = s.requests_per_s[i];
+    for (int i = 0; i < kSoakOps; ++i)
+      rps[SoakOpName(static_cast<SoakOp>(i))] = s.requests_per_s[i];
     samples.push_back({{"elapsed_s", s.elapsed_s},
                        {"requests_per_s", rps},
                        {"rss_bytes", s.rss_bytes},
                        {"open_fds", s.open_fds}});
   }
   const SoakConsistency& c = r.consistency;
-  return json{
-      {"options",
-       {{"url", o.url},
-        {"seconds", o.Seconds()},
-        {"connections", o.connections},
-        {"collection", o.collection},
-        {"dim", o.dim},
-        {"seed", o.seed},
-        {"ids_per_connection", o.ids_per_connection},
-        {"upsert_batch", o.upsert_batch},
-        {"delete_batch", o.delete_batch}}},
-      {"seconds", r.seconds},
-      {"pid", r.pid},
-      {"pid_note", r.pid_note},
-      {"operations", ops},
-      {"samples", samples},
-      {"rss",
-       {{"start_bytes", r.rss_start},
-        {"warm_bytes", r.rss_warm},
-        {"warm_elapsed_s", r.warm_elapsed_s},
-        {"end_bytes", r.rss_end},
-        {"growth_after_warmup_pct", r.rss_growth_pct}}},
-      {"consistency",
-       {{"points_count", c.points_count},
-        {"expected_min", c.expected_min},
-        {"expected_max", c.expected_max},
-        {"count_ok", c.count_ok},
-        {"sampled", c.sampled},
-        {"top_hits", c.top_hits},
-        {"not_top_hit_ids", c.not_top},
-        {"retrieve_mismatches", c.retrieve_mismatches}}},
-      {"first_errors", r.first_errors},
-      {"failures", r.failures},
-      {"passed", r.passed()}};
+  return json{{"options",
+               {{"url", o.url},
+                {"seconds", o.Seconds()},
+                {"connections", o.connections},
+                {"collection", o.collection},
+                {"dim", o.dim},
+                {"seed", o.seed},
+                {"ids_per_connection", o.ids_per_connection},
+                {"upsert_batch", o.upsert_batch},
+                {"delete_batch", o.delete_batch}}},
+              {"seconds", r.seconds},
+              {"pid", r.pid},
+              {"pid_note", r.pid_note},
+              {"operations", ops},
+              {"samples", samples},
+              {"rss",
+               {{"start_bytes", r.rss_start},
+                {"warm_bytes", r.rss_warm},
+                {"warm_elapsed_s", r.warm_elapsed_s},
+                {"end_bytes", r.rss_end},
+                {"growth_after_warmup_pct", r.rss_growth_pct}}},
+              {"consistency",
+               {{"points_count", c.points_count},
+                {"expected_min", c.expected_min},
+                {"expected_max", c.expected_max},
+                {"count_ok", c.count_ok},
+                {"sampled", c.sampled},
+                {"top_hits", c.top_hits},
+                {"not_top_hit_ids", c.not_top},
+                {"retrieve_mismatches", c.retrieve_mismatches}}},
+              {"first_errors", r.first_errors},
+              {"failures", r.failures},
+              {"passed", r.passed()}};
 }
 
 }  // namespace cairn

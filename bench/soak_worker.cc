@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,7 @@ constexpr uint32_t kSearchLimit = 10;
 constexpr uint32_t kScrollLimit = 64;
 constexpr uint32_t kRetrieveIds = 8;
 constexpr size_t kMaxNotedErrors = 20;
+constexpr auto kTransportBackoff = std::chrono::milliseconds(50);
 
 uint64_t PointSeed(uint64_t seed, uint64_t id, uint32_t version) {
   return Rng::Mix(Rng::Mix(seed, id), version);
@@ -35,7 +37,8 @@ std::vector<float> SoakVector(uint64_t seed, uint64_t id, uint32_t version, uint
 }
 
 json SoakPayload(uint64_t seed, uint64_t id, uint32_t version) {
-  Rng rng(PointSeed(seed ^ 0x5041594C4F4144ull, id, version));  // "PAYLOAD": not the vector's stream
+  Rng rng(
+      PointSeed(seed ^ 0x5041594C4F4144ull, id, version));  // "PAYLOAD": not the vector's stream
   return json{{"kind", kSoakKinds[rng.Below(kSoakKinds.size())]},
               {"n", static_cast<int64_t>(rng.Below(kSoakMaxN))},
               {"v", version}};
@@ -64,12 +67,24 @@ uint64_t SoakWorker::IdOf(uint32_t slot) const {
 void SoakWorker::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed)) {
     switch (PickOp()) {
-      case SoakOp::kUpsert: Upsert(); break;
-      case SoakOp::kSearch: Search(false); break;
-      case SoakOp::kFilteredSearch: Search(true); break;
-      case SoakOp::kScroll: Scroll(); break;
-      case SoakOp::kDelete: Delete(); break;
-      case SoakOp::kRetrieve: Retrieve(); break;
+      case SoakOp::kUpsert:
+        Upsert();
+        break;
+      case SoakOp::kSearch:
+        Search(false);
+        break;
+      case SoakOp::kFilteredSearch:
+        Search(true);
+        break;
+      case SoakOp::kScroll:
+        Scroll();
+        break;
+      case SoakOp::kDelete:
+        Delete();
+        break;
+      case SoakOp::kRetrieve:
+        Retrieve();
+        break;
     }
   }
 }
@@ -97,28 +112,30 @@ SoakWorker::Outcome SoakWorker::Call(SoakOp op, const char* method, const std::s
   if (!res.ok()) {
     ++stats_[i].errors_transport;
     shared_->NoteError(absl::StrCat(SoakOpName(op), ": ", res.status().ToString()));
+    // A server that went away refuses connections at once: do not spin.
+    std::this_thread::sleep_for(kTransportBackoff);
     return Outcome::kTransport;
   }
   // Anything but 2xx and 4xx (a 3xx, a 1xx) is a server fault too: nothing
   // in this workload should be redirected.
   if (res->status >= 500 || res->status < 200 || (res->status >= 300 && res->status < 400)) {
     ++stats_[i].errors_5xx;
-    shared_->NoteError(absl::StrCat(SoakOpName(op), ": HTTP ", res->status, " ",
-                                    res->body.substr(0, 300)));
+    shared_->NoteError(
+        absl::StrCat(SoakOpName(op), ": HTTP ", res->status, " ", res->body.substr(0, 300)));
     return Outcome::k5xx;
   }
   if (res->status >= 400) {
     ++stats_[i].errors_4xx;
-    shared_->NoteError(absl::StrCat(SoakOpName(op), ": HTTP ", res->status, " ",
-                                    res->body.substr(0, 300)));
+    shared_->NoteError(
+        absl::StrCat(SoakOpName(op), ": HTTP ", res->status, " ", res->body.substr(0, 300)));
     return Outcome::k4xx;
   }
   if (result != nullptr) {
     json parsed = json::parse(res->body, nullptr, /*allow_exceptions=*/false);
     if (!parsed.is_object() || !parsed.contains("result")) {
       ++stats_[i].errors_transport;
-      shared_->NoteError(absl::StrCat(SoakOpName(op), ": unreadable answer ",
-                                      res->body.substr(0, 300)));
+      shared_->NoteError(
+          absl::StrCat(SoakOpName(op), ": unreadable answer ", res->body.substr(0, 300)));
       return Outcome::kTransport;
     }
     *result = std::move(parsed["result"]);
@@ -187,8 +204,8 @@ void SoakWorker::Search(bool filtered) {
          {{{"key", "kind"}, {"match", {{"value", kSoakKinds[rng_.Below(kSoakKinds.size())]}}}},
           {{"key", "n"}, {"range", {{"gte", lo}, {"lt", lo + kSoakMaxN / 4}}}}}}};
   }
-  (void)Call(filtered ? SoakOp::kFilteredSearch : SoakOp::kSearch, "POST",
-             points_path_ + "/search", body.dump(), nullptr);
+  (void)Call(filtered ? SoakOp::kFilteredSearch : SoakOp::kSearch, "POST", points_path_ + "/search",
+             body.dump(), nullptr);
 }
 
 void SoakWorker::Scroll() {
@@ -221,20 +238,22 @@ void SoakWorker::Retrieve() {
   }
   // Only this thread writes these ids and every write it made was
   // acknowledged before this request: the answer must show exactly them.
-  std::vector<std::pair<uint64_t, int64_t>> got;  // id, payload version
-  for (const json& p : result.is_array() ? result : json::array()) {
-    const json* v = p.contains("payload") && p["payload"].is_object() && p["payload"].contains("v")
-                        ? &p["payload"]["v"]
-                        : nullptr;
-    got.emplace_back(p.value("id", uint64_t{0}), v != nullptr && v->is_number_integer()
-                                                     ? v->get<int64_t>()
-                                                     : -1);
+  std::vector<std::pair<uint64_t, int64_t>> got;  // id, payload version (-1: none)
+  if (result.is_array()) {
+    for (const json& p : result) {
+      if (!p.is_object() || !p.contains("id") || !p["id"].is_number_unsigned()) continue;
+      const json* v = p.contains("payload") && p["payload"].is_object() &&
+                              p["payload"].contains("v") && p["payload"]["v"].is_number_integer()
+                          ? &p["payload"]["v"]
+                          : nullptr;
+      got.emplace_back(p["id"].get<uint64_t>(), v != nullptr ? v->get<int64_t>() : -1);
+    }
   }
   bool mismatch = false;
   for (uint32_t s : slots) {
     if (state_[s] == PointState::kUnknown) continue;
-    auto it = std::find_if(got.begin(), got.end(),
-                           [&](const auto& g) { return g.first == IdOf(s); });
+    auto it =
+        std::find_if(got.begin(), got.end(), [&](const auto& g) { return g.first == IdOf(s); });
     const bool live = state_[s] == PointState::kLive;
     if (live != (it != got.end()) || (live && it->second != version_[s])) mismatch = true;
   }

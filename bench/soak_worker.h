@@ -79,7 +79,7 @@ class SoakWorker {
   Rng rng_;
   std::string points_path_;  // /collections/NAME/points
   std::vector<PointState> state_;
-  std::vector<uint32_t> version_;  // the last version written to each slot
+  std::vector<uint32_t> version_;                // the last version written to each slot
   std::optional<nlohmann::json> scroll_offset_;  // null: the next scroll starts over
   std::array<SoakOpStats, kSoakOps> stats_{};
   std::array<std::vector<double>, kSoakOps> latencies_ms_;

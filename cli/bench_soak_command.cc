@@ -47,8 +47,9 @@ void AddBenchSoakCommand(CLI::App* bench, int* exit_code) {
   auto args = std::make_shared<SoakArgs>();
   SoakOptions& o = args->options;
   CLI::App* cmd = bench->add_subcommand(
-      "soak", "Mixed read/write load on a running server for minutes: memory, open files, "
-              "errors, latency, then a consistency check");
+      "soak",
+      "Mixed read/write load on a running server for minutes: memory, open files, "
+      "errors, latency, then a consistency check");
   cmd->add_option("--url", o.url, "The server, http://HOST:PORT")->required();
   cmd->add_option("--minutes", o.minutes, "Duration of the load")->capture_default_str();
   cmd->add_option("--connections", o.connections, "Client threads, one keep-alive connection each")

@@ -113,9 +113,9 @@ TEST(ParseUrlTest, AcceptsHostAndPortForms) {
 }
 
 TEST(ParseUrlTest, RejectsWhatItCannotServe) {
-  for (const char* bad : {"https://h:1", "h:1", "http://", "http://h:0", "http://h:65536",
-                          "http://h:x", "http://h:1/collections", "http://u@h:1", "http://::1:5",
-                          "http://[::1", "http://h:"}) {
+  for (const char* bad :
+       {"https://h:1", "h:1", "http://", "http://h:0", "http://h:65536", "http://h:x",
+        "http://h:1/collections", "http://u@h:1", "http://::1:5", "http://[::1", "http://h:"}) {
     absl::StatusOr<Url> u = ParseUrl(bad);
     EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     if (!u.ok()) {

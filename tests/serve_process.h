@@ -29,16 +29,15 @@ class ServeProcess {
   // `data` is the data directory; `extra` more flags (e.g. --api-key K).
   ServeProcess(const std::string& data, const std::vector<std::string>& extra = {})
       : log_(data + ".stderr") {
-    std::vector<std::string> args = {CAIRN_BINARY_PATH, "serve", "--data", data, "--port", "0",
-                                     "--workers", "2"};
+    std::vector<std::string> args = {CAIRN_BINARY_PATH, "serve", "--data",    data,
+                                     "--port",          "0",     "--workers", "2"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
     // Wait for the listening line (the server creates its data directory

@@ -2,12 +2,11 @@
 
 #include <sys/socket.h>
 
-#include <cerrno>
-#include <optional>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -41,7 +40,7 @@ absl::StatusOr<Url> ParseUrl(std::string_view text) {
   constexpr std::string_view kScheme = "http://";
   if (!absl::StartsWithIgnoreCase(AV(text), AV(kScheme))) {
     return bad(absl::StartsWithIgnoreCase(AV(text), "https://") ? "https is not supported"
-                                                            : "no http:// scheme");
+                                                                : "no http:// scheme");
   }
   std::string_view rest = text.substr(kScheme.size());
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
@@ -156,13 +155,12 @@ struct HttpConnection::Impl {
   absl::Status TransportError(std::string_view op, const beast::error_code& ec,
                               std::string_view request, std::chrono::milliseconds timeout) const {
     if (ec == beast::error::timeout) {
-      return absl::DeadlineExceededError(absl::StrCat(url_text, ": timeout after ",
-                                                      timeout.count(), " ms in ", AV(op),
+      return absl::DeadlineExceededError(absl::StrCat(url_text, ": timeout after ", timeout.count(),
+                                                      " ms in ", AV(op),
                                                       request.empty() ? "" : " of ", AV(request)));
     }
-    return absl::UnavailableError(absl::StrCat(url_text, ": ", AV(op),
-                                               request.empty() ? "" : " of ", AV(request), ": ",
-                                               ec.message()));
+    return absl::UnavailableError(absl::StrCat(
+        url_text, ": ", AV(op), request.empty() ? "" : " of ", AV(request), ": ", ec.message()));
   }
 
   absl::Status Connect(Clock::time_point deadline, std::chrono::milliseconds timeout) {
@@ -233,8 +231,7 @@ absl::StatusOr<std::unique_ptr<HttpConnection>> HttpConnection::Create(
 }
 
 absl::StatusOr<HttpResponse> HttpConnection::Request(std::string_view method,
-                                                     std::string_view target,
-                                                     std::string_view body,
+                                                     std::string_view target, std::string_view body,
                                                      const HttpHeaders& headers,
                                                      std::chrono::milliseconds timeout) {
   Impl& x = *impl_;
@@ -243,15 +240,15 @@ absl::StatusOr<HttpResponse> HttpConnection::Request(std::string_view method,
     return absl::InvalidArgumentError(absl::StrCat("unknown HTTP method \"", AV(method), "\""));
   }
   if (target.empty() || target.front() != '/') {
-    return absl::InvalidArgumentError(absl::StrCat("target \"", AV(target), "\" must start with /"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("target \"", AV(target), "\" must start with /"));
   }
   if (timeout.count() < 0) return absl::InvalidArgumentError("negative timeout");
   if (timeout.count() == 0) timeout = x.options.default_timeout;
   const Clock::time_point deadline = Clock::now() + timeout;
   const std::string what = absl::StrCat(AV(method), " ", AV(target));
 
-  http::request<http::string_body> req(verb, beast::string_view(target.data(), target.size()),
-                                       11);
+  http::request<http::string_body> req(verb, beast::string_view(target.data(), target.size()), 11);
   req.set(http::field::host, x.host_header);
   req.set(http::field::user_agent, "cairn-client");
   if (!body.empty()) req.set(http::field::content_type, "application/json");
@@ -273,9 +270,9 @@ absl::StatusOr<HttpResponse> HttpConnection::Request(std::string_view method,
   Impl::Attempt a = x.Exchange(req, deadline, &res);
   // The server closed the kept-alive connection under us before it could
   // have answered: once more on a new connection (see the header).
-  const bool closed_before_answer =
-      a.ec && a.ec != beast::error::timeout && IsClosedByServer(a.ec) &&
-      (a.stage == Impl::Stage::kWrite || !a.got_bytes);
+  const bool closed_before_answer = a.ec && a.ec != beast::error::timeout &&
+                                    IsClosedByServer(a.ec) &&
+                                    (a.stage == Impl::Stage::kWrite || !a.got_bytes);
   if (reused && closed_before_answer) {
     x.CloseSocket();
     ++x.resends;
@@ -285,8 +282,7 @@ absl::StatusOr<HttpResponse> HttpConnection::Request(std::string_view method,
   }
   if (a.ec) {
     x.CloseSocket();
-    return x.TransportError(a.stage == Impl::Stage::kWrite ? "write" : "read", a.ec, what,
-                            timeout);
+    return x.TransportError(a.stage == Impl::Stage::kWrite ? "write" : "read", a.ec, what, timeout);
   }
   if (!res.keep_alive) x.CloseSocket();
   return res;

@@ -87,11 +87,10 @@ class HttpConnection {
   // a non-empty `body` is sent as application/json unless `headers` set
   // Content-Type. `headers` are added last and replace defaults of the same
   // name. A zero `timeout` means options.default_timeout.
-  absl::StatusOr<HttpResponse> Request(std::string_view method, std::string_view target,
-                                       std::string_view body = {},
-                                       const HttpHeaders& headers = {},
-                                       std::chrono::milliseconds timeout =
-                                           std::chrono::milliseconds::zero());
+  absl::StatusOr<HttpResponse> Request(
+      std::string_view method, std::string_view target, std::string_view body = {},
+      const HttpHeaders& headers = {},
+      std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
 
   // Closes the TCP connection; the next request opens a new one.
   void Close();
