@@ -22,6 +22,7 @@
 #include "bench/method_registry.h"
 #include "bench/report.h"
 #include "bench/stream_bench.h"
+#include "cli/bench_soak_command.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -357,16 +358,18 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
       app.add_subcommand("bench", "Benchmark search methods on a base/queries/ground-truth triple");
   AddBenchOptions(cmd, args.get());
   cmd->require_subcommand(0, 1);
-  // Braced lists run in order: the help lists the subcommands so.
-  const std::vector<CLI::App*> subcommands = {
-      AddKernelsCommand(cmd, exit_code),  AddGtCommand(cmd, exit_code),
-      AddStreamCommand(cmd, exit_code),   AddHttpCommand(cmd, exit_code),
-      AddCodesCommand(cmd, exit_code),    AddInterleaveCommand(cmd, exit_code),
-      AddIoCostCommand(cmd, exit_code),
-  };
+  // The help lists the subcommands in this order.
+  AddKernelsCommand(cmd, exit_code);
+  AddGtCommand(cmd, exit_code);
+  AddStreamCommand(cmd, exit_code);
+  AddHttpCommand(cmd, exit_code);
+  AddCodesCommand(cmd, exit_code);
+  AddInterleaveCommand(cmd, exit_code);
+  AddIoCostCommand(cmd, exit_code);
+  AddBenchSoakCommand(cmd, exit_code);
   // CLI11 runs this after a nested subcommand's callback; they own the run.
-  cmd->callback([args, subcommands, exit_code] {
-    for (const CLI::App* sub : subcommands) {
+  cmd->callback([cmd, args, exit_code] {
+    for (const CLI::App* sub : cmd->get_subcommands({})) {
       if (sub->parsed()) return;
     }
     RunCommand("cairn bench", exit_code, [&] { return RunBench(*args); });
