@@ -1,15 +1,24 @@
 #include "server/api_json.h"
 
 #include <cmath>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 #include "server/point_id.h"
 
 namespace cairn {
 
 absl::StatusOr<Json> ParseBody(const std::string& body) {
   if (body.empty()) return Json::object();
+  // The JSON parser lets raw invalid bytes through inside strings; they
+  // would be stored and only fail (500) when an answer is serialised.
+  if (std::optional<size_t> bad = FirstInvalidUtf8(body)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Format error in JSON body: not valid UTF-8 (byte 0x",
+        absl::Hex(static_cast<uint8_t>(body[*bad]), absl::kZeroPad2), " at offset ", *bad, ")"));
+  }
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     // Parse again with exceptions only to get the position for the message.

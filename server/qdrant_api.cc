@@ -46,7 +46,10 @@ std::string Prefix(const absl::Status& s) {
 
 HttpResponse Ok(const Json& result, double seconds) {
   HttpResponse r;
-  r.body = Json{{"result", result}, {"status", "ok"}, {"time", seconds}}.dump();
+  // replace: stored text is validated on the way in, but an answer must
+  // never throw on its way out.
+  r.body = Json{{"result", result}, {"status", "ok"}, {"time", seconds}}.dump(
+      -1, ' ', false, Json::error_handler_t::replace);
   return r;
 }
 
@@ -179,7 +182,10 @@ Json CollectionInfo(const Collection& c) {
 HttpResponse QdrantApi::Error(int status, const std::string& message) {
   HttpResponse r;
   r.status = status;
-  r.body = Json{{"status", {{"error", message}}}, {"time", 0.0}}.dump();
+  // A message may quote the request (a name from the URL): never throw on
+  // bytes that are not UTF-8.
+  r.body = Json{{"status", {{"error", message}}}, {"time", 0.0}}.dump(
+      -1, ' ', false, Json::error_handler_t::replace);
   return r;
 }
 
@@ -223,7 +229,14 @@ QdrantApi::Caller QdrantApi::CallerOf(const std::string& key) const {
 HttpResponse QdrantApi::Handle(const HttpRequest& r) {
   const auto start = std::chrono::steady_clock::now();
   std::string_view label = "unknown";
-  HttpResponse res = Dispatch(r, &label);
+  HttpResponse res;
+  try {
+    res = Dispatch(r, &label);
+  } catch (const Json::exception& e) {
+    // A JSON type or range error while decoding a request is the request's
+    // fault: every decoding failure is a 4xx, never a 500.
+    res = Error(400, absl::StrCat("Wrong input: ", e.what()));
+  }
   const double seconds = Nanos(start, std::chrono::steady_clock::now()) / 1e9;
   // The envelope's keys are dumped in order, "time" last: fill in the
   // measured time without parsing the body again.

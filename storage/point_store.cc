@@ -307,9 +307,99 @@ absl::Status PointStore::Compact() {
   return SwitchGeneration(generation + 1);
 }
 
-absl::Status PointStore::SwitchGeneration(uint64_t generation) {
+absl::Status PointStore::CopyLiveRecords(const LogFile& old_file,
+                                         uint64_t generation, WritableFile* out,
+                                         std::vector<PointLocation>* locations,
+                                         uint64_t* sequence) {
+  const std::string header = EncodePointLogHeader(generation);
+  CAIRN_RETURN_IF_ERROR(out->Append(header.data(), header.size()));
+  // Shared: only this thread (holding write_mu_) changes the map, so map
+  // iterators stay valid across the copy.
+  absl::ReaderMutexLock lock(&mu_);
+  locations->resize(map_.size());
+  std::string in;
+  std::string encoded;
+  auto copy = [&](size_t i, const std::string& key,
+                  const PointLocation& location, bool commit) -> absl::Status {
+    CAIRN_ASSIGN_OR_RETURN(
+        const PointRecordView r,
+        ReadPointRecord(*old_file.file, old_file.path, location, &in));
+    if (r.op != PointOp::kPut || r.key != key) {
+      return absl::DataLossError(
+          absl::StrCat(old_file.path, ": record at offset ", location.offset,
+                       " is not the put of key ", Printable(key)));
+    }
+    encoded.clear();
+    EncodePointRecord(PointOp::kPut, commit, (*sequence)++, key, r.payload,
+                      r.vector, &encoded);
+    (*locations)[i] = {out->Size(), static_cast<uint32_t>(encoded.size())};
+    return out->Append(encoded.data(), encoded.size());
+  };
+  // The last batch's puts go last, as one batch, so that Open finds them
+  // again (LastBatchPuts).
+  const absl::flat_hash_set<std::string_view> last(last_batch_puts_.begin(),
+                                                  last_batch_puts_.end());
+  std::vector<std::pair<size_t, Map::const_iterator>> deferred;
+  size_t i = 0;
+  for (auto it = map_.begin(); it != map_.end(); ++it, ++i) {
+    if (last.contains(it->first)) {
+      deferred.emplace_back(i, it);
+      continue;
+    }
+    // Each other record is a batch of its own: the file is complete before
+    // its name is, so batches need not be kept.
+    CAIRN_RETURN_IF_ERROR(copy(i, it->first, it->second, true));
+  }
+  for (size_t d = 0; d < deferred.size(); ++d) {
+    const auto& [at, it] = deferred[d];
+    CAIRN_RETURN_IF_ERROR(
+        copy(at, it->first, it->second, d + 1 == deferred.size()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const PointStore::LogFile>>
+PointStore::WriteGeneration(uint64_t generation,
+                            const std::shared_ptr<const LogFile>& old_file,
+                            std::vector<PointLocation>* locations,
+                            uint64_t* sequence) {
   const std::string temp_path = PathOf(PointLogTempName(generation));
   const std::string path = PathOf(PointLogName(generation));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out,
+                         env_->NewWritableFile(temp_path));
+  absl::Status status;
+  if (old_file != nullptr) {
+    status = CopyLiveRecords(*old_file, generation, out.get(), locations,
+                             sequence);
+  } else {
+    const std::string header = EncodePointLogHeader(generation);
+    status = out->Append(header.data(), header.size());
+  }
+  if (status.ok()) status = out->Sync();
+  if (status.ok()) status = out->Close();
+  // Opened before the rename (an open file follows its rename), so that
+  // nothing after the rename is needed to serve reads.
+  std::shared_ptr<const LogFile> new_file;
+  if (status.ok()) {
+    absl::StatusOr<std::unique_ptr<RandomAccessFile>> reader =
+        env_->NewRandomAccessFile(temp_path);
+    if (reader.ok()) {
+      new_file =
+          std::make_shared<const LogFile>(path, generation, *std::move(reader));
+    } else {
+      status = reader.status();
+    }
+  }
+  if (status.ok()) status = env_->RenameFile(temp_path, path);
+  if (!status.ok()) {
+    out.reset();
+    (void)env_->RemoveFile(temp_path);
+    return status;
+  }
+  return new_file;
+}
+
+absl::Status PointStore::SwitchGeneration(uint64_t generation) {
   std::vector<PointLocation> locations;
   uint64_t sequence = 1;
   std::shared_ptr<const LogFile> old_file;
@@ -318,86 +408,17 @@ absl::Status PointStore::SwitchGeneration(uint64_t generation) {
     old_file = file_;
   }
   // Before the rename every failure leaves the current generation as it
-  // was: remove the temporary file and report.
-  std::shared_ptr<const LogFile> new_file;
-  {
-    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out,
-                           env_->NewWritableFile(temp_path));
-    const auto write = [&]() -> absl::Status {
-      const std::string header = EncodePointLogHeader(generation);
-      CAIRN_RETURN_IF_ERROR(out->Append(header.data(), header.size()));
-      // Shared: only this thread (holding write_mu_) changes the map.
-      absl::ReaderMutexLock lock(&mu_);
-      locations.resize(map_.size());
-      std::string in;
-      std::string encoded;
-      // The last batch's puts go last, as one batch, so that Open finds
-      // them again (LastBatchPuts). Map iterators stay valid: only this
-      // thread changes the map.
-      const absl::flat_hash_set<std::string_view> last(last_batch_puts_.begin(),
-                                                      last_batch_puts_.end());
-      std::vector<std::pair<size_t, Map::const_iterator>> deferred;
-      auto copy = [&](size_t i, const std::string& key, const PointLocation& location,
-                      bool commit) -> absl::Status {
-        CAIRN_ASSIGN_OR_RETURN(
-            const PointRecordView r,
-            ReadPointRecord(*old_file->file, old_file->path, location, &in));
-        if (r.op != PointOp::kPut || r.key != key) {
-          return absl::DataLossError(absl::StrCat(
-              old_file->path, ": record at offset ", location.offset,
-              " is not the put of key ", Printable(key)));
-        }
-        encoded.clear();
-        EncodePointRecord(PointOp::kPut, commit, sequence++, key, r.payload,
-                          r.vector, &encoded);
-        locations[i] = {out->Size(), static_cast<uint32_t>(encoded.size())};
-        return out->Append(encoded.data(), encoded.size());
-      };
-      size_t i = 0;
-      for (auto it = map_.begin(); it != map_.end(); ++it, ++i) {
-        if (last.contains(it->first)) {
-          deferred.emplace_back(i, it);
-          continue;
-        }
-        // Each other record is a batch of its own: the file is complete
-        // before its name is, so batches need not be kept.
-        CAIRN_RETURN_IF_ERROR(copy(i, it->first, it->second, true));
-      }
-      for (size_t d = 0; d < deferred.size(); ++d) {
-        const auto& [at, it] = deferred[d];
-        CAIRN_RETURN_IF_ERROR(copy(at, it->first, it->second, d + 1 == deferred.size()));
-      }
-      return absl::OkStatus();
-    };
-    absl::Status status = write();
-    if (status.ok()) status = out->Sync();
-    if (status.ok()) status = out->Close();
-    // Opened before the rename (an open file follows its rename), so that
-    // nothing after the rename is needed to serve reads.
-    if (status.ok()) {
-      absl::StatusOr<std::unique_ptr<RandomAccessFile>> reader =
-          env_->NewRandomAccessFile(temp_path);
-      if (reader.ok()) {
-        new_file = std::make_shared<const LogFile>(path, generation,
-                                                   *std::move(reader));
-      } else {
-        status = reader.status();
-      }
-    }
-    if (status.ok()) status = env_->RenameFile(temp_path, path);
-    if (!status.ok()) {
-      out.reset();
-      (void)env_->RemoveFile(temp_path);
-      return status;
-    }
-  }
+  // was (WriteGeneration removes its temporary file).
+  CAIRN_ASSIGN_OR_RETURN(
+      std::shared_ptr<const LogFile> new_file,
+      WriteGeneration(generation, old_file, &locations, &sequence));
   // The new generation exists: a reopen picks it, so appends must never go
   // to the old one again, and must wait until the name is durable.
   absl::Status status = env_->SyncDir(dir_);
   std::unique_ptr<WritableFile> new_log;
   if (status.ok()) {
     absl::StatusOr<std::unique_ptr<WritableFile>> log =
-        env_->NewAppendableFile(path);
+        env_->NewAppendableFile(new_file->path);
     if (log.ok()) {
       new_log = *std::move(log);
     } else {

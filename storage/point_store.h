@@ -220,6 +220,20 @@ class PointStore {
   // creates generation `generation` empty.
   absl::Status SwitchGeneration(uint64_t generation)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Writes generation `generation` under its temporary name, holding the
+  // live records of `old_file` (none when it is null), and renames it into
+  // place. On failure the temporary file is removed and nothing changed.
+  absl::StatusOr<std::shared_ptr<const LogFile>> WriteGeneration(
+      uint64_t generation, const std::shared_ptr<const LogFile>& old_file,
+      std::vector<PointLocation>* locations, uint64_t* sequence)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Appends the header and a put of every live key, read from `old_file`;
+  // (*locations)[i] is where the i-th key of the map went.
+  absl::Status CopyLiveRecords(const LogFile& old_file, uint64_t generation,
+                               WritableFile* out,
+                               std::vector<PointLocation>* locations,
+                               uint64_t* sequence)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void MaybeAutoCompact() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Poisons the store with `status` and returns it.
   absl::Status Fail(absl::Status status)

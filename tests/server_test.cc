@@ -350,9 +350,27 @@ TEST_F(ServerTest, BadInputGetsQdrantErrorsAndChangesNothing) {
                             {{"vector", Vec(1)}, {"filter", {{"must", {{{"key", "x"}, {"range", {{"gt", "a"}}}}}}}}}), 400);
   ExpectError(client_->Json("POST", "/collections/b/points/scroll", {{"offset", json::object()}}), 400);
   ExpectError(client_->Request("POST", "/collections/b/points/nothing", "{}"), 404);
-  // Nothing above was applied: 20 points, ids 50-52 absent.
+  // Bytes that are not UTF-8, in a payload value, a payload key and a filter,
+  // are the request's fault (they answered 500 when the answer was dumped).
+  const std::string v = json(Vec(53)).dump();
+  ExpectError(client_->Request("PUT", "/collections/b/points",
+                               "{\"points\": [{\"id\": 53, \"vector\": " + v +
+                                   ", \"payload\": {\"s\": \"a\xff\"}}]}"),
+              400);
+  ExpectError(client_->Request("PUT", "/collections/b/points",
+                               "{\"points\": [{\"id\": 53, \"vector\": " + v +
+                                   ", \"payload\": {\"\xc0\xaf\": 1}}]}"),
+              400);
+  ExpectError(client_->Request("POST", "/collections/b/points/search",
+                               "{\"vector\": " + v +
+                                   ", \"filter\": {\"must\": [{\"key\": \"s\", \"match\": "
+                                   "{\"value\": \"\xed\xa0\x80\"}}]}}"),
+              400);
+  // A name from the URL that is not UTF-8 is quoted in the error, not a 500.
+  ExpectError(client_->Request("PUT", "/collections/b%ff/points", "{}"), 404);
+  // Nothing above was applied: 20 points, ids 50-53 absent.
   EXPECT_EQ(client_->Json("POST", "/collections/b/points/count", json::object()).json["result"]["count"], 20);
-  EXPECT_EQ(client_->Json("POST", "/collections/b/points", {{"ids", {50, 51, 52}}}).json["result"].size(), 0u);
+  EXPECT_EQ(client_->Json("POST", "/collections/b/points", {{"ids", {50, 51, 52, 53}}}).json["result"].size(), 0u);
 }
 
 TEST_F(ServerTest, PersistsAcrossRestart) {
