@@ -39,6 +39,9 @@ absl::StatusOr<std::unique_ptr<CollectionManager>> CollectionManager::Open(
     return absl::UnavailableError(
         absl::StrCat("cannot create ", data_dir, "/collections: ", ec.message()));
   }
+  // One server per data directory: a second one would replay and append to
+  // the same logs.
+  CAIRN_ASSIGN_OR_RETURN(m->lock_, DirLock::Acquire(data_dir, "cairn serve"));
   for (const auto& entry : fs::directory_iterator(data_dir + "/collections", ec)) {
     if (!entry.is_directory()) continue;
     const std::string name = entry.path().filename().string();

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/collection.h"
+#include "storage/file_lock.h"
 
 namespace cairn {
 
@@ -42,6 +43,8 @@ class CollectionManager {
   absl::Status CreateWith(
       const std::string& name,
       const std::function<absl::StatusOr<std::unique_ptr<Collection>>(const std::string&)>& make);
+  // First, so that it is released last: held while any collection is open.
+  std::unique_ptr<DirLock> lock_;
   std::string data_dir_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Collection>> collections_ ABSL_GUARDED_BY(mu_);

@@ -61,6 +61,7 @@
 #include "index/spann/spann_limits.h"
 #include "storage/block_reader.h"
 #include "storage/env.h"
+#include "storage/file_lock.h"
 #include "storage/posting_store.h"
 #include "storage/wal.h"
 
@@ -254,6 +255,9 @@ class LiveIndex {
   absl::Status RotateWal(uint64_t* new_wal_start) ABSL_LOCKS_EXCLUDED(wal_mu_);
   absl::Status FreezeActive();
 
+  // Held from Open to the end of the destructor (declared first, released
+  // last): one live index per directory, and no bulk build into it.
+  std::unique_ptr<DirLock> dir_lock_;
   // Shape, fixed by Open.
   std::string dir_;
   LiveOptions options_;

@@ -108,6 +108,7 @@ absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& di
                                                            const LiveOptions& options) {
   CAIRN_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<LiveIndex> x(new LiveIndex());
+  CAIRN_ASSIGN_OR_RETURN(x->dir_lock_, DirLock::Acquire(dir, "a live index"));
   x->dir_ = dir;
   x->store_path_ = dir + "/postings.dat";
   x->options_ = options;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "index/live/live_index.h"
 #include "index/live/live_internal.h"
@@ -59,6 +60,13 @@ absl::Status LiveIndex::FlushMemtable(const MemTable& m) {
   maintainer_->AssignMany(m.vector(0), m.size(), kNoHead, &routes);
   for (uint32_t i = 0; i < m.size(); ++i) {
     if (!versions_->IsLive(m.id(i), m.version(i))) continue;
+    if (routes[i].empty()) {
+      // Flushing would drop the vector from the index while the WAL forgets
+      // it (issue 15's lost index): fail instead, so the memtable and its
+      // log stay until a reopen.
+      return absl::InternalError(absl::StrCat(
+          "flush found no head for live id ", m.id(i), "; the memtable is kept"));
+    }
     FromFloat(stored_, m.vector(i), dim_, stored.data());
     for (uint32_t h : routes[i]) {
       PostingEntries& e = appends[h];

@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "index/spann/spann_build_stages.h"
 #include "storage/env.h"
+#include "storage/file_lock.h"
 
 namespace cairn {
 namespace {
@@ -201,6 +202,10 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
   if (in.n >= kNoHead) return absl::InvalidArgumentError(input_path + ": more than 2^32-2 vectors");
 
   CAIRN_RETURN_IF_ERROR(in.env->CreateDirs(out_dir + "/build"));
+  // A build into a directory a live index (a server) has open would rewrite
+  // its files under it; two builds into one directory would mix stages.
+  CAIRN_ASSIGN_OR_RETURN(const std::unique_ptr<DirLock> lock,
+                         DirLock::Acquire(out_dir, "cairn build"));
   const std::string state_path = out_dir + "/build/state.json";
   SpannBuildReport report;
   report.stage_seconds = nlohmann::json::object();
