@@ -60,6 +60,9 @@ absl::Status SoakOptions::Validate() const {
   if (ids_per_connection < 4 * std::max(upsert_batch, delete_batch)) {
     return absl::InvalidArgumentError("ids_per_connection must be at least 4 batches");
   }
+  if (prefill && prefill_batch < 1) {
+    return absl::InvalidArgumentError("prefill_batch must be at least 1");
+  }
   if (request_timeout.count() <= 0) {
     return absl::InvalidArgumentError("request_timeout must be positive");
   }
@@ -223,6 +226,26 @@ void SummarizeRss(SoakReport* report) {
   }
 }
 
+// Every worker writes its ids once, in parallel, before the clock starts.
+absl::Status PrefillAll(const SoakOptions& o, std::vector<std::unique_ptr<SoakWorker>>& workers,
+                        SoakReport* report, std::ostream& progress) {
+  progress << "prefilling " << uint64_t{o.ids_per_connection} * workers.size() << " points...\n"
+           << std::flush;
+  const auto t0 = Clock::now();
+  std::vector<absl::Status> status(workers.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    threads.emplace_back([&, i] { status[i] = workers[i]->Prefill(o.prefill_batch); });
+  }
+  for (auto& t : threads) t.join();
+  for (const absl::Status& s : status) {
+    if (!s.ok()) return absl::Status(s.code(), absl::StrCat("prefill: ", s.message()));
+  }
+  report->prefill_seconds = Nanos(t0, Clock::now()) / 1e9;
+  progress << "prefilled in " << absl::StrFormat("%.1f", report->prefill_seconds) << " s\n";
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<SoakReport> RunSoakBench(const SoakOptions& options, std::ostream& progress) {
@@ -246,6 +269,7 @@ absl::StatusOr<SoakReport> RunSoakBench(const SoakOptions& options, std::ostream
     CAIRN_ASSIGN_OR_RETURN(auto conn, client::HttpConnection::Create(options.url, co));
     workers.push_back(std::make_unique<SoakWorker>(options, t, std::move(conn), &shared));
   }
+  if (options.prefill) CAIRN_RETURN_IF_ERROR(PrefillAll(options, workers, &report, progress));
   progress << "running " << options.connections << " connections for " << options.Seconds()
            << " s against " << options.url << "\n"
            << std::flush;

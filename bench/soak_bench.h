@@ -54,6 +54,11 @@ struct SoakOptions {
   // Upserts and deletes pick among them at random, so the data set levels
   // off (about 85% live) and RSS growth after warm-up means a leak.
   uint32_t ids_per_connection = 5000;
+  // Before the clock starts, every id is written once (batches of
+  // prefill_batch), so that the mixed load starts at its steady size: RSS
+  // growth after warm-up then measures leaks, not a collection filling up.
+  bool prefill = true;
+  uint32_t prefill_batch = 250;
   uint32_t upsert_batch = 32;
   uint32_t delete_batch = 8;
   uint32_t verify_sample = 200;  // live points searched with their own vectors
@@ -100,6 +105,7 @@ struct SoakReport {
   std::vector<SoakSample> samples;  // the first at 0 s, the last at the end
   int64_t rss_start = -1, rss_warm = -1, rss_end = -1;
   double warm_elapsed_s = 0;  // when rss_warm was sampled
+  double prefill_seconds = 0;  // 0: no prefill
   double rss_growth_pct = 0;  // (end - warm) / warm
   SoakConsistency consistency;
   std::vector<std::string> first_errors;  // the first few error messages

@@ -25,7 +25,11 @@ void PrintSoakReport(const SoakReport& r, std::ostream& out) {
   const SoakOptions& o = r.options;
   out << absl::StrFormat("soak: %.1f s, %d connections, collection %s (dim %u), ", r.seconds,
                          o.connections, o.collection, o.dim)
-      << (r.pid > 0 ? absl::StrFormat("server pid %d", r.pid) : "server not sampled") << "\n";
+      << (r.pid > 0 ? absl::StrFormat("server pid %d", r.pid) : "server not sampled")
+      << (o.prefill ? absl::StrFormat(", %u ids prefilled in %.1f s",
+                                      o.ids_per_connection * o.connections, r.prefill_seconds)
+                    : std::string())
+      << "\n";
   out << absl::StrFormat("%-16s %10s %8s %6s %6s %9s %9s %9s %9s %9s\n", "operation", "requests",
                          "req/s", "4xx", "5xx", "transport", "mean ms", "p50 ms", "p99 ms",
                          "p99.9 ms");
@@ -99,7 +103,9 @@ json SoakReportJson(const SoakReport& r) {
                 {"seed", o.seed},
                 {"ids_per_connection", o.ids_per_connection},
                 {"upsert_batch", o.upsert_batch},
-                {"delete_batch", o.delete_batch}}},
+                {"delete_batch", o.delete_batch},
+                {"prefill", o.prefill}}},
+              {"prefill_seconds", r.prefill_seconds},
               {"seconds", r.seconds},
               {"pid", r.pid},
               {"pid_note", r.pid_note},

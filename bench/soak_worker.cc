@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "bench/soak_check.h"
+#include "common/status_macros.h"
 
 namespace cairn {
 
@@ -161,8 +163,8 @@ std::vector<float> SoakWorker::RandomQuery() {
   return q;
 }
 
-void SoakWorker::Upsert() {
-  const std::vector<uint32_t> slots = PickSlots(options_.upsert_batch, false);
+// The next version of each slot's point, as an upsert's "points".
+json SoakWorker::PointsOf(const std::vector<uint32_t>& slots) const {
   json points = json::array();
   for (uint32_t s : slots) {
     const uint32_t v = version_[s] + 1;
@@ -170,8 +172,31 @@ void SoakWorker::Upsert() {
                       {"vector", SoakVector(options_.seed, IdOf(s), v, options_.dim)},
                       {"payload", SoakPayload(options_.seed, IdOf(s), v)}});
   }
+  return points;
+}
+
+absl::Status SoakWorker::Prefill(uint32_t batch) {
+  for (uint32_t first = 0; first < state_.size(); first += batch) {
+    std::vector<uint32_t> slots;
+    for (uint32_t s = first; s < std::min<size_t>(state_.size(), first + batch); ++s) {
+      slots.push_back(s);
+    }
+    // A failed prefill leaves the states unknown; the run is abandoned.
+    CAIRN_RETURN_IF_ERROR(SoakCall(*conn_, "PUT", points_path_ + "?wait=true",
+                                   json{{"points", PointsOf(slots)}}.dump())
+                              .status());
+    for (uint32_t s : slots) {
+      ++version_[s];
+      state_[s] = PointState::kLive;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void SoakWorker::Upsert() {
+  const std::vector<uint32_t> slots = PickSlots(options_.upsert_batch, false);
   const Outcome o = Call(SoakOp::kUpsert, "PUT", points_path_ + "?wait=true",
-                         json{{"points", std::move(points)}}.dump(), nullptr);
+                         json{{"points", PointsOf(slots)}}.dump(), nullptr);
   if (o == Outcome::k4xx) return;  // refused: nothing was written
   for (uint32_t s : slots) {
     ++version_[s];

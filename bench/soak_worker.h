@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "bench/soak_bench.h"
 #include "client/cpp/http_connection.h"
@@ -44,6 +45,9 @@ class SoakWorker {
   SoakWorker(const SoakOptions& options, int index, std::unique_ptr<client::HttpConnection> conn,
              SoakShared* shared);
 
+  // Writes version 1 of every id of this worker, `batch` per request, outside
+  // the measurements. Call before Run, from one thread.
+  absl::Status Prefill(uint32_t batch);
   // Issues requests until *stop. Call from one thread, once.
   void Run(const std::atomic<bool>& stop);
 
@@ -66,6 +70,7 @@ class SoakWorker {
   SoakOp PickOp();
   std::vector<uint32_t> PickSlots(uint32_t n, bool prefer_live);
   std::vector<float> RandomQuery();
+  nlohmann::json PointsOf(const std::vector<uint32_t>& slots) const;
   void Upsert();
   void Delete();
   void Search(bool filtered);

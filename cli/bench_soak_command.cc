@@ -60,6 +60,12 @@ void AddBenchSoakCommand(CLI::App* bench, int* exit_code) {
   cmd->add_option("--api-key", o.api_key, "Sent as the api-key header");
   cmd->add_option("--seed", o.seed, "Seed of vectors, payloads and the operation mix")
       ->capture_default_str();
+  cmd->add_option("--ids-per-connection", o.ids_per_connection,
+                  "Point ids each connection writes and deletes among")
+      ->capture_default_str();
+  cmd->add_flag("--prefill,!--no-prefill", o.prefill,
+                "Write every id once before the clock starts (steady size from the start)")
+      ->capture_default_str();
   cmd->add_option("--json", args->json, "Also write the report as JSON to this file");
   cmd->add_option("--pid", o.pid,
                   "Server process to sample (default: the one listening on the URL's port)");

@@ -55,6 +55,7 @@ int RunServe(const std::string& data, const std::string& host, int port,
   o.port = static_cast<uint16_t>(port);
   o.body_limit = body_limit;
   o.worker_threads = workers;
+  o.is_write = &QdrantApi::IsWrite;
   o.error_response = [](int status, const std::string& message) {
     return QdrantApi::Error(status, message);
   };
@@ -117,7 +118,7 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--read-only-api-key", args->read_only_key, "Key that may only read");
   cmd->add_option("--body-limit", args->body_limit, "Largest request body, bytes")
       ->capture_default_str();
-  cmd->add_option("--workers", args->workers, "Search worker threads (0: one per core)");
+  cmd->add_option("--workers", args->workers, "Worker threads for reads, and as many again for writes (0: one per core)");
   cmd->add_option("--demo-index", args->demo_index,
                   "Create a collection from this `cairn build` index if it is missing");
   cmd->add_option("--demo-name", args->demo_name, "Name of that collection")->capture_default_str();

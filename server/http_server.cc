@@ -27,6 +27,7 @@ using tcp = asio::ip::tcp;
 absl::Status HttpServerOptions::Validate() const {
   if (io_threads < 1) return absl::InvalidArgumentError("io_threads must be at least 1");
   if (worker_threads < 0) return absl::InvalidArgumentError("worker_threads must be >= 0");
+  if (write_threads < 0) return absl::InvalidArgumentError("write_threads must be >= 0");
   if (body_limit < 1024) return absl::InvalidArgumentError("body limit must be at least 1 KiB");
   if (read_timeout.count() <= 0) return absl::InvalidArgumentError("read timeout must be > 0");
   return absl::OkStatus();
@@ -98,6 +99,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   HttpHandler handler;
   asio::io_context ioc;
   std::unique_ptr<asio::thread_pool> workers;
+  std::unique_ptr<asio::thread_pool> writers;  // null: writes share workers
   tcp::acceptor acceptor{ioc};
   std::vector<std::thread> io_threads;
   std::atomic<bool> stopping{false};
@@ -172,7 +174,10 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     ++server_->in_flight;
     auto self = shared_from_this();
-    asio::post(*server_->workers, [self, req, keep_alive] {
+    asio::thread_pool& pool = server_->writers != nullptr && server_->options.is_write(*req)
+                                  ? *server_->writers
+                                  : *server_->workers;
+    asio::post(pool, [self, req, keep_alive] {
       HttpResponse res;
       try {
         res = self->server_->handler(*req);
@@ -256,6 +261,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
                           ? options.worker_threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   x.workers = std::make_unique<asio::thread_pool>(workers);
+  if (options.is_write) {
+    x.writers = std::make_unique<asio::thread_pool>(
+        options.write_threads > 0 ? options.write_threads : workers);
+  }
   beast::error_code ec;
   const auto address = asio::ip::make_address(options.host, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("bad host ", options.host, ": ", ec.message()));
@@ -290,6 +299,7 @@ void HttpServer::Stop() {
   x.ioc.stop();
   for (auto& t : x.io_threads) t.join();
   x.workers->join();
+  if (x.writers != nullptr) x.writers->join();
 }
 
 HttpServer::~HttpServer() { Stop(); }

@@ -1,6 +1,7 @@
 // The HTTP/1.1 front end: Boost.Beast over Asio. IO threads accept, read and
 // write; requests are handed to a separate pool of worker threads so that a
-// slow search never stalls the sockets of other connections.
+// slow search never stalls the sockets of other connections, and writes (as
+// options.is_write says) to a pool of their own.
 //
 // Per connection: keep-alive, pipelined requests answered in order (the next
 // request is read only after the previous response is written; Beast buffers
@@ -55,6 +56,11 @@ struct HttpServerOptions {
   uint16_t port = 6333;  // 0: any free port (tests); see HttpServer::port()
   int io_threads = 1;
   int worker_threads = 0;  // 0: one per core
+  // When set, requests it calls writes run on a pool of their own
+  // (write_threads; 0: as many as worker_threads), so that reads never wait
+  // in line behind writes blocked on fsync or on a full memtable.
+  std::function<bool(const HttpRequest&)> is_write;
+  int write_threads = 0;
   uint64_t body_limit = 32ull << 20;
   // A request must arrive whole within this; also the keep-alive idle limit.
   std::chrono::milliseconds read_timeout{30000};

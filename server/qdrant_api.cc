@@ -250,6 +250,18 @@ HttpResponse QdrantApi::Handle(const HttpRequest& r) {
   return res;
 }
 
+bool QdrantApi::IsWrite(const HttpRequest& r) {
+  PathParams params;
+  if (const Route<Handler>* route = FindRoute(Routes(), r, &params)) {
+    return route->access == Access::kWrite;
+  }
+  if (r.segments.size() >= 3 && r.segments[0] == "collections") {
+    const CollectionRoute* route = FindRoute(CollectionRoutes(), r, &params);
+    return route != nullptr && route->access == Access::kWrite;
+  }
+  return false;
+}
+
 HttpResponse QdrantApi::Dispatch(const HttpRequest& r, std::string_view* label) {
   PathParams params;
   const Route<Handler>* route = FindRoute(Routes(), r, &params);

@@ -46,6 +46,9 @@ class QdrantApi {
  public:
   QdrantApi(CollectionManager* collections, ApiOptions options, Metrics* metrics);
   HttpResponse Handle(const HttpRequest& request);
+  // True for a request whose route changes data (Access::kWrite): the HTTP
+  // server's is_write, so that writes queue apart from reads.
+  static bool IsWrite(const HttpRequest& request);
   // Qdrant's error body, for the HTTP layer's own errors (413, 400).
   static HttpResponse Error(int status, const std::string& message);
 

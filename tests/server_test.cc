@@ -48,6 +48,7 @@ class ServerTest : public ::testing::Test {
     HttpServerOptions o;
     o.port = 0;
     o.worker_threads = 2;
+    o.is_write = &QdrantApi::IsWrite;  // as cairn serve has it
     o.body_limit = body_limit;
     o.read_timeout = std::chrono::milliseconds(500);
     o.error_response = [](int status, const std::string& message) {
@@ -569,6 +570,32 @@ TEST_F(ServerTest, UnknownRoutesAndMethods) {
   ExpectError(client_->Request("POST", "/collections", "", {{"api-key", "reader"}}), 405);
   ExpectError(client_->Request("POST", "/nothing", "", {{"api-key", "reader"}}), 404);
   ExpectError(client_->Request("POST", "/nothing"), 401);
+}
+
+}  // namespace
+}  // namespace cairn::testing
+
+namespace cairn::testing {
+namespace {
+
+HttpRequest RequestFor(const std::string& method, std::vector<std::string> segments) {
+  HttpRequest r;
+  r.method = method;
+  r.segments = std::move(segments);
+  return r;
+}
+
+TEST(QdrantApiLanesTest, WritesAreTheRoutesThatChangeData) {
+  EXPECT_TRUE(QdrantApi::IsWrite(RequestFor("PUT", {"collections", "c"})));
+  EXPECT_TRUE(QdrantApi::IsWrite(RequestFor("PUT", {"collections", "c", "points"})));
+  EXPECT_TRUE(QdrantApi::IsWrite(RequestFor("POST", {"collections", "c", "points", "delete"})));
+  EXPECT_TRUE(QdrantApi::IsWrite(RequestFor("POST", {"collections", "c", "points", "payload"})));
+  EXPECT_FALSE(QdrantApi::IsWrite(RequestFor("POST", {"collections", "c", "points"})));
+  EXPECT_FALSE(QdrantApi::IsWrite(RequestFor("POST", {"collections", "c", "points", "search"})));
+  EXPECT_FALSE(QdrantApi::IsWrite(RequestFor("POST", {"collections", "c", "points", "scroll"})));
+  EXPECT_FALSE(QdrantApi::IsWrite(RequestFor("GET", {"collections", "c"})));
+  EXPECT_FALSE(QdrantApi::IsWrite(RequestFor("GET", {""})));
+  EXPECT_FALSE(QdrantApi::IsWrite(RequestFor("POST", {"nothing", "here"})));
 }
 
 }  // namespace
