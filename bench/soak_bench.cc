@@ -232,10 +232,15 @@ absl::Status PrefillAll(const SoakOptions& o, std::vector<std::unique_ptr<SoakWo
   progress << "prefilling " << uint64_t{o.ids_per_connection} * workers.size() << " points...\n"
            << std::flush;
   const auto t0 = Clock::now();
+  // A few streams keep the writer busy; more only queue at the server.
+  constexpr size_t kPrefillStreams = 4;
   std::vector<absl::Status> status(workers.size());
+  std::atomic<size_t> next{0};
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < workers.size(); ++i) {
-    threads.emplace_back([&, i] { status[i] = workers[i]->Prefill(o.prefill_batch); });
+  for (size_t t = 0; t < std::min(kPrefillStreams, workers.size()); ++t) {
+    threads.emplace_back([&] {
+      for (size_t i; (i = next++) < workers.size();) status[i] = workers[i]->Prefill(o.prefill_batch);
+    });
   }
   for (auto& t : threads) t.join();
   for (const absl::Status& s : status) {

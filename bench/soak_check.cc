@@ -21,8 +21,9 @@ constexpr size_t kMaxNotTop = 20;
 }  // namespace
 
 absl::StatusOr<json> SoakCall(client::HttpConnection& conn, const char* method,
-                              const std::string& target, const std::string& body) {
-  CAIRN_ASSIGN_OR_RETURN(client::HttpResponse res, conn.Request(method, target, body));
+                              const std::string& target, const std::string& body,
+                              std::chrono::milliseconds timeout) {
+  CAIRN_ASSIGN_OR_RETURN(client::HttpResponse res, conn.Request(method, target, body, {}, timeout));
   if (res.status < 200 || res.status >= 300) {
     return absl::FailedPreconditionError(
         absl::StrCat(method, " ", target, ": HTTP ", res.status, " ", res.body.substr(0, 300)));

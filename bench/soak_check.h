@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,8 @@ namespace cairn {
 // A control request: the "result" of a 2xx answer; an error naming the
 // request for a transport error, another status or an unreadable body.
 absl::StatusOr<nlohmann::json> SoakCall(client::HttpConnection& conn, const char* method,
-                                        const std::string& target, const std::string& body = "");
+                                        const std::string& target, const std::string& body = "",
+                                        std::chrono::milliseconds timeout = {});
 // GET /collections/NAME's result.points_count.
 absl::StatusOr<uint64_t> SoakPointsCount(client::HttpConnection& conn, const std::string& name);
 

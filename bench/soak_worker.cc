@@ -182,8 +182,10 @@ absl::Status SoakWorker::Prefill(uint32_t batch) {
       slots.push_back(s);
     }
     // A failed prefill leaves the states unknown; the run is abandoned.
+    // Bulk writes wait while the index splits its first postings: the
+    // server's pace, not a failure.
     CAIRN_RETURN_IF_ERROR(SoakCall(*conn_, "PUT", points_path_ + "?wait=true",
-                                   json{{"points", PointsOf(slots)}}.dump())
+                                   json{{"points", PointsOf(slots)}}.dump(), std::chrono::minutes(10))
                               .status());
     for (uint32_t s : slots) {
       ++version_[s];
