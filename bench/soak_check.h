@@ -3,9 +3,9 @@
 #ifndef CAIRN_BENCH_SOAK_CHECK_H_
 #define CAIRN_BENCH_SOAK_CHECK_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
-#include <chrono>
 #include <string>
 #include <vector>
 
