@@ -25,27 +25,24 @@ constexpr uint32_t kCollectionVersion = 1;
 constexpr uint32_t kWidenCap = 4096;
 
 Metric MetricOf(VectorDistance d) {
-  switch (d) {
-    case VectorDistance::kCosine: return Metric::kCosine;
-    case VectorDistance::kEuclid: return Metric::kL2;
-    case VectorDistance::kDot: return Metric::kInnerProduct;
-  }
-  return Metric::kL2;
+  return d == VectorDistance::kCosine ? Metric::kCosine
+         : d == VectorDistance::kDot  ? Metric::kInnerProduct
+                                      : Metric::kL2;
 }
 
-absl::Status WriteConfig(const std::string& dir, const CollectionConfig& c) {
+absl::Status WriteConfig(Env* env, const std::string& dir, const CollectionConfig& c) {
   nlohmann::json j = {{"size", c.size},
                       {"distance", DistanceName(c.distance)},
                       {"max_postings", c.max_postings},
                       {"sync_writes", c.sync_writes}};
-  return WriteRecordFile(Env::Default(), dir + "/collection.json", kCollectionMagic,
-                         kCollectionVersion, j.dump());
+  return WriteRecordFile(env, dir + "/collection.json", kCollectionMagic, kCollectionVersion,
+                         j.dump());
 }
 
-absl::StatusOr<CollectionConfig> ReadConfig(const std::string& dir) {
+absl::StatusOr<CollectionConfig> ReadConfig(Env* env, const std::string& dir) {
   const std::string path = dir + "/collection.json";
-  CAIRN_ASSIGN_OR_RETURN(std::string body, ReadRecordFile(Env::Default(), path, kCollectionMagic,
-                                                          kCollectionVersion, nullptr));
+  CAIRN_ASSIGN_OR_RETURN(std::string body,
+                         ReadRecordFile(env, path, kCollectionMagic, kCollectionVersion, nullptr));
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("size") || !j["size"].is_number_unsigned() ||
       !j.contains("distance") || !j["distance"].is_string()) {
@@ -59,8 +56,9 @@ absl::StatusOr<CollectionConfig> ReadConfig(const std::string& dir) {
   return c;
 }
 
-LiveOptions IndexOptions(const CollectionConfig& c) {
+LiveOptions IndexOptions(Env* env, const CollectionConfig& c) {
   LiveOptions o;
+  o.env = env;
   o.sync_writes = c.sync_writes;
   return o;
 }
@@ -128,7 +126,8 @@ absl::StatusOr<std::vector<float>> DecodeVector(const std::string& bytes, uint32
 }
 
 absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(const std::string& dir,
-                                                               const CollectionConfig& config) {
+                                                               const CollectionConfig& config,
+                                                               Env* env) {
   if (config.size == 0 || config.size > 65536) {
     return absl::InvalidArgumentError(
         absl::StrCat("vector size ", config.size, " is not in [1, 65536]"));
@@ -140,9 +139,9 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(const std::string
   SpannBuildOptions bo;
   bo.metric = MetricOf(config.distance);
   CAIRN_RETURN_IF_ERROR(
-      CreateEmptyIndex(Env::Default(), dir + "/index", config.size, StoredType::kFloat32, bo));
-  CAIRN_RETURN_IF_ERROR(WriteConfig(dir, config));  // last: it marks the collection complete
-  return Open(dir);
+      CreateEmptyIndex(env, dir + "/index", config.size, StoredType::kFloat32, bo));
+  CAIRN_RETURN_IF_ERROR(WriteConfig(env, dir, config));  // last: it marks the collection complete
+  return Open(dir, env);
 }
 
 absl::StatusOr<std::unique_ptr<Collection>> Collection::CreateFromIndex(
@@ -193,21 +192,21 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::CreateFromIndex(
     row += got;
   }
   store.reset();
-  CAIRN_RETURN_IF_ERROR(WriteConfig(dir, config));
+  CAIRN_RETURN_IF_ERROR(WriteConfig(Env::Default(), dir, config));
   return Open(dir);
 }
 
-absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const std::string& dir, Env* env) {
   std::unique_ptr<Collection> c(new Collection());
   c->dir_ = dir;
-  CAIRN_ASSIGN_OR_RETURN(c->config_, ReadConfig(dir));
-  CAIRN_ASSIGN_OR_RETURN(c->index_, LiveIndex::Open(dir + "/index", IndexOptions(c->config_)));
+  CAIRN_ASSIGN_OR_RETURN(c->config_, ReadConfig(env, dir));
+  CAIRN_ASSIGN_OR_RETURN(c->index_, LiveIndex::Open(dir + "/index", IndexOptions(env, c->config_)));
   if (c->index_->dim() != c->config_.size) {
     return absl::DataLossError(absl::StrCat(dir, ": index dimension ", c->index_->dim(),
                                             " differs from the collection's ", c->config_.size));
   }
   CAIRN_ASSIGN_OR_RETURN(c->points_,
-                         PointStore::Open(Env::Default(), dir + "/points", StoreOptions(c->config_)));
+                         PointStore::Open(env, dir + "/points", StoreOptions(c->config_)));
   CAIRN_RETURN_IF_ERROR(c->Reconcile());
   return c;
 }
@@ -321,11 +320,25 @@ absl::Status Collection::Upsert(std::vector<PointData> points) {
   std::vector<PointStore::Put> puts;
   puts.reserve(points.size());
   for (const PointData& p : points) puts.emplace_back(StoreKey(p.id), EncodeRecord(p));
-  CAIRN_RETURN_IF_ERROR(points_->Apply(puts, {}));
   std::vector<LiveIndex::Item> items;
-  items.reserve(points.size());
   for (const PointData& p : points) items.push_back({p.id, p.vector.data()});
-  return index_->Upsert(items);
+  return WriteBoth(puts, {}, [&] { return index_->Upsert(items); });
+}
+
+absl::Status Collection::WriteBoth(const std::vector<PointStore::Put>& puts,
+                                   const std::vector<std::string>& deletes,
+                                   const std::function<absl::Status()>& index_write) {
+  // An index that needs a reopen would leave the store ahead: refuse first.
+  CAIRN_RETURN_IF_ERROR(index_->health());
+  absl::Status index_status;
+  CAIRN_RETURN_IF_ERROR(points_->Apply(puts, deletes, [&]() -> absl::Status {
+    index_status = index_write();
+    // A clean refusal (a full disk) undoes the store's batch too. An index
+    // stopped in an unknown state may hold part of the write: the batch
+    // stays, as the store's last, which the reopen re-indexes (Reconcile).
+    return index_status.ok() || !index_->health().ok() ? absl::OkStatus() : index_status;
+  }));
+  return index_status;
 }
 
 absl::Status Collection::Delete(const std::vector<ExternalId>& ids, uint64_t* deleted) {
@@ -337,9 +350,7 @@ absl::Status Collection::Delete(const std::vector<ExternalId>& ids, uint64_t* de
   }
   uint64_t present = 0;
   for (const std::string& k : keys) present += points_->Contains(k);
-  CAIRN_RETURN_IF_ERROR(points_->Apply({}, keys));
-  uint64_t n = 0;
-  CAIRN_RETURN_IF_ERROR(index_->Delete(ids, &n));
+  CAIRN_RETURN_IF_ERROR(WriteBoth({}, keys, [&] { return index_->Delete(ids, nullptr); }));
   if (deleted != nullptr) *deleted = present;
   return absl::OkStatus();
 }

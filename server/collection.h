@@ -8,7 +8,11 @@
 //
 // Write order and recovery. An upsert is written to the point store first,
 // then to the index; a delete to the point store first, then to the index.
-// Both fsync before the request is answered. A crash between the two leaves
+// Both fsync before the request is answered, and the store publishes its
+// batch only once the index took it (PointStore::Apply's before_publish): if
+// the index refuses it cleanly (a full disk, IsOutOfSpace), the store undoes
+// the batch, so a failed write leaves neither holding it, and writes succeed
+// again once there is space. A crash between the two leaves
 // the point store ahead; Open reconciles: points the store has and the index
 // lacks are inserted into the index, ids the index has and the store lacks
 // are deleted from it, and the points of the store's last batch
@@ -29,6 +33,7 @@
 #define CAIRN_SERVER_COLLECTION_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +45,7 @@
 #include "index/live/live_index.h"
 #include "nlohmann/json.hpp"
 #include "server/filter.h"
+#include "storage/env.h"
 #include "storage/point_store.h"
 
 namespace cairn {
@@ -91,14 +97,18 @@ struct SearchInfo {
 
 class Collection {
  public:
+  // `env` carries the point store's and the index's file IO (tests pass a
+  // FaultInjectionEnv).
   static absl::StatusOr<std::unique_ptr<Collection>> Create(const std::string& dir,
-                                                            const CollectionConfig& config);
+                                                            const CollectionConfig& config,
+                                                            Env* env = Env::Default());
   // A collection over an index built offline (`cairn build`): the index
   // directory is copied in, and its vectors are imported into the point
   // store from the build's input file as points 0..n-1 without payload.
   static absl::StatusOr<std::unique_ptr<Collection>> CreateFromIndex(
       const std::string& dir, const std::string& index_dir, const CollectionConfig& config);
-  static absl::StatusOr<std::unique_ptr<Collection>> Open(const std::string& dir);
+  static absl::StatusOr<std::unique_ptr<Collection>> Open(const std::string& dir,
+                                                          Env* env = Env::Default());
   ~Collection();
 
   const CollectionConfig& config() const { return config_; }
@@ -143,6 +153,12 @@ class Collection {
  private:
   Collection() = default;
   absl::Status Reconcile();
+  // Applies a batch to the point store and, before the store publishes it,
+  // `index_write` to the index (see "Write order" above).
+  absl::Status WriteBoth(const std::vector<PointStore::Put>& puts,
+                         const std::vector<std::string>& deletes,
+                         const std::function<absl::Status()>& index_write)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status ValidateVector(std::vector<float>* v) const;
   absl::StatusOr<std::unique_ptr<LiveSearchContext>> TakeContext() const;
   void ReturnContext(std::unique_ptr<LiveSearchContext> ctx) const;

@@ -11,12 +11,16 @@
 #include "common/summary.h"
 #include "index/spann/spann_limits.h"
 #include "server/api_json.h"
+#include "storage/env.h"
 
 namespace cairn {
 
 namespace {
 
 int HttpStatusOf(const absl::Status& s) {
+  // Only a full disk is 507: ResourceExhausted also says "out of ids" or
+  // "out of memory", which no amount of disk space fixes.
+  if (IsOutOfSpace(s)) return 507;
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:
@@ -26,7 +30,6 @@ int HttpStatusOf(const absl::Status& s) {
     case absl::StatusCode::kPermissionDenied: return 403;
     case absl::StatusCode::kNotFound: return 404;
     case absl::StatusCode::kAlreadyExists: return 409;
-    case absl::StatusCode::kResourceExhausted: return 507;
     case absl::StatusCode::kUnavailable: return 503;
     case absl::StatusCode::kDeadlineExceeded: return 504;
     default: return 500;
@@ -34,6 +37,7 @@ int HttpStatusOf(const absl::Status& s) {
 }
 
 std::string Prefix(const absl::Status& s) {
+  if (IsOutOfSpace(s)) return "Insufficient storage: ";
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kAlreadyExists:

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -320,8 +321,7 @@ absl::Status IOError(const std::string& context, int error_number) {
       return absl::NotFoundError(absl::StrCat(context, ": ", reason));
     case ENOSPC:
     case EDQUOT:
-      return absl::ResourceExhaustedError(
-          absl::StrCat(context, ": disk full (", reason, ")"));
+      return OutOfSpaceError(absl::StrCat(context, ": disk full (", reason, ")"));
     case EACCES:
     case EPERM:
     case EROFS:
@@ -329,6 +329,21 @@ absl::Status IOError(const std::string& context, int error_number) {
     default:
       return absl::InternalError(absl::StrCat(context, ": ", reason));
   }
+}
+
+namespace {
+constexpr char kOutOfSpaceUrl[] = "cairn/storage/out-of-space";
+}  // namespace
+
+absl::Status OutOfSpaceError(std::string_view message) {
+  absl::Status status =
+      absl::ResourceExhaustedError(absl::string_view(message.data(), message.size()));
+  status.SetPayload(kOutOfSpaceUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsOutOfSpace(const absl::Status& status) {
+  return absl::IsResourceExhausted(status) && status.GetPayload(kOutOfSpaceUrl).has_value();
 }
 
 std::string TempPathFor(const std::string& path) { return path + ".tmp"; }

@@ -6,8 +6,9 @@
 // io_uring batching an interface per read would defeat.
 //
 // Errors: ENOENT becomes NotFound, ENOSPC/EDQUOT become ResourceExhausted with
-// "disk full" in the message, EACCES/EPERM/EROFS become PermissionDenied, and
-// anything else Internal. Every message names the file and the operation.
+// "disk full" in the message and the out-of-space mark (IsOutOfSpace below),
+// EACCES/EPERM/EROFS become PermissionDenied, and anything else Internal.
+// Every message names the file and the operation.
 //
 // Thread-safety: an Env is safe to use from many threads at once, and so is a
 // RandomAccessFile. A WritableFile is not: one owner at a time.
@@ -132,6 +133,15 @@ std::string DirName(const std::string& path);
 // Maps an errno value to a Status as described at the top of this file;
 // `context` should name the file and the operation ("/a/b: fsync").
 absl::Status IOError(const std::string& context, int error_number);
+
+// A full disk (or quota) is the one IO error a writer can recover from
+// without a reopen: nothing is wrong with what is stored, only nothing more
+// fits. ResourceExhausted alone does not say so (running out of ids or of
+// memory is ResourceExhausted too), so such errors carry a status payload,
+// which copies of the Status keep; a layer that rewraps an error in a new
+// Status loses it, so the write path passes these errors on as they are.
+absl::Status OutOfSpaceError(std::string_view message);
+bool IsOutOfSpace(const absl::Status& status);
 
 }  // namespace cairn
 

@@ -39,7 +39,8 @@ class FaultInjectionWritableFile final : public WritableFile {
   }
 
   absl::Status Sync() override {
-    CAIRN_RETURN_IF_ERROR(env_->BeginOperation("sync", path()));
+    CAIRN_RETURN_IF_ERROR(
+        env_->BeginOperation("sync", path(), env_->HasUnsyncedBytes(path(), base_->Size())));
     CAIRN_RETURN_IF_ERROR(base_->Sync());
     env_->RecordSync(path(), base_->Size());
     return absl::OkStatus();
@@ -47,7 +48,7 @@ class FaultInjectionWritableFile final : public WritableFile {
 
   absl::Status Close() override {
     if (closed_) return absl::OkStatus();
-    CAIRN_RETURN_IF_ERROR(env_->BeginOperation("close", path()));
+    CAIRN_RETURN_IF_ERROR(env_->BeginOperation("close", path(), false));
     closed_ = true;
     return base_->Close();
   }
@@ -97,6 +98,12 @@ void FaultInjectionEnv::FailFrom(uint64_t n, int error_number) {
   error_number_ = error_number;
 }
 
+void FaultInjectionEnv::FailWritesOf(const std::string& path, int error_number) {
+  absl::MutexLock lock(&mu_);
+  fail_write_paths_.insert(path);
+  path_error_number_ = error_number;
+}
+
 void FaultInjectionEnv::FailNthRead(uint64_t n, int error_number) {
   absl::MutexLock lock(&mu_);
   fail_read_at_ = n;
@@ -116,6 +123,7 @@ void FaultInjectionEnv::ClearFaults() {
   fail_sticky_ = false;
   fail_read_at_ = 0;
   fail_read_paths_.clear();
+  fail_write_paths_.clear();
 }
 
 void FaultInjectionEnv::ResetCounter() {
@@ -155,18 +163,25 @@ std::vector<std::string> FaultInjectionEnv::operation_log() const {
   return log_;
 }
 
-absl::Status FaultInjectionEnv::BeginOperation(const std::string& what,
-                                               const std::string& path) {
+bool FaultInjectionEnv::HasUnsyncedBytes(const std::string& path, uint64_t size) const {
+  absl::MutexLock lock(&mu_);
+  auto it = synced_size_.find(path);
+  return it == synced_size_.end() || size > it->second;
+}
+
+absl::Status FaultInjectionEnv::BeginOperation(const std::string& what, const std::string& path,
+                                               bool allocates) {
   absl::MutexLock lock(&mu_);
   const uint64_t n = ++count_;
-  const bool fail =
-      fail_at_ != 0 && (n == fail_at_ || (fail_sticky_ && n > fail_at_));
+  const auto full = [](int e) { return e == ENOSPC || e == EDQUOT; };
+  const bool by_path = fail_write_paths_.contains(path) && (allocates || !full(path_error_number_));
+  const bool sticky = fail_sticky_ && n > fail_at_ && (allocates || !full(error_number_));
+  const bool fail = by_path || (fail_at_ != 0 && (n == fail_at_ || sticky));
   log_.push_back(absl::StrCat(n, " ", what, " ", path, fail ? " FAILED" : ""));
   if (!fail) return absl::OkStatus();
   ++failures_;
-  return IOError(
-      absl::StrCat(path, ": ", what, " (injected fault at operation ", n, ")"),
-      error_number_);
+  return IOError(absl::StrCat(path, ": ", what, " (injected fault at operation ", n, ")"),
+                 by_path ? path_error_number_ : error_number_);
 }
 
 absl::Status FaultInjectionEnv::BeginRead(const std::string& what,
@@ -213,7 +228,7 @@ FaultInjectionEnv::NewWritableFile(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<WritableFile>>
 FaultInjectionEnv::NewAppendableFile(const std::string& path) {
-  CAIRN_RETURN_IF_ERROR(BeginOperation("open-append", path));
+  CAIRN_RETURN_IF_ERROR(BeginOperation("open-append", path, false));
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
                          base_->NewAppendableFile(path));
   {
@@ -227,8 +242,7 @@ FaultInjectionEnv::NewAppendableFile(const std::string& path) {
 
 absl::Status FaultInjectionEnv::RenameFile(const std::string& from,
                                            const std::string& to) {
-  CAIRN_RETURN_IF_ERROR(
-      BeginOperation(absl::StrCat("rename ", from, " ->"), to));
+  CAIRN_RETURN_IF_ERROR(BeginOperation(absl::StrCat("rename ", from, " ->"), to, false));
   CAIRN_RETURN_IF_ERROR(base_->RenameFile(from, to));
   absl::MutexLock lock(&mu_);
   auto it = synced_size_.find(from);
@@ -242,12 +256,12 @@ absl::Status FaultInjectionEnv::RenameFile(const std::string& from,
 }
 
 absl::Status FaultInjectionEnv::SyncDir(const std::string& dir) {
-  CAIRN_RETURN_IF_ERROR(BeginOperation("sync-dir", dir));
+  CAIRN_RETURN_IF_ERROR(BeginOperation("sync-dir", dir, false));
   return base_->SyncDir(dir);
 }
 
 absl::Status FaultInjectionEnv::RemoveFile(const std::string& path) {
-  CAIRN_RETURN_IF_ERROR(BeginOperation("remove", path));
+  CAIRN_RETURN_IF_ERROR(BeginOperation("remove", path, false));
   CAIRN_RETURN_IF_ERROR(base_->RemoveFile(path));
   absl::MutexLock lock(&mu_);
   synced_size_.erase(path);
@@ -256,7 +270,7 @@ absl::Status FaultInjectionEnv::RemoveFile(const std::string& path) {
 
 absl::Status FaultInjectionEnv::TruncateFile(const std::string& path,
                                              uint64_t size) {
-  CAIRN_RETURN_IF_ERROR(BeginOperation(absl::StrCat("truncate ", size), path));
+  CAIRN_RETURN_IF_ERROR(BeginOperation(absl::StrCat("truncate ", size), path, false));
   CAIRN_RETURN_IF_ERROR(base_->TruncateFile(path, size));
   absl::MutexLock lock(&mu_);
   auto it = synced_size_.find(path);

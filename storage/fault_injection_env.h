@@ -10,6 +10,14 @@
 // the operation reaches the base Env (except a partial Append, below), so the
 // base file system is left as it was.
 //
+// A full disk (ENOSPC or EDQUOT armed with FailFrom or FailWritesOf) fails
+// only the operations that need space: creating files and directories,
+// Append, WriteAt, Flush, and Sync of a file with bytes written since its
+// last Sync. Truncation, removal, renames, directory syncs, opening for
+// append, closing and a Sync with nothing new still succeed, as they do on a
+// real full file system; that is what lets writers undo a failed write.
+// FailNth fails its one operation whatever it is.
+//
 // Reads (NewRandomAccessFile, Read of a file opened here, ReadFile) are
 // numbered on a counter of their own, so that arming a read fault does not
 // renumber the writes a test steps through, and they are not in
@@ -48,6 +56,10 @@ class FaultInjectionEnv final : public Env {
   void FailNth(uint64_t n, int error_number = EIO);
   // Operations n, n+1, ... all fail: a disk that went away or filled up.
   void FailFrom(uint64_t n, int error_number = EIO);
+  // Every counted operation on `path` (writes, syncs, truncation... of that
+  // file, or naming it) fails with `error_number` until ClearFaults: one
+  // file's disk full, while the others still take writes.
+  void FailWritesOf(const std::string& path, int error_number = EIO);
   // Read `n` (1-based, on the read counter) fails once with `error_number`.
   // n == 0 disarms.
   void FailNthRead(uint64_t n, int error_number = EIO);
@@ -104,7 +116,11 @@ class FaultInjectionEnv final : public Env {
 
   // Counts one operation described by `what` (for the log) on `path` and
   // returns the injected error if this one is to fail.
-  absl::Status BeginOperation(const std::string& what, const std::string& path);
+  // `allocates`: the operation needs free space (see "A full disk" above).
+  absl::Status BeginOperation(const std::string& what, const std::string& path,
+                              bool allocates = true);
+  // Whether `path` has bytes beyond its last Sync (size: its current size).
+  bool HasUnsyncedBytes(const std::string& path, uint64_t size) const;
   // The same for a read, on the read counter.
   absl::Status BeginRead(const std::string& what, const std::string& path);
   bool partial_appends() const;
@@ -121,6 +137,8 @@ class FaultInjectionEnv final : public Env {
   uint64_t read_count_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t fail_read_at_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::string> fail_read_paths_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> fail_write_paths_ ABSL_GUARDED_BY(mu_);
+  int path_error_number_ ABSL_GUARDED_BY(mu_) = EIO;
   int read_error_number_ ABSL_GUARDED_BY(mu_) = EIO;
   std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
   // Path -> durable size, for DropUnsyncedData.

@@ -206,8 +206,46 @@ absl::Status PointStore::Fail(absl::Status status) {
   return status;
 }
 
+absl::Status PointStore::UndoBatch(uint64_t size, absl::Status cause) {
+  const std::string path = log_->path();
+  // The appender may hold a sticky error and an offset past `size`; a fresh
+  // one starts at the truncated end. Its buffer is empty: the batch was
+  // flushed or its write failed.
+  (void)log_->Close();
+  log_.reset();
+  absl::Status status = env_->TruncateFile(path, size);
+  if (status.ok()) {
+    absl::StatusOr<std::unique_ptr<WritableFile>> log = env_->NewAppendableFile(path);
+    if (log.ok()) {
+      log_ = *std::move(log);
+    } else {
+      status = log.status();
+    }
+  }
+  // Durable before the next batch lands where the cut one was; else a crash
+  // could leave the new records followed by the old tail.
+  if (status.ok()) status = log_->Sync();
+  if (status.ok() && log_->Size() != size) {
+    status = absl::InternalError(
+        absl::StrCat(path, ": reopened at ", log_->Size(), " bytes, expected ", size));
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "point_store: cannot undo a batch in %s: %s\n", path.c_str(),
+                 status.ToString().c_str());
+    // Later writes are told why the store stopped, not the full disk that
+    // started it: space returning does not help, a reopen does.
+    (void)Fail(
+        absl::InternalError(absl::StrCat(dir_,
+                                         ": point store needs a reopen: undoing a failed "
+                                         "batch failed: ",
+                                         status.message(), " (after: ", cause.message(), ")")));
+  }
+  return cause;
+}
+
 absl::Status PointStore::Apply(const std::vector<Put>& puts,
-                               const std::vector<std::string>& deletes) {
+                               const std::vector<std::string>& deletes,
+                               const BeforePublish& before_publish) {
   CAIRN_RETURN_IF_ERROR(CheckBatch(puts, deletes));
   absl::MutexLock write_lock(&write_mu_);
   CAIRN_RETURN_IF_ERROR(error_);
@@ -249,7 +287,10 @@ absl::Status PointStore::Apply(const std::vector<Put>& puts,
   // Flush even without sync: readers pread the file, so the records must
   // have left the user-space buffer before they are published.
   if (status.ok()) status = options_.sync ? log_->Sync() : log_->Flush();
-  if (!status.ok()) return Fail(status);
+  // Other IO errors leave the disk's state in doubt: poisoned, as below.
+  if (!status.ok() && !IsOutOfSpace(status)) return Fail(status);
+  if (status.ok() && before_publish) status = before_publish();
+  if (!status.ok()) return UndoBatch(base, std::move(status));
   next_sequence_ = sequence;
   {
     absl::WriterMutexLock lock(&mu_);

@@ -30,16 +30,23 @@
 //    writes never go to generation g again: if the directory fsync or
 //    reopening the new log fails, the store refuses writes (see Errors).
 //
-// Errors: bad arguments are InvalidArgument and change nothing. After a
-// failed write or fsync in Apply (or a failure after compaction's rename)
-// the store is poisoned: that call and every later Apply and Compact return
-// the same error, because the log's tail (or the durability of its name) is
-// unknown and a failed fsync must not be retried. Reads keep working on the
-// last published state. Reopening the store recovers. A compaction that
-// fails before its rename only removes its temporary file. An automatic
-// compaction's failure does not fail the Apply that triggered it (the batch
-// is durable); it is logged, shown in stats(), and retried after more
-// garbage accumulates.
+// Errors: bad arguments are InvalidArgument and change nothing. A write or
+// fsync in Apply that fails for a full disk (IsOutOfSpace, env.h), and a
+// batch refused by before_publish, are undone: the log is truncated back to
+// where the batch began, that truncation is fsynced, and the store takes
+// writes again (so a store on a full disk accepts batches once space
+// returns). The records cut were never published nor acknowledged, and
+// what precedes them was made durable by earlier Applies, so no failed
+// fsync is ever retried on data it covered. Any other failed write or fsync,
+// a failed undo, or a failure after compaction's rename poisons the store:
+// that call and every later Apply and Compact return an error, because the
+// log's tail (or the durability of its name) is unknown; reads keep working
+// on the last published state, and reopening recovers (the batch is then
+// either cut as a torn tail or, committed, present whole). A compaction that fails before
+// its rename only removes its temporary file. An automatic compaction's
+// failure does not fail the Apply that triggered it (the batch is durable);
+// it is logged, shown in stats(), and retried after more garbage
+// accumulates.
 //
 // Thread-safety: Get, Contains, Keys, ForEachKey, size and stats may be
 // called from any number of threads, also while Apply or Compact run. Apply
@@ -138,8 +145,15 @@ class PointStore {
   // changes, if a key is empty or longer than kPointMaxKeyBytes, a put's key,
   // payload and vector exceed kPointMaxBodyBytes - 8 together, or a key
   // appears twice in the batch.
-  absl::Status Apply(const std::vector<Put>& puts,
-                     const std::vector<std::string>& deletes);
+  //
+  // `before_publish`, if given, runs once the batch is durable and before
+  // readers see it, with the store's writer lock held: the place for a
+  // caller to update a second structure (the server's index) so that the
+  // two change together. OK publishes the batch; an error undoes it as a
+  // failed write would, and Apply returns that error.
+  using BeforePublish = std::function<absl::Status()>;
+  absl::Status Apply(const std::vector<Put>& puts, const std::vector<std::string>& deletes,
+                     const BeforePublish& before_publish = nullptr);
 
   // nullopt if absent. DataLossError naming the file and offset if the
   // record read back is damaged.
@@ -235,6 +249,11 @@ class PointStore {
                                uint64_t* sequence)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void MaybeAutoCompact() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Cuts the log back to `size` bytes after a batch that must not stay
+  // (failed or refused), fsyncs that and reopens the appender. Returns
+  // `cause`; poisons the store with it if the log cannot be restored.
+  absl::Status UndoBatch(uint64_t size, absl::Status cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Poisons the store with `status` and returns it.
   absl::Status Fail(absl::Status status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);

@@ -167,16 +167,23 @@ absl::StatusOr<PostingLocation> PostingStore::Write(const void* payload, uint32_
   } else {
     reuse = TakeFree(record_bytes, is_safe, &offset);
   }
+  absl::Status status;
   if (reuse) {
-    status_ = file_->WriteAt(offset, record.data(), record.size());
-    if (status_.ok()) reused_bytes_ += record_bytes;
+    status = file_->WriteAt(offset, record.data(), record.size());
+    if (status.ok()) reused_bytes_ += record_bytes;
   } else {
     offset = end_;
-    status_ = file_->Append(record.data(), record.size());
-    if (status_.ok()) status_ = file_->Flush();
-    if (status_.ok()) end_ += record_bytes;
+    status = file_->Append(record.data(), record.size());
+    if (status.ok()) status = file_->Flush();
+    if (status.ok()) end_ += record_bytes;
   }
-  CAIRN_RETURN_IF_ERROR(status_);
+  if (!status.ok()) {
+    // A hole stays a hole: nothing references it, whatever part of the
+    // record reached it. (Epoch 0: no reader can hold an extent nobody
+    // referenced.)
+    if (reuse) AddFree(offset, record_bytes, 0);
+    return UndoFailedWrite(std::move(status));
+  }
   live_bytes_ += record_bytes;
   uncommitted_.insert(offset);
   ++records_written_;
@@ -247,6 +254,38 @@ absl::Status PostingStore::CommitRetired(uint64_t epoch,
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status PostingStore::UndoFailedWrite(absl::Status cause) {
+  if (!IsOutOfSpace(cause)) {
+    status_ = cause;
+    return cause;
+  }
+  // Bytes past end_ belong to no extent; the appender holds a sticky error
+  // (and, after a failed append, an offset past end_), so it is replaced.
+  // Its buffer is empty: every write is flushed or has failed.
+  (void)file_->Close();
+  absl::Status status = env_->TruncateFile(path_, end_);
+  if (status.ok()) {
+    absl::StatusOr<std::unique_ptr<WritableFile>> file = env_->NewAppendableFile(path_);
+    if (file.ok() && (*file)->Size() != end_) {
+      status = absl::InternalError(
+          absl::StrCat(path_, ": reopened at ", (*file)->Size(), " bytes, expected ", end_));
+    } else if (file.ok()) {
+      file_ = *std::move(file);
+    } else {
+      status = file.status();
+    }
+  }
+  if (!status.ok()) {
+    // Not marked out-of-space: more room does not help, a reopen does.
+    status_ =
+        absl::InternalError(absl::StrCat(path_,
+                                         ": needs a reopen: cutting back a failed "
+                                         "write failed: ",
+                                         status.message(), " (after: ", cause.message(), ")"));
+  }
+  return cause;
 }
 
 PostingStoreStats PostingStore::stats() const {

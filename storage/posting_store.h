@@ -24,6 +24,14 @@
 //                  directory does not reference is free; bytes past
 //                  committed_bytes (written after the last checkpoint) are cut.
 //
+// Errors: a Write that fails for a full disk (IsOutOfSpace, env.h) leaves
+// the store as it was (a tail append is cut off again, a reused hole stays
+// free) and takes writes again. Any other failed write, a failed Sync (the
+// kernel may have dropped the pages of extents the directory already
+// points at) and a failure to cut back are sticky: every later write, Sync
+// and CommitRetired returns that error, and only reopening the index (from
+// its last checkpoint) recovers.
+//
 // Thread-safety: one writer thread (the index's maintenance thread) calls
 // every method; readers never touch this object (they read the file with
 // their own BlockReader).
@@ -98,6 +106,9 @@ class PostingStore {
   void AddFree(uint64_t offset, uint64_t bytes, uint64_t epoch);
   bool TakeFree(uint64_t bytes, const std::function<bool(uint64_t)>& is_safe, uint64_t* offset);
   void TakeHole(uint64_t offset, uint64_t bytes);
+  // After a failed Write: recovers from a full disk (see Errors) or makes
+  // the error sticky. Returns `cause`.
+  absl::Status UndoFailedWrite(absl::Status cause);
 
   Env* env_ = nullptr;
   std::string path_;

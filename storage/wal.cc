@@ -49,16 +49,21 @@ struct WalWriter::Pending {
   std::string data;  // encoded records; empty for Sync and Close
   bool sync = false;
   bool ready = false;  // data is complete (it is filled outside the lock)
+  uint64_t end_sequence = 0;  // the number after this call's records
   bool done = false;
   absl::Status status;
   absl::CondVar cv;
 };
 
-WalWriter::WalWriter(std::string path, std::unique_ptr<WritableFile> file,
+WalWriter::WalWriter(Env* env, std::string path, std::unique_ptr<WritableFile> file,
                      uint64_t next_sequence, uint64_t bytes)
-    : path_(std::move(path)),
+    : env_(env),
+      path_(std::move(path)),
       next_sequence_(next_sequence),
       bytes_(bytes),
+      written_sequence_(next_sequence),
+      synced_bytes_(bytes),
+      synced_sequence_(next_sequence),
       file_(std::move(file)) {}
 
 WalWriter::~WalWriter() { (void)Close(); }
@@ -82,8 +87,8 @@ absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Create(
     (void)env->RemoveFile(path);
     return status;
   }
-  return std::unique_ptr<WalWriter>(new WalWriter(
-      path, std::move(file), first_sequence + 1, kWalHeaderBytes));
+  return std::unique_ptr<WalWriter>(
+      new WalWriter(env, path, std::move(file), first_sequence + 1, kWalHeaderBytes));
 }
 
 absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::OpenForAppend(
@@ -108,7 +113,7 @@ absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::OpenForAppend(
   // which a crashed process may have left only in the page cache.
   CAIRN_RETURN_IF_ERROR(file->Sync());
   return std::unique_ptr<WalWriter>(
-      new WalWriter(path, std::move(file), next_sequence, valid_bytes));
+      new WalWriter(env, path, std::move(file), next_sequence, valid_bytes));
 }
 
 absl::StatusOr<uint64_t> WalWriter::Append(uint8_t type,
@@ -158,6 +163,7 @@ absl::StatusOr<uint64_t> WalWriter::Commit(
     // Numbers are taken in queue order, so the file holds them in order.
     first = next_sequence_;
     next_sequence_ += n;
+    p.end_sequence = next_sequence_;
     queue_.push_back(&p);
   }
   // Encoding (copy and checksum) runs unlocked so appenders overlap it; the
@@ -189,16 +195,37 @@ void WalWriter::LeadGroup(Pending* leader) {
     sync = sync || p->sync;
   }
   absl::Status status = error_;
+  bool cut = false;
   if (status.ok()) {
     const bool do_sync = sync && (unsynced_ || group_bytes > 0);
+    bool sync_failed = false;
+    // A failed fsync may have dropped every page written since the last
+    // good one, so the cut goes back that far; a failed write only loses
+    // its own group.
+    const uint64_t written = bytes_, synced = synced_bytes_;
     // The queue's front stays in place while mu_ is released, so no other
     // thread can become leader and touch file_ meanwhile.
     mu_.Unlock();
-    status = WriteGroup(group_bytes, do_sync);
+    status = WriteGroup(group_bytes, do_sync, &sync_failed);
+    const uint64_t cut_to = sync_failed ? synced : written;
+    if (!status.ok() && IsOutOfSpace(status)) cut = CutBack(cut_to).ok();
     mu_.Lock();
     if (status.ok()) {
       bytes_ += group_bytes;
+      written_sequence_ = group_.back()->end_sequence;
       unsynced_ = !do_sync && (unsynced_ || group_bytes > 0);
+      if (!unsynced_) {
+        synced_bytes_ = bytes_;
+        synced_sequence_ = written_sequence_;
+      }
+    } else if (cut) {
+      AfterCutBack(cut_to, sync_failed ? synced_sequence_ : written_sequence_, status);
+    } else if (IsOutOfSpace(status)) {
+      // The cut failed: not marked out-of-space, since more room does not
+      // help; a reopen (ReadWal, OpenForAppend) does.
+      error_ = absl::InternalError(
+          absl::StrCat(path_, ": WAL needs a reopen: cutting back after a full disk failed (",
+                       status.message(), ")"));
     } else {
       error_ = status;
     }
@@ -209,10 +236,59 @@ void WalWriter::LeadGroup(Pending* leader) {
     p->done = true;
     if (p != leader) p->cv.Signal();
   }
+  if (cut) {
+    // Queued behind the group with numbers past the cut: they cannot be
+    // written with them, and renumbering would reorder them after later
+    // calls. They fail with the group.
+    for (Pending* p : queue_) {
+      p->status = status;
+      p->done = true;
+      p->cv.Signal();
+    }
+    queue_.clear();
+  }
   if (!queue_.empty()) queue_.front()->cv.Signal();
 }
 
-absl::Status WalWriter::WriteGroup(uint64_t bytes, bool sync) {
+void WalWriter::AfterCutBack(uint64_t size, uint64_t next_sequence, const absl::Status& error) {
+  std::fprintf(stderr,
+               "wal: %s: %s; cut back to %" PRIu64 " bytes, continuing at sequence %" PRIu64 "\n",
+               path_.c_str(), std::string(error.message()).c_str(), size, next_sequence);
+  bytes_ = size;
+  next_sequence_ = next_sequence;
+  written_sequence_ = next_sequence;
+  // CutBack fsynced the file at this size.
+  synced_bytes_ = size;
+  synced_sequence_ = next_sequence;
+  unsynced_ = false;
+}
+
+absl::Status WalWriter::CutBack(uint64_t size) {
+  // The old appender holds a sticky error and an offset past `size`.
+  (void)file_->Close();
+  absl::Status status = env_->TruncateFile(path_, size);
+  absl::StatusOr<std::unique_ptr<WritableFile>> file;
+  if (status.ok()) {
+    file = env_->NewAppendableFile(path_);
+    status = file.status();
+  }
+  // The cut must be durable before new records land where the cut ones
+  // were (as in OpenForAppend).
+  if (status.ok()) status = (*file)->Sync();
+  if (status.ok() && (*file)->Size() != size) {
+    status = absl::InternalError(
+        absl::StrCat(path_, ": reopened at ", (*file)->Size(), " bytes, expected ", size));
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "wal: %s: cannot cut back after a full disk: %s\n", path_.c_str(),
+                 status.ToString().c_str());
+    return status;
+  }
+  file_ = *std::move(file);
+  return absl::OkStatus();
+}
+
+absl::Status WalWriter::WriteGroup(uint64_t bytes, bool sync, bool* sync_failed) {
   if (bytes > 0) {
     const std::string* data = &group_.front()->data;
     if (group_.size() > 1) {
@@ -221,8 +297,15 @@ absl::Status WalWriter::WriteGroup(uint64_t bytes, bool sync) {
       data = &group_buffer_;
     }
     CAIRN_RETURN_IF_ERROR(file_->Append(data->data(), data->size()));
+    // Unsynced records reach the kernel too, so that a full disk shows up
+    // in the group whose records did not fit, not in a later one.
+    if (!sync) CAIRN_RETURN_IF_ERROR(file_->Flush());
   }
-  if (sync) CAIRN_RETURN_IF_ERROR(file_->Sync());
+  if (sync) {
+    absl::Status status = file_->Sync();
+    *sync_failed = !status.ok();
+    return status;
+  }
   return absl::OkStatus();
 }
 
@@ -237,6 +320,7 @@ absl::Status WalWriter::Close() {
       return close_status_;
     }
     closed_ = true;
+    p.end_sequence = next_sequence_;
     queue_.push_back(&p);
     AwaitCommit(&p);
   }
@@ -259,6 +343,11 @@ uint64_t WalWriter::next_sequence() const {
 uint64_t WalWriter::bytes() const {
   absl::MutexLock lock(&mu_);
   return bytes_;
+}
+
+absl::Status WalWriter::status() const {
+  absl::MutexLock lock(&mu_);
+  return error_;
 }
 
 namespace {

@@ -10,9 +10,9 @@
 // torn tail and continue the numbering.
 //
 // Durability: Append(..., sync=true) returns only after its record (and
-// every record before it) is fsynced. Records appended with sync=false may
-// still sit in a user-space buffer: a process crash as well as a power cut
-// can lose them until a later synced Append, Sync() or Close().
+// every record before it) is fsynced. Records appended with sync=false have
+// reached the kernel when the call returns (a process crash keeps them), but
+// a power cut can lose them until a later synced Append, Sync() or Close().
 //
 // Thread-safety: every WalWriter method may be called concurrently from many
 // threads. Concurrent appenders are committed in groups (one file write and
@@ -49,11 +49,21 @@ inline constexpr uint64_t kWalHeaderBytes = 32;
 inline constexpr uint64_t kWalRecordOverheadBytes = 24;
 inline constexpr uint64_t kWalMaxPayloadBytes = uint64_t{64} << 20;
 
-// Errors: after any failed write or fsync the writer is poisoned: that call
-// and every later one (Close included) return the same error, and nothing is
-// written or synced again. The records not acknowledged as synced may or may
-// not be in the file; recovery (ReadWal) decides. Argument errors
-// (InvalidArgument) do not poison.
+// Errors: a full disk (IsOutOfSpace, env.h) is recoverable. The group
+// whose write or fsync failed is cut off the file: the file is truncated
+// back to the end of the last group written (after a failed write) or the
+// last group fsynced (after a failed fsync, whose data the kernel may have
+// dropped; records appended with sync=false since then are cut too), that
+// is fsynced, and numbering continues from there. Every call of the failed
+// group and every call queued behind it gets the error (their sequence
+// numbers were taken past the cut); later calls are written normally. So
+// no record is acknowledged unless it is in the file, and no fsync is
+// retried on data it failed to write. Any other failed write or fsync, or a
+// failed cut, poisons the writer: that call and every later one (Close
+// included) return the same error, and nothing is written or synced again.
+// The records not acknowledged as synced may or may not be in the file;
+// recovery (ReadWal) decides. Argument errors (InvalidArgument) do not
+// poison.
 class WalWriter {
  public:
   // Creates the log at `path`, replacing any file already there (the caller
@@ -107,13 +117,15 @@ class WalWriter {
   // Bytes in the file (header included) after the records written so far;
   // records still queued for a group commit are not counted.
   uint64_t bytes() const;
+  // The poisoning error (see Errors), OK while the writer takes appends.
+  absl::Status status() const;
 
  private:
   // One pending Append, AppendBatch or Sync call, queued in sequence order.
   struct Pending;
 
-  WalWriter(std::string path, std::unique_ptr<WritableFile> file,
-            uint64_t next_sequence, uint64_t bytes);
+  WalWriter(Env* env, std::string path, std::unique_ptr<WritableFile> file, uint64_t next_sequence,
+            uint64_t bytes);
 
   // Queues `n` records whose bytes `encode` appends to its string (given
   // the first sequence number; run outside the lock), waits until a group
@@ -127,9 +139,18 @@ class WalWriter {
   // Writes and (if any member asked) syncs the ready writers at the front of
   // the queue, then wakes them. Releases mu_ during the IO.
   void LeadGroup(Pending* leader) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The IO of LeadGroup, with mu_ released.
-  absl::Status WriteGroup(uint64_t bytes, bool sync);
+  // The IO of LeadGroup, with mu_ released. *sync_failed tells a failed
+  // fsync from a failed write.
+  absl::Status WriteGroup(uint64_t bytes, bool sync, bool* sync_failed);
+  // After a full disk: truncates the file to `size`, reopens and fsyncs it
+  // (with mu_ released, by the leader).
+  absl::Status CutBack(uint64_t size);
+  // Under mu_ after a successful CutBack to `size`: fails the rest of the
+  // queue and renumbers from `next_sequence`.
+  void AfterCutBack(uint64_t size, uint64_t next_sequence, const absl::Status& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  Env* const env_;
   const std::string path_;
 
   mutable absl::Mutex mu_;
@@ -138,6 +159,12 @@ class WalWriter {
   uint64_t bytes_ ABSL_GUARDED_BY(mu_);
   // Bytes written but not yet fsynced.
   bool unsynced_ ABSL_GUARDED_BY(mu_) = false;
+  // Where a cut after a full disk goes back to: the end of the records
+  // written (bytes_) and of those fsynced, with the sequence number that
+  // follows each.
+  uint64_t written_sequence_ ABSL_GUARDED_BY(mu_);
+  uint64_t synced_bytes_ ABSL_GUARDED_BY(mu_);
+  uint64_t synced_sequence_ ABSL_GUARDED_BY(mu_);
   // The first write or sync error; once set every call returns it, because
   // the file's tail is unknown and a failed fsync may have discarded the
   // dirty pages (retrying it could report lost data as durable).

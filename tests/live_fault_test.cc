@@ -6,10 +6,11 @@
 // reopen cleanly with every acknowledged write in place.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 
+#include "absl/time/clock.h"
 #include "storage/fault_injection_env.h"
 #include "tests/live_test_util.h"
 #include "tests/test_util.h"
@@ -155,6 +156,117 @@ TEST(LiveFaultTest, EveryFailedOperationLeavesARecoverableIndex) {
     Verify(dir, base, acked, "failure at operation " + std::to_string(n));
     if (HasFatalFailure()) return;
   }
+}
+
+// A full disk (ENOSPC from every operation from some point on) under
+// writes, flushes with splits, and checkpoints: each call that needs the
+// disk fails with an out-of-space error and leaves the index healthy and
+// searchable; once space returns the same calls succeed, and a reopen has
+// every acknowledged write.
+TEST(LiveFaultTest, FullDiskFailsCallsCleanlyAndTheyResumeWhenSpaceReturns) {
+  DiskTempDir tmp;
+  FloatMatrix base;
+  auto built = BuildSmallIndex(tmp.path(), 300, &base);
+  ASSERT_TRUE(built.ok()) << built.status();
+  const std::string dir = *built;
+  FaultInjectionEnv env(Env::Default());
+  Acked acked;
+  int refused = 0;
+  {
+    auto index = LiveIndex::Open(dir, ScenarioOptions(&env));
+    ASSERT_TRUE(index.ok()) << index.status();
+    auto ctx = (*index)->NewContext();
+    ASSERT_TRUE(ctx.ok());
+    auto upsert = [&](uint64_t from, uint64_t to) {
+      std::vector<std::vector<float>> vecs;
+      std::vector<LiveIndex::Item> items;
+      for (uint64_t id = from; id < to; ++id) vecs.push_back(VectorFor(id, base));
+      for (uint64_t id = from; id < to; ++id) items.push_back({LiveId(id), vecs[id - from].data()});
+      absl::Status s = (*index)->Upsert(items);
+      for (uint64_t id = from; id < to; ++id) (s.ok() ? acked.present : acked.absent).insert(id);
+      return s;
+    };
+    auto searchable = [&](const std::string& when) {
+      for (uint64_t id : acked.present) {
+        auto hits = TopHits(**index, ctx->get(), VectorFor(id, base));
+        ASSERT_TRUE(hits.ok()) << when << ": " << hits.status();
+        ASSERT_FALSE(hits->empty()) << when;
+        ASSERT_EQ((*hits)[0].id, LiveId(id)) << when << ": acknowledged id " << id;
+      }
+      for (uint64_t id : acked.absent) {
+        auto hits = TopHits(**index, ctx->get(), VectorFor(id, base), 3);
+        ASSERT_TRUE(hits.ok()) << when;
+        for (const auto& h : *hits) ASSERT_NE(h.id, LiveId(id)) << when << ": refused id " << id;
+      }
+    };
+    uint64_t next = 0;
+    for (uint64_t k = 1; k <= 40; ++k) {
+      const std::string when = "disk full from operation " + std::to_string(k);
+      ASSERT_TRUE(upsert(next, next + 12).ok());
+      next += 12;
+      env.FailFrom(env.operation_count() + k, ENOSPC);
+      std::vector<absl::Status> results;
+      results.push_back(upsert(next, next + 12));
+      next += 12;
+      results.push_back((*index)->Flush());  // memtables into postings; splits
+      results.push_back((*index)->Checkpoint());
+      for (const absl::Status& s : results) {
+        if (s.ok()) continue;
+        ++refused;
+        ASSERT_TRUE(IsOutOfSpace(s)) << when << ": " << s;
+      }
+      ASSERT_TRUE((*index)->health().ok()) << when << ": " << (*index)->health();
+      searchable(when);
+      env.ClearFaults();
+      ASSERT_TRUE(upsert(next, next + 12).ok()) << when;
+      next += 12;
+      ASSERT_TRUE((*index)->Flush().ok()) << when;
+      ASSERT_TRUE((*index)->Checkpoint().ok()) << when;
+      searchable(when + ", space back");
+      if (HasFatalFailure()) return;
+    }
+    EXPECT_GT((*index)->stats().splits, 0u);
+  }
+  EXPECT_GE(refused, 40);
+  Verify(dir, base, acked, "reopen");
+}
+
+// With the maintenance thread: once it cannot flush for lack of space and
+// the frozen memtables are at their limit, writers get the error instead of
+// waiting; when space returns the thread catches up and writes go on.
+TEST(LiveFaultTest, FullDiskStopsWritersInsteadOfBlockingThem) {
+  DiskTempDir tmp;
+  FloatMatrix base;
+  auto built = BuildSmallIndex(tmp.path(), 300, &base);
+  ASSERT_TRUE(built.ok()) << built.status();
+  FaultInjectionEnv env(Env::Default());
+  LiveOptions o = ScenarioOptions(&env);
+  o.background = true;
+  o.max_frozen_memtables = 1;
+  auto index = LiveIndex::Open(*built, o);
+  ASSERT_TRUE(index.ok()) << index.status();
+  auto upsert = [&](uint64_t id) {
+    std::vector<float> v = VectorFor(id, base);
+    return (*index)->Upsert({{LiveId(id), v.data()}});
+  };
+  ASSERT_TRUE(upsert(0).ok());
+  // Only the postings' file is full, so that the WAL takes the writes and
+  // the memtables fill (the WAL's own refusal is tested above).
+  env.FailWritesOf(*built + "/postings.dat", ENOSPC);
+  absl::Status refused;
+  uint64_t id = 1;
+  for (; id < 400 && refused.ok(); ++id) refused = upsert(id);
+  EXPECT_TRUE(IsOutOfSpace(refused)) << refused;
+  EXPECT_TRUE((*index)->health().ok());
+  env.ClearFaults();
+  absl::Status s;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    s = upsert(id);
+    if (s.ok()) break;
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_TRUE((*index)->space_error().ok());
 }
 
 }  // namespace

@@ -435,5 +435,95 @@ TEST(PointStoreRecoveryTest, NeverCrashesOnDamagedFiles) {
   EXPECT_GT(opened, 100);
 }
 
+// A full disk: whichever operation of a batch runs out of space (with a
+// short write, or a sync), the batch fails, nothing of it is visible, the
+// store takes the next batch, and a reopen (after a power cut too) shows
+// exactly the acknowledged batches.
+TEST(PointStoreFaultTest, DiskFullFailsTheBatchAndLaterBatchesSucceed) {
+  const std::vector<Batch> base = BaseBatches();
+  const Batch pending{{{"b", Rec("pb3", "vb3")}, {"f", Rec(std::string(70000, 'f'), "vf")}}, {"d"}};
+  const Batch later{{{"g", Rec("pg", "vg")}}, {"b"}};
+  int failed_runs = 0;
+  for (bool sync : {true, false}) {
+    for (uint64_t n = 1;; ++n) {
+      SCOPED_TRACE(absl::StrCat("sync=", sync, " no space at op ", n));
+      DiskTempDir dir;
+      FaultInjectionEnv env(Env::Default());
+      env.set_partial_appends(true);
+      PointStoreOptions options = NoAutoCompact();
+      options.sync = sync;
+      Contents acked;
+      bool injected;
+      std::string log;
+      {
+        auto store = OpenOrDie(&env, dir.path(), options);
+        ASSERT_NE(store, nullptr);
+        for (const Batch& b : base) {
+          ASSERT_TRUE(store->Apply(b.puts, b.deletes).ok());
+          ApplyTo(b, &acked);
+        }
+        env.ResetCounter();
+        env.FailNth(n, ENOSPC);
+        const absl::Status s = store->Apply(pending.puts, pending.deletes);
+        injected = env.failures_injected() > 0;
+        env.ClearFaults();
+        if (s.ok()) {
+          ApplyTo(pending, &acked);
+        } else {
+          ++failed_runs;
+          EXPECT_TRUE(IsOutOfSpace(s)) << s;
+          EXPECT_FALSE(store->stats().failed);
+          EXPECT_EQ(ReadAll(*store), acked);
+        }
+        // Space is back.
+        ASSERT_TRUE(store->Apply(later.puts, later.deletes).ok());
+        ApplyTo(later, &acked);
+        EXPECT_EQ(ReadAll(*store), acked);
+        log = Describe(env);
+      }
+      // Unsynced batches survive a process crash only.
+      if (sync) {
+        ASSERT_TRUE(env.DropUnsyncedData().ok());
+      }
+      ExpectRecovered(dir.path(), acked, std::nullopt, log);
+      if (!injected) break;
+      ASSERT_LT(n, 20u);
+    }
+  }
+  EXPECT_GE(failed_runs, 4);
+}
+
+TEST(PointStoreFaultTest, BatchRefusedBeforePublishIsUndone) {
+  DiskTempDir dir;
+  Contents acked;
+  {
+    auto store = OpenOrDie(Env::Default(), dir.path(), NoAutoCompact());
+    ASSERT_NE(store, nullptr);
+    for (const Batch& b : BaseBatches()) {
+      ASSERT_TRUE(store->Apply(b.puts, b.deletes).ok());
+      ApplyTo(b, &acked);
+    }
+    const std::vector<std::string> last = store->LastBatchPuts();
+    const uint64_t bytes = store->stats().file_bytes;
+    bool ran = false;
+    const absl::Status s =
+        store->Apply({{"a", Rec("new", "new")}, {"zz", Rec("z", "z")}}, {"b"}, [&] {
+          ran = true;
+          // Not visible yet.
+          EXPECT_FALSE(store->Contains("zz"));
+          return absl::UnavailableError("index said no");
+        });
+    EXPECT_TRUE(ran);
+    EXPECT_EQ(s, absl::UnavailableError("index said no"));
+    EXPECT_EQ(ReadAll(*store), acked);
+    EXPECT_EQ(store->LastBatchPuts(), last);
+    EXPECT_EQ(store->stats().file_bytes, bytes);
+    EXPECT_FALSE(store->stats().failed);
+    ASSERT_TRUE(store->Apply({{"c", Rec("pc", "")}}, {}, [] { return absl::OkStatus(); }).ok());
+    acked["c"] = Rec("pc", "");
+  }
+  ExpectRecovered(dir.path(), acked, std::nullopt, "reopen");
+}
+
 }  // namespace
 }  // namespace cairn

@@ -641,26 +641,83 @@ TEST(WalFaultTest, AcknowledgedSyncedRecordsSurviveEveryFailure) {
   }
 }
 
-TEST(WalFaultTest, DiskFullIsResourceExhaustedAndPoisons) {
+TEST(WalFaultTest, DiskFullCutsTheFailedGroupAndTakesLaterAppends) {
+  TempDir dir;
+  const std::string path = dir.File("wal");
+  FaultInjectionEnv env(Env::Default());
+  env.set_partial_appends(true);
+  auto w = WalWriter::Create(&env, path, 0);
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE((*w)->Append(1, "before", true).ok());
+  const uint64_t bytes_before = (*w)->bytes();
+  // Each failing operation in turn: the append (half of it reaches the
+  // file), then the sync.
+  for (uint64_t skip : {0, 1}) {
+    SCOPED_TRACE(skip);
+    env.FailNth(env.operation_count() + 1 + skip, ENOSPC);
+    absl::StatusOr<uint64_t> seq = (*w)->Append(1, std::string(5000, 'x'), true);
+    ASSERT_FALSE(seq.ok());
+    EXPECT_EQ(seq.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_TRUE(IsOutOfSpace(seq.status())) << seq.status();
+    EXPECT_THAT(seq.status().message(), HasSubstr("disk full"));
+    env.ClearFaults();
+    EXPECT_TRUE((*w)->status().ok()) << (*w)->status();
+    EXPECT_EQ((*w)->bytes(), bytes_before);
+    EXPECT_EQ(*env.FileSize(path), bytes_before);
+  }
+  absl::StatusOr<uint64_t> after = (*w)->Append(1, "after", true);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, 2u);  // numbering continues after the cut
+  ASSERT_TRUE((*w)->Close().ok());
+  ASSERT_TRUE(env.DropUnsyncedData().ok());
+  ReadOutcome got = ReadAll(&env, path);
+  ASSERT_TRUE(got.status.ok()) << got.status;
+  EXPECT_FALSE(got.result.torn_tail);
+  ASSERT_EQ(got.records.size(), 2u);
+  EXPECT_EQ(got.records[0].payload, "before");
+  EXPECT_EQ(got.records[1].payload, "after");
+}
+
+TEST(WalFaultTest, DiskFullAtSyncAlsoCutsUnsyncedRecordsBeforeIt) {
+  TempDir dir;
+  const std::string path = dir.File("wal");
+  FaultInjectionEnv env(Env::Default());
+  auto w = WalWriter::Create(&env, path, 0);
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE((*w)->Append(1, "synced", true).ok());
+  ASSERT_TRUE((*w)->Append(1, "unsynced", false).ok());
+  // append, sync: the sync fails. The kernel may have dropped the unsynced
+  // record's pages, so it is cut as well.
+  env.FailNth(env.operation_count() + 2, ENOSPC);
+  absl::StatusOr<uint64_t> seq = (*w)->Append(1, "x", true);
+  ASSERT_FALSE(seq.ok());
+  EXPECT_TRUE(IsOutOfSpace(seq.status())) << seq.status();
+  env.ClearFaults();
+  absl::StatusOr<uint64_t> after = (*w)->Append(1, "after", true);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, 2u);
+  ASSERT_TRUE((*w)->Close().ok());
+  ReadOutcome got = ReadAll(&env, path);
+  ASSERT_TRUE(got.status.ok()) << got.status;
+  ASSERT_EQ(got.records.size(), 2u);
+  EXPECT_EQ(got.records[0].payload, "synced");
+  EXPECT_EQ(got.records[1].payload, "after");
+}
+
+TEST(WalFaultTest, OtherWriteErrorsPoison) {
   TempDir dir;
   const std::string path = dir.File("wal");
   FaultInjectionEnv env(Env::Default());
   auto w = WalWriter::Create(&env, path, 0);
   ASSERT_TRUE(w.ok()) << w.status();
   ASSERT_TRUE((*w)->Append(1, "before", true).ok());
-  env.FailNth(env.operation_count() + 1, ENOSPC);
-  absl::StatusOr<uint64_t> seq = (*w)->Append(1, "full", true);
-  EXPECT_EQ(seq.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(seq.status().message(), HasSubstr("disk full"));
+  env.FailNth(env.operation_count() + 1, EIO);
+  absl::StatusOr<uint64_t> seq = (*w)->Append(1, "lost", true);
+  ASSERT_FALSE(seq.ok());
   env.ClearFaults();
+  EXPECT_EQ((*w)->status(), seq.status());
   EXPECT_EQ((*w)->Append(1, "after", true).status(), seq.status());
-  EXPECT_EQ((*w)->Sync(), seq.status());
   EXPECT_EQ((*w)->Close(), seq.status());
-  ASSERT_TRUE(env.DropUnsyncedData().ok());
-  ReadOutcome got = ReadAll(&env, path);
-  ASSERT_TRUE(got.status.ok()) << got.status;
-  ASSERT_EQ(got.records.size(), 1u);
-  EXPECT_EQ(got.records[0].payload, "before");
 }
 
 TEST(WalFaultTest, FailedSyncIsNeverRetried) {

@@ -131,16 +131,45 @@ absl::Status LiveIndex::WaitForRoom() {
       CAIRN_RETURN_IF_ERROR(DrainFrozen());
       continue;
     }
-    CAIRN_RETURN_IF_ERROR(health());
     absl::MutexLock lock(&bg_mu_);
+    CAIRN_RETURN_IF_ERROR(bg_error_);
+    // Maintenance cannot make room while the disk is full: the writer is
+    // told so rather than held until space returns.
+    CAIRN_RETURN_IF_ERROR(space_error_);
     bg_cv_.SignalAll();
     bg_cv_.WaitWithTimeout(&bg_mu_, absl::Milliseconds(20));
   }
 }
 
 void LiveIndex::FailWrites(const absl::Status& s) {
+  // A full disk changed nothing half-way (posting writes, checkpoints and the
+  // WAL undo themselves): maintenance retries and writers go on.
+  if (IsOutOfSpace(s)) return;
   absl::MutexLock lock(&bg_mu_);
   if (bg_error_.ok()) bg_error_ = s;
+}
+
+void LiveIndex::AbandonWrite(const std::vector<std::pair<uint32_t, uint8_t>>& applied,
+                             const std::vector<std::pair<ExternalId, uint32_t>>& moved) {
+  if (!wal_->status().ok()) {
+    // The WAL is poisoned: what it holds of this write is unknown.
+    FailWrites(wal_->status());
+    return;
+  }
+  // Nothing of the write is in the WAL (it cut the failed group off): its
+  // versions are issued again and moved ids go back.
+  absl::MutexLock lock(&write_mu_);
+  absl::MutexLock id_lock(&id_mu_);
+  for (const auto& [internal, version] : applied) {
+    auto it = inflight_.find(internal);
+    if (it != inflight_.end() && it->second == version) inflight_.erase(it);
+  }
+  for (auto it = moved.rbegin(); it != moved.rend(); ++it) {
+    if (absl::Status b = ids_.Bind(it->first, it->second); !b.ok()) {
+      absl::MutexLock bg(&bg_mu_);
+      if (bg_error_.ok()) bg_error_ = b;
+    }
+  }
 }
 
 absl::Status LiveIndex::health() {
@@ -164,6 +193,7 @@ absl::Status LiveIndex::Upsert(const std::vector<Item>& items) {
   std::vector<std::pair<uint8_t, std::string>> records;
   std::vector<std::pair<uint32_t, uint8_t>> applied;  // (internal, version); deletes too
   std::vector<int> vec_of;                             // item index or -1 for a delete
+  std::vector<std::pair<ExternalId, uint32_t>> moved;  // (id, internal id it left)
   {
     absl::MutexLock lock(&write_mu_);
     absl::MutexLock id_lock(&id_mu_);
@@ -182,6 +212,7 @@ absl::Status LiveIndex::Upsert(const std::vector<Item>& items) {
           applied.emplace_back(internal, dead);
           vec_of.push_back(-1);
           inflight_[internal] = dead;
+          moved.emplace_back(items[i].id, internal);
           internal = ids_.next_internal();
           CAIRN_RETURN_IF_ERROR(ids_.Bind(items[i].id, internal));
           version = 1;
@@ -198,7 +229,7 @@ absl::Status LiveIndex::Upsert(const std::vector<Item>& items) {
   }
   auto seq = wal_->AppendBatch(records, options_.sync_writes);
   if (!seq.ok()) {
-    FailWrites(seq.status());
+    AbandonWrite(applied, moved);
     return seq.status();
   }
   absl::MutexLock lock(&write_mu_);
@@ -270,7 +301,7 @@ absl::Status LiveIndex::Delete(const std::vector<ExternalId>& ids, uint64_t* del
   if (records.empty()) return absl::OkStatus();
   auto seq = wal_->AppendBatch(records, options_.sync_writes);
   if (!seq.ok()) {
-    FailWrites(seq.status());
+    AbandonWrite(applied, {});
     return seq.status();
   }
   absl::MutexLock lock(&write_mu_);

@@ -207,8 +207,14 @@ class LiveIndex {
   Metric metric() const { return metric_; }
   StoredType stored_type() const { return stored_; }
   // The first error of the maintenance thread or the WAL; writes fail with it
-  // until the index is reopened.
+  // until the index is reopened. A full disk is not such an error: a write
+  // the WAL cannot take fails alone, and maintenance retries (see
+  // space_error()).
   absl::Status health();
+  // OK, or the full-disk error of the last maintenance pass, which failed
+  // and will be retried. Writers get it instead of waiting when the frozen
+  // memtables are at their limit (max_frozen_memtables).
+  absl::Status space_error();
 
  private:
   LiveIndex() = default;
@@ -237,7 +243,14 @@ class LiveIndex {
   absl::Status WaitForRoom() ABSL_LOCKS_EXCLUDED(write_mu_);
   absl::Status ApplyVersion(uint32_t id, uint8_t version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   uint8_t CurrentVersion(uint32_t id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Stops writes until a reopen, unless `s` is a full disk (IsOutOfSpace),
+  // which leaves nothing half-done and passes.
   void FailWrites(const absl::Status& s);
+  // After the WAL refused a write: undoes its versions in flight and id
+  // moves, or stops writes if the WAL is poisoned.
+  void AbandonWrite(const std::vector<std::pair<uint32_t, uint8_t>>& applied,
+                    const std::vector<std::pair<ExternalId, uint32_t>>& moved)
+      ABSL_SHARED_LOCKS_REQUIRED(wal_mu_) ABSL_LOCKS_EXCLUDED(write_mu_);
 
   // Maintenance (live_maintenance.cc), on the maintenance thread or on a
   // caller of Flush/Checkpoint/Compact.
@@ -318,6 +331,9 @@ class LiveIndex {
   absl::CondVar bg_cv_;
   bool stop_ ABSL_GUARDED_BY(bg_mu_) = false;
   absl::Status bg_error_ ABSL_GUARDED_BY(bg_mu_);
+  // Set while maintenance fails for a full disk; cleared by a pass that
+  // succeeds.
+  absl::Status space_error_ ABSL_GUARDED_BY(bg_mu_);
   std::thread bg_thread_;
   absl::Mutex maint_mu_;
 

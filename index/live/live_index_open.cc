@@ -2,6 +2,7 @@
 // and their formats: docs/formats.md ("Live index"); protocol:
 // docs/live_updates.md.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -138,7 +139,15 @@ absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& di
     // Fold the replayed log into a checkpoint now, so that a process that
     // keeps crashing does not replay an ever longer log.
     absl::MutexLock lock(&x->maint_mu_);
-    CAIRN_RETURN_IF_ERROR(x->DoCheckpoint());
+    absl::Status s = x->DoCheckpoint();
+    // On a full disk the WAL keeps holding what was replayed; maintenance
+    // checkpoints once there is room.
+    if (IsOutOfSpace(s)) {
+      std::fprintf(stderr, "cairn: live index %s: checkpoint after replay postponed: %s\n",
+                   dir.c_str(), std::string(s.message()).c_str());
+    } else {
+      CAIRN_RETURN_IF_ERROR(s);
+    }
   }
   if (options.background) x->bg_thread_ = std::thread([p = x.get()] { p->MaintenanceLoop(); });
   return x;
@@ -370,10 +379,16 @@ absl::Status LiveIndex::RotateWal(uint64_t* new_wal_start) {
   const uint64_t next = wal_number_ + 1;
   CAIRN_ASSIGN_OR_RETURN(auto fresh,
                          WalWriter::Create(env_, WalFile(dir_, next), wal_->next_sequence() - 1));
-  CAIRN_RETURN_IF_ERROR(wal_->Close());
+  // The old writer is done with either way. Every record of its log is in
+  // the memtables frozen above, which this checkpoint makes durable in the
+  // postings before it drops the log; so a close that failed for a full
+  // disk (its last fsync) does not stop the checkpoint. Any other failure
+  // does, and stops writes (FailWrites).
+  const absl::Status closed = wal_->Close();
   wal_ = std::move(fresh);
   wal_number_ = next;
   *new_wal_start = next;
+  if (!closed.ok() && !IsOutOfSpace(closed)) return closed;
   return absl::OkStatus();
 }
 
@@ -403,14 +418,30 @@ absl::Status LiveIndex::DoCheckpoint() {
     const uint64_t p = directory_.Load(h);
     std::memcpy(dir_body.data() + size_t{h} * 8, &p, 8);
   }
-  CAIRN_RETURN_IF_ERROR(WriteRecordFile(env_, GenFile(dir_, "heads", gen), kLiveHeadsMagic,
-                                        kLiveFormatVersion, heads_body));
-  CAIRN_RETURN_IF_ERROR(WriteRecordFile(env_, GenFile(dir_, "directory", gen),
-                                        kLiveDirectoryMagic, kLiveFormatVersion, dir_body));
-  CAIRN_RETURN_IF_ERROR(WriteRecordFile(env_, GenFile(dir_, "idmap", gen), kIdMapMagic,
-                                        kIdMapFormatVersion, ids_body));
-  CAIRN_RETURN_IF_ERROR(WriteRecordFile(env_, GenFile(dir_, "versions", gen), kVersionMapMagic,
-                                        kVersionMapFormatVersion, ver_body));
+  absl::Status written = WriteRecordFile(env_, GenFile(dir_, "heads", gen), kLiveHeadsMagic,
+                                         kLiveFormatVersion, heads_body);
+  if (written.ok()) {
+    written = WriteRecordFile(env_, GenFile(dir_, "directory", gen), kLiveDirectoryMagic,
+                              kLiveFormatVersion, dir_body);
+  }
+  if (written.ok()) {
+    written = WriteRecordFile(env_, GenFile(dir_, "idmap", gen), kIdMapMagic, kIdMapFormatVersion,
+                              ids_body);
+  }
+  if (written.ok()) {
+    written = WriteRecordFile(env_, GenFile(dir_, "versions", gen), kVersionMapMagic,
+                              kVersionMapFormatVersion, ver_body);
+  }
+  if (!written.ok()) {
+    // No manifest names them: give their space back now (a full disk is the
+    // likely cause) rather than at the next open.
+    for (const char* name : {"heads", "directory", "idmap", "versions"}) {
+      if (env_->FileExists(GenFile(dir_, name, gen))) {
+        (void)env_->RemoveFile(GenFile(dir_, name, gen));
+      }
+    }
+    return written;
+  }
   nlohmann::json j;
   j["generation"] = gen;
   j["wal_start"] = new_wal_start;

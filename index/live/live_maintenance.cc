@@ -20,6 +20,9 @@ namespace {
 // Retired extents below this many bytes never trigger a checkpoint by
 // themselves (MaintenanceLoop).
 constexpr uint64_t kMinRetiredBytesToCheckpoint = uint64_t{64} << 20;
+// After a pass failed for a full disk, the next waits this long (unless a
+// writer or Flush wakes it), so a full disk is not hammered.
+constexpr absl::Duration kFullDiskRetry = absl::Milliseconds(250);
 
 // The caller validated that the values fit (LiveIndex::ValidateVector).
 void FromFloat(StoredType type, const float* src, uint32_t dim, uint8_t* out) {
@@ -189,12 +192,35 @@ void LiveIndex::MaintenanceLoop() {
           ps.retired_bytes > std::max<uint64_t>(kMinRetiredBytesToCheckpoint, ps.live_bytes / 2);
       if (s.ok() && (wal_bytes > options_.checkpoint_wal_bytes || space)) s = DoCheckpoint();
     }
+    if (IsOutOfSpace(s)) {
+      // Every step leaves the index whole when a write does not fit (a
+      // memtable stays frozen until its flush completes): retry later.
+      absl::MutexLock lock(&bg_mu_);
+      if (space_error_.ok()) {
+        std::fprintf(stderr, "cairn: live index %s: maintenance waits for disk space: %s\n",
+                     dir_.c_str(), std::string(s.message()).c_str());
+      }
+      space_error_ = s;
+      if (!stop_) bg_cv_.WaitWithTimeout(&bg_mu_, kFullDiskRetry);
+      continue;
+    }
     if (!s.ok()) {
       std::fprintf(stderr, "cairn: live index %s: maintenance stopped: %s\n", dir_.c_str(),
                    std::string(s.message()).c_str());
       FailWrites(s);
+      continue;
+    }
+    absl::MutexLock lock(&bg_mu_);
+    if (!space_error_.ok()) {
+      std::fprintf(stderr, "cairn: live index %s: maintenance resumed\n", dir_.c_str());
+      space_error_ = absl::OkStatus();
     }
   }
+}
+
+absl::Status LiveIndex::space_error() {
+  absl::MutexLock lock(&bg_mu_);
+  return space_error_;
 }
 
 }  // namespace cairn

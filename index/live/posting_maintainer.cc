@@ -249,8 +249,13 @@ absl::Status PostingMaintainer::SplitOversized() {
     if (HeadRemoved(h)) continue;
     PostingEntries cur;
     uint32_t stale = 0;
-    CAIRN_RETURN_IF_ERROR(ReadPosting(h, &cur, &stale));
-    if (cur.size() > p_.limit) CAIRN_RETURN_IF_ERROR(Split(h, std::move(cur)));
+    absl::Status s = ReadPosting(h, &cur, &stale);
+    if (s.ok() && cur.size() > p_.limit) s = Split(h, std::move(cur));
+    if (!s.ok()) {
+      // Still too long (a full disk stopped the split): the next call retries.
+      oversized_.push_back(h);
+      return s;
+    }
   }
   return absl::OkStatus();
 }

@@ -185,7 +185,16 @@ absl::Status PostingMaintainer::ReplaceHead(uint32_t head, const PostingEntries&
   const uint32_t nh = s_.directory.size();
   plan->first_new = nh;
   CAIRN_RETURN_IF_ERROR(WritePosting(nh, part[0], false, plan->new_heads[0].data()));
-  CAIRN_RETURN_IF_ERROR(WritePosting(nh + 1, part[1], false, plan->new_heads[1].data()));
+  if (absl::Status s = WritePosting(nh + 1, part[1], false, plan->new_heads[1].data()); !s.ok()) {
+    // Head nh never joined the graph, so no search reads its posting: free
+    // it now, or it would stay allocated, unreachable, through checkpoints.
+    // The split is tried again later under fresh head ids.
+    const uint64_t first = s_.directory.Load(nh);
+    s_.directory.Store(nh, 0);
+    if (first != 0) s_.store.Retire(UnpackExtent(first), s_.epochs.Retire());
+    PublishStoreStats();
+    return s;
+  }
   plan->old_head.resize(p_.dim);
   {
     // One exclusive section: a search sees the old head or both new ones.
