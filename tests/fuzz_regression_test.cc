@@ -4,15 +4,18 @@
 // an error Status.
 #include <stdlib.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "datasets/dataset_manifest.h"
 #include "gtest/gtest.h"
+#include "index/codes/code_model.h"
 #include "index/spann/head_index.h"
 #include "index/spann/spann_files.h"
 #include "storage/env.h"
@@ -130,6 +133,97 @@ TEST_F(FuzzRegressionTest, HeadGraphHeaderIsChecked) {
   Write("heads.hnsw", bytes);
   EXPECT_EQ(HeadIndex::Load(dir_ + "/heads.hnsw", 4, Metric::kL2).status().code(),
             absl::StatusCode::kDataLoss);
+}
+
+// head_graph_fuzzer, third finding: an element's upper-level link-list size
+// that is not a whole number of link blocks. hnswlib's loader took the level
+// as size / block (0 for a size of 1), malloc'd the bytes and, the element
+// being at level 0, never freed them (LeakSanitizer: 1 byte). Here head 0's
+// size grows by one and one byte follows, so the file still passes
+// hnswlib's own length check.
+TEST_F(FuzzRegressionTest, HeadGraphPartialLinkBlockIsRefused) {
+  SaveSmallGraph();
+  const std::string good = Read("heads.hnsw");
+  uint64_t per_element = 0;
+  std::memcpy(&per_element, good.data() + 24, 8);  // size_data_per_element
+  const size_t at = 96 + 5 * per_element;          // head 0's link-list size
+  ASSERT_LE(at + 4, good.size());
+  for (uint32_t extra : {1u, 3u}) {
+    std::string bytes = good;
+    uint32_t size = 0;
+    std::memcpy(&size, bytes.data() + at, 4);
+    size += extra;
+    std::memcpy(bytes.data() + at, &size, 4);
+    bytes.insert(at + 4, extra, '\0');
+    Write("heads.hnsw", bytes);
+    auto index = HeadIndex::Load(dir_ + "/heads.hnsw", 4, Metric::kL2);
+    EXPECT_EQ(index.status().code(), absl::StatusCode::kDataLoss) << extra << index.status();
+  }
+  // One byte too many or too few at the end is refused by the same walk.
+  Write("heads.hnsw", good + '\0');
+  EXPECT_EQ(HeadIndex::Load(dir_ + "/heads.hnsw", 4, Metric::kL2).status().code(),
+            absl::StatusCode::kDataLoss);
+  Write("heads.hnsw", good.substr(0, good.size() - 1));
+  EXPECT_EQ(HeadIndex::Load(dir_ + "/heads.hnsw", 4, Metric::kL2).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// PrepareQuery's contract for the conversion of its levels: the scale is 0
+// or has a finite reciprocal, and the estimates are finite.
+void ExpectQueryDefined(const CodeModel& model, const std::vector<float>& q,
+                        const std::string& what) {
+  CodeQuery cq;
+  model.PrepareQuery(q.data(), &cq);
+  EXPECT_TRUE(cq.scale == 0 || std::isfinite(1.0f / cq.scale)) << what << ": scale " << cq.scale;
+  std::vector<float> head(model.dim(), 0.25f);
+  std::vector<uint8_t> entry(model.entry_bytes());
+  model.Encode(q.data(), head.data(), entry.data());
+  float est = 0, err = 0;
+  model.EstimatePosting(cq, PostingQueryTerms{1.0f, 0.5f}, entry.data(), 1, &est, &err);
+  EXPECT_TRUE(std::isfinite(est) && std::isfinite(err)) << what << ": " << est << " +- " << err;
+}
+
+// code_model_fuzzer: a model whose matrix is zero but for one tiny (normal)
+// entry, 3.79e-37. T q then spans less than 255 * FLT_MIN, the quantisation
+// scale was subnormal, 1 / scale infinite, and 0 * inf = NaN went to
+// uint32_t in PrepareQuery (UBSan: -nan is outside the range of unsigned
+// int). The fuzzer's file was an itq model; an lsh one of our writer, with
+// the same matrix, takes the same path. A user's query of tiny values takes
+// it with an untouched model.
+TEST(FuzzRegressionCodeModelTest, TinyQuantisationRangeIsDefined) {
+  CodeParams params;
+  params.family = CodeFamily::kLsh;
+  auto trained = CodeModel::Train(params, Metric::kL2, 8, nullptr, 0);
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  std::string body;
+  (*trained)->Serialize(&body);
+  // lsh's body ends with the 8 x 8 matrix.
+  const size_t matrix_at = body.size() - 64 * sizeof(float);
+  std::fill(body.begin() + matrix_at, body.end(), '\0');
+  const float tiny = 3.790969281e-37f;
+  std::memcpy(body.data() + matrix_at + (6 * 8 + 3) * sizeof(float), &tiny, sizeof(tiny));
+  auto model = CodeModel::Deserialize(Bytes(body), "codes.model");
+  ASSERT_TRUE(model.ok()) << model.status();  // a legal, if useless, model
+  std::vector<float> q(8);
+  for (uint32_t i = 0; i < 8; ++i) q[i] = 0.5f - 0.1f * (i % 7);
+  ExpectQueryDefined(**model, q, "tiny matrix entry");
+  ExpectQueryDefined(**trained, std::vector<float>{1e-38f, 0, 0, 0, 0, 0, 0, 0}, "tiny query");
+  // T q overflows: no estimate means anything, but the levels are defined.
+  CodeQuery cq;
+  const std::vector<float> huge_q{3e38f, -3e38f, 3e38f, -3e38f, 3e38f, 0, 0, 0};
+  (*trained)->PrepareQuery(huge_q.data(), &cq);
+  EXPECT_TRUE(cq.scale == 0 || std::isfinite(1.0f / cq.scale)) << "huge query: " << cq.scale;
+
+  // A matrix entry no writer of ours makes is DataLoss naming the entry.
+  const float huge = 1e30f;
+  std::memcpy(body.data() + matrix_at + (6 * 8 + 3) * sizeof(float), &huge, sizeof(huge));
+  auto bad = CodeModel::Deserialize(Bytes(body), "codes.model");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  EXPECT_NE(bad.status().message().find("matrix entry (6, 3)"), std::string::npos) << bad.status();
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <exception>
 #include <thread>
 
@@ -48,6 +49,41 @@ absl::Status GraphCorrupt(const std::string& path, const std::string& what) {
   return absl::DataLossError(absl::StrCat(path, ": head index is corrupt: ", what));
 }
 
+// After the elements' level-0 blocks, hnswlib's file holds per element a
+// u32 byte count and then that many bytes of upper-level link lists, one
+// block of max_m links plus a count per level. loadIndex takes the level as
+// count / block size and mallocs count bytes, freed only for levels above 0:
+// a count that is not a whole number of blocks (or below one block) leaks
+// and is nothing our writer makes. The walk must also end at the file's
+// end, as hnswlib's own check requires.
+absl::Status CheckLinkListSizes(const RandomAccessFile& file, const std::string& path,
+                                const GraphHeader& h, uint64_t file_bytes) {
+  const uint64_t start = sizeof(h) + h.cur_element_count * h.size_data_per_element;
+  std::string tail(file_bytes - start, '\0');
+  CAIRN_RETURN_IF_ERROR(file.Read(start, tail.size(), tail.data()));
+  const uint64_t block = h.max_m * sizeof(uint32_t) + sizeof(uint32_t);
+  uint64_t pos = 0;
+  for (uint64_t i = 0; i < h.cur_element_count; ++i) {
+    uint32_t bytes = 0;
+    if (tail.size() - pos < sizeof(bytes)) {
+      return GraphCorrupt(path, absl::StrCat("the link lists end before element ", i));
+    }
+    std::memcpy(&bytes, tail.data() + pos, sizeof(bytes));
+    pos += sizeof(bytes);
+    if (bytes % block != 0 || bytes / block > static_cast<uint64_t>(h.max_level) ||
+        tail.size() - pos < bytes) {
+      return GraphCorrupt(path, absl::StrCat("element ", i, " has ", bytes,
+                                             " bytes of upper-level links (blocks of ", block,
+                                             " bytes, top level ", h.max_level, ")"));
+    }
+    pos += bytes;
+  }
+  if (pos != tail.size()) {
+    return GraphCorrupt(path, absl::StrCat(tail.size() - pos, " bytes after the link lists"));
+  }
+  return absl::OkStatus();
+}
+
 // Reads the header through the Env (so that a read error is a Status naming
 // the file) and checks it against the layout hnswlib derives for `dim`
 // floats, and the sizes against the file.
@@ -56,8 +92,8 @@ absl::Status CheckGraphHeader(Env* env, const std::string& path, uint32_t dim) {
   CAIRN_ASSIGN_OR_RETURN(const uint64_t file_bytes, env->FileSize(path));
   GraphHeader h;
   if (file_bytes < sizeof(h)) {
-    return absl::DataLossError(absl::StrCat(path, ": head index of ", file_bytes,
-                                            " bytes is shorter than its header"));
+    return absl::DataLossError(
+        absl::StrCat(path, ": head index of ", file_bytes, " bytes is shorter than its header"));
   }
   CAIRN_RETURN_IF_ERROR(file->Read(0, sizeof(h), &h));
   const uint64_t links0 = h.max_m0 * sizeof(uint32_t) + sizeof(uint32_t);
@@ -83,7 +119,7 @@ absl::Status CheckGraphHeader(Env* env, const std::string& path, uint32_t dim) {
     return GraphCorrupt(path, absl::StrCat("entry point ", h.enter_point, " at level ", h.max_level,
                                            ", mult ", h.mult));
   }
-  return absl::OkStatus();
+  return CheckLinkListSizes(*file, path, h, file_bytes);
 }
 
 // One link list: at most `max_links` links (hnswlib keeps the count in the
@@ -171,8 +207,8 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Build(const float* heads, 
   return index;
 }
 
-absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::CreateEmpty(
-    uint32_t dim, Metric metric, const HeadIndexOptions& options) {
+absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::CreateEmpty(uint32_t dim, Metric metric,
+                                                                  const HeadIndexOptions& options) {
   if (dim == 0) return absl::InvalidArgumentError("head index: dimension 0");
   std::unique_ptr<HeadIndex> index(new HeadIndex());
   index->count_ = 0;
@@ -318,8 +354,10 @@ uint64_t HeadIndex::MemoryBytes() const {
   for (size_t i = 0; i < h->cur_element_count; ++i) {
     if (h->element_levels_[i] > 0) bytes += h->size_links_per_element_ * h->element_levels_[i];
   }
-  bytes += h->max_elements_ * (sizeof(int) + sizeof(void*) + sizeof(std::mutex));  // levels, upper-link pointers, per-node locks
-  bytes += h->max_elements_ * (sizeof(hnswlib::labeltype) + sizeof(hnswlib::tableint)) * 2;  // label map
+  bytes += h->max_elements_ * (sizeof(int) + sizeof(void*) +
+                               sizeof(std::mutex));  // levels, upper-link pointers, per-node locks
+  bytes +=
+      h->max_elements_ * (sizeof(hnswlib::labeltype) + sizeof(hnswlib::tableint)) * 2;  // label map
   return bytes;
 }
 
