@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 DATA_DIR ?= data
 
-.PHONY: deps build test run bench clean test-asan crash-test
+.PHONY: deps build test run bench clean test-asan crash-test fuzz fuzz-build
 
 deps:
 	@bash scripts/install-deps.sh
@@ -12,8 +12,21 @@ build: deps
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The suite, then every fuzz target for FUZZ_TEST_SECONDS on its seeds
+# (clang build in build-fuzz; fails on any crash or sanitizer report).
+FUZZ_TEST_SECONDS ?= 5
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@bash scripts/fuzz.sh build
+	@bash scripts/fuzz.sh run $(FUZZ_TEST_SECONDS)
+
+# libFuzzer targets of fuzz/ (docs/fuzzing.md), FUZZ_SECONDS each, one
+# process at a time; the corpus grows in build-fuzz/corpus, not in fuzz/corpus.
+FUZZ_SECONDS ?= 600
+fuzz-build: deps
+	@bash scripts/fuzz.sh build
+fuzz: fuzz-build
+	@bash scripts/fuzz.sh run $(FUZZ_SECONDS)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its
 # own build directory (slower: about 3x the time of make test).
@@ -36,4 +49,4 @@ bench: build
 	@bash scripts/bench.sh $(BUILD_DIR) $(DATA_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-fuzz

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_fields.h"
 #include "nlohmann/json.hpp"
 #include "storage/env.h"
 
@@ -39,10 +40,21 @@ absl::StatusOr<DatasetManifest> ReadDatasetManifest(const std::string& dir) {
     auto metric = ParseMetric(j.value("metric", "l2"));
     if (!metric.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", metric.status().message()));
     m.metric = *metric;
-    m.dim = j.value("dim", 0u);
-    m.num_base = j.value("num_base", uint64_t{0});
-    m.num_queries = j.value("num_queries", 0u);
-    m.gt_k = j.value("gt_k", 0u);
+    // Not j.value(): it converts a float or a negative number unchecked.
+    constexpr uint64_t kU32 = UINT32_MAX;
+    absl::StatusOr<uint64_t> dim = JsonUint(j, "dim", kU32, 0);
+    absl::StatusOr<uint64_t> num_base = JsonUint(j, "num_base", UINT64_MAX, 0);
+    absl::StatusOr<uint64_t> num_queries = JsonUint(j, "num_queries", kU32, 0);
+    absl::StatusOr<uint64_t> gt_k = JsonUint(j, "gt_k", kU32, 0);
+    for (const auto* field : {&dim, &num_base, &num_queries, &gt_k}) {
+      if (!field->ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": ", field->status().message()));
+      }
+    }
+    m.dim = static_cast<uint32_t>(*dim);
+    m.num_base = *num_base;
+    m.num_queries = static_cast<uint32_t>(*num_queries);
+    m.gt_k = static_cast<uint32_t>(*gt_k);
     m.source = j.value("source", "");
     m.params = j.value("params", "");
   } catch (const nlohmann::json::exception& e) {

@@ -18,6 +18,8 @@ PACKAGES=(
   libhnswlib-dev          # the head graph (index/spann) and a reference method in the harness
   libfaiss-dev            # reference method and ground-truth cross-check in the harness
   dataset-fashion-mnist   # the real data set of make run and the benchmarks
+  clang-14 libclang-rt-14-dev  # libFuzzer and the sanitizers of the fuzz targets (make fuzz)
+  libomp-14-dev           # OpenMP for clang (find_package(OpenMP) in the fuzz build)
 )
 
 missing=()

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 
-SOURCE_DIRS = ["common", "kernels", "storage", "datasets", "index", "server", "client", "cli", "bench"]
+SOURCE_DIRS = ["common", "kernels", "storage", "datasets", "index", "server", "client", "cli", "bench", "fuzz"]
 
 
 CONTROL = ("if ", "if(", "for ", "for(", "while ", "while(", "switch ", "switch(", "else", "do ",

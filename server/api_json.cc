@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/utf8.h"
+#include "index/spann/spann_limits.h"
 #include "server/point_id.h"
 
 namespace cairn {
@@ -213,6 +214,40 @@ Json ScoredJson(const ScoredPoint& p, const PayloadSelector& payload, bool with_
   j["payload"] = payload.enabled && p.data ? payload.Apply(p.data->payload) : Json(nullptr);
   j["vector"] = with_vector && p.data ? Json(p.data->vector) : Json(nullptr);
   return j;
+}
+
+absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body) {
+  CollectionConfig c;
+  if (!body.contains("vectors") || !body["vectors"].is_object()) {
+    return absl::InvalidArgumentError("vectors: expected {\"size\": N, \"distance\": \"Cosine\"}");
+  }
+  const Json& v = body["vectors"];
+  if (!v.contains("size")) {
+    return absl::InvalidArgumentError(
+        "vectors: named vectors are not supported; expected {\"size\": N, \"distance\": ...}");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto size, OptUint(v, "size", "vectors"));
+  if (!size.has_value() || *size == 0 || *size > 65536) {
+    return absl::InvalidArgumentError("vectors.size: expected an integer in [1, 65536]");
+  }
+  c.size = *size;
+  if (!v.contains("distance") || !v["distance"].is_string()) {
+    return absl::InvalidArgumentError("vectors.distance: expected Cosine, Euclid or Dot");
+  }
+  CAIRN_ASSIGN_OR_RETURN(c.distance, ParseDistance(v["distance"].get<std::string>()));
+  if (body.contains("cairn") && body["cairn"].is_object()) {
+    CAIRN_ASSIGN_OR_RETURN(auto mp, OptUint(body["cairn"], "max_postings", "cairn"));
+    if (mp.has_value()) {
+      if (*mp == 0 || *mp > kMaxPostingsPerQuery) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cairn.max_postings: expected 1..", kMaxPostingsPerQuery));
+      }
+      c.max_postings = *mp;
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto sync, OptBool(body["cairn"], "sync_writes", "cairn"));
+    if (sync.has_value()) c.sync_writes = *sync;
+  }
+  return c;
 }
 
 }  // namespace cairn

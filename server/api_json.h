@@ -39,6 +39,11 @@ struct PayloadSelector {
 // with_vector: true/false (one unnamed vector per point).
 absl::StatusOr<bool> ParseWithVector(const Json* j, bool fallback);
 
+// The body of PUT /collections/{name}: {"vectors": {"size": N, "distance":
+// "Cosine" | "Euclid" | "Dot"}, "cairn": {"max_postings", "sync_writes"}}.
+// InvalidArgument naming the field for anything else.
+absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body);
+
 Json RecordJson(const PointData& p, const PayloadSelector& payload, bool with_vector);
 Json ScoredJson(const ScoredPoint& p, const PayloadSelector& payload, bool with_vector);
 

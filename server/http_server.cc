@@ -85,6 +85,22 @@ void ParseTarget(std::string_view target, HttpRequest* r) {
   }
 }
 
+// The handler's view of a parsed request: what every connection hands on.
+void FromMessage(http::request<http::string_body>&& msg, HttpRequest* req) {
+  req->method = std::string(msg.method_string());
+  req->target = std::string(msg.target());
+  ParseTarget(req->target, req);
+  for (const auto& field : msg) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    req->headers[name] = std::string(field.value());
+  }
+  req->body = std::move(msg.body());
+}
+
+// The limits a connection's parser gets (Session::Read).
+constexpr uint32_t kHeaderLimit = 64 * 1024;
+
 HttpResponse DefaultError(int status, const std::string& message) {
   HttpResponse r;
   r.status = status;
@@ -134,7 +150,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (server_->stopping) return Close();
     parser_.emplace();
     parser_->body_limit(server_->options.body_limit);
-    parser_->header_limit(64 * 1024);
+    parser_->header_limit(kHeaderLimit);
     stream_.expires_after(server_->options.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
@@ -160,16 +176,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     auto req = std::make_shared<HttpRequest>();
     http::request<http::string_body> msg = parser_->release();
-    req->method = std::string(msg.method_string());
-    req->target = std::string(msg.target());
-    ParseTarget(req->target, req.get());
-    for (const auto& field : msg) {
-      std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req->headers[name] = std::string(field.value());
-    }
-    req->body = std::move(msg.body());
     const bool keep_alive = msg.keep_alive();
+    FromMessage(std::move(msg), req.get());
     // No read deadline while the worker runs: the client is waiting on us.
     stream_.expires_never();
     ++server_->in_flight;
@@ -237,6 +245,32 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+absl::StatusOr<HttpRequest> ParseHttpRequest(std::string_view bytes, uint64_t body_limit) {
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(body_limit);
+  parser.header_limit(kHeaderLimit);
+  parser.eager(true);
+  beast::error_code ec;
+  size_t used = 0;
+  // put() consumes what it can per call (a header, then body pieces).
+  while (!ec && !parser.is_done() && used < bytes.size()) {
+    const size_t n = parser.put(asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+    if (n == 0 && !ec) break;
+    used += n;
+  }
+  if (ec == http::error::need_more) ec = {};
+  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  if (!ec && !parser.is_done()) ec = http::error::partial_message;
+  if (ec == http::error::body_limit) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request body exceeds the limit of ", body_limit, " bytes"));
+  }
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("malformed HTTP request: ", ec.message()));
+  HttpRequest req;
+  FromMessage(parser.release(), &req);
+  return req;
+}
 
 void HttpServer::Impl::Accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {

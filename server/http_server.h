@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -48,6 +49,13 @@ struct HttpResponse {
   std::string body;
   std::string content_type = "application/json";
 };
+
+// Parses one request from `bytes` as a connection does (Beast's parser, the
+// same header limit, `body_limit`) without a socket: for tests and fuzzing.
+// ResourceExhausted for a body over the limit (a connection's 413),
+// InvalidArgument for anything the parser rejects or an incomplete request
+// (400). Bytes after the first request are ignored.
+absl::StatusOr<HttpRequest> ParseHttpRequest(std::string_view bytes, uint64_t body_limit);
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 

@@ -195,7 +195,18 @@ absl::Status ReadDense(uint32_t rows, uint32_t cols, BodyReader* r, DenseTransfo
     return r->Corrupt(
         absl::StrCat("matrix is ", t->rows, " x ", t->cols, ", expected ", rows, " x ", cols));
   }
-  return r->Floats(static_cast<uint64_t>(rows) * cols, "matrix", &t->m);
+  CAIRN_RETURN_IF_ERROR(r->Floats(static_cast<uint64_t>(rows) * cols, "matrix", &t->m));
+  // Our matrices have orthonormal rows (itq, learned rabitq: |entry| <= 1)
+  // or N(0, 1) entries from Rng::Gaussian (lsh: |entry| < 8.6). A larger
+  // entry is no model of ours, and T q of a finite query could overflow.
+  constexpr float kMaxEntry = 16;
+  for (size_t i = 0; i < t->m.size(); ++i) {
+    if (!(std::fabs(t->m[i]) <= kMaxEntry)) {
+      return r->Corrupt(absl::StrCat("matrix entry (", i / cols, ", ", i % cols, ") is ", t->m[i],
+                                     ", beyond +-", kMaxEntry));
+    }
+  }
+  return absl::OkStatus();
 }
 
 SignCodeModel::SignCodeModel(const ModelHeader& h)
@@ -274,10 +285,21 @@ void SignCodeModel::PrepareQuery(const float* q, CodeQuery* cq) const {
   cq->q_norm2 = static_cast<float>(q2);
   constexpr uint32_t kLevels = (1u << kQueryBits) - 1;
   const float scale = (hi - lo) / kLevels;
+  const float inv = scale > 0 ? 1.0f / scale : 0.0f;
   cq->offset = lo;
-  cq->scale = scale;
   cq->planes.assign(static_cast<size_t>(kQueryBits) * words_, 0);
-  if (!(scale > 0)) return;  // all t_j == lo: u = 0 is exact
+  // The conversion of level below is defined only for a finite level, so
+  // the range must be positive with a finite reciprocal. Otherwise every
+  // u_j = 0 (t_j ~= lo): exact when all t_j == lo; when the range is so
+  // small that scale is subnormal and 1 / scale overflows (hi - lo below
+  // ~255 * FLT_MIN, from tiny matrix entries or query values) the error is
+  // below that range; when T q overflowed, no estimate means anything and
+  // this one is at least defined (t_sum is not finite iff some t_j is not).
+  if (!(scale > 0) || !std::isfinite(scale) || !std::isfinite(inv) || !std::isfinite(t_sum)) {
+    cq->scale = 0;
+    return;
+  }
+  cq->scale = scale;
   // Randomised rounding makes offset + scale * u_j an unbiased estimate of
   // t_j; the seed depends on the query so its estimates are reproducible.
   uint64_t h = seed_;
@@ -287,7 +309,6 @@ void SignCodeModel::PrepareQuery(const float* q, CodeQuery* cq) const {
     h = Rng::Mix(h, bits);
   }
   Rng rng(h);
-  const float inv = 1.0f / scale;
   // Word by word, with the planes' words in registers: this loop runs once
   // per query over every code bit, and writing bits straight into the plane
   // vector cost ~10% of a Fashion-MNIST two-step search (measured).

@@ -301,7 +301,7 @@ class LiveIndex {
   // shared to name results).
   absl::Mutex write_mu_;
   mutable absl::Mutex id_mu_;
-  IdMap ids_{0} ABSL_GUARDED_BY(id_mu_);
+  IdMap ids_ ABSL_GUARDED_BY(id_mu_){0};
   std::unique_ptr<VersionMap> versions_;  // written under write_mu_, read lock-free
   // Versions issued but not yet applied (writes between steps 1 and 3, and
   // reassignments in progress): the next version is issued above them.

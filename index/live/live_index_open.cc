@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_fields.h"
 #include "common/status_macros.h"
 #include "index/live/live_index.h"
 #include "index/live/live_internal.h"
@@ -192,18 +193,26 @@ absl::Status LiveIndex::LoadLiveGeneration(const std::string& manifest_path,
   CAIRN_ASSIGN_OR_RETURN(std::string body, ReadRecordFile(env_, manifest_path, kLiveManifestMagic,
                                                           kLiveFormatVersion, &version));
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("generation") ||
-      !j.contains("wal_start") || !j.contains("postings_bytes") || !j.contains("num_heads")) {
+  if (j.is_discarded() || !j.is_object()) {
     return absl::DataLossError(absl::StrCat(manifest_path, ": malformed live manifest"));
   }
-  generation_ = j["generation"].get<uint64_t>();
-  wal_start_ = j["wal_start"].get<uint64_t>();
-  *postings_bytes = j["postings_bytes"].get<uint64_t>();
-  const uint64_t num_heads = j["num_heads"].get<uint64_t>();
-  maintenance_counts_.splits = j.value("splits", uint64_t{0});
-  maintenance_counts_.merges = j.value("merges", uint64_t{0});
-  maintenance_counts_.reassigned = j.value("reassigned", uint64_t{0});
-  n_checkpoints_ = j.value("checkpoints", uint64_t{0});
+  // get<uint64_t>() would throw on a string and convert a float unchecked.
+  auto field = [&](const char* key, std::optional<uint64_t> fallback) -> absl::StatusOr<uint64_t> {
+    absl::StatusOr<uint64_t> v = JsonUint(j, key, UINT64_MAX, fallback);
+    if (!v.ok()) {
+      return absl::DataLossError(
+          absl::StrCat(manifest_path, ": malformed live manifest: ", v.status().message()));
+    }
+    return v;
+  };
+  CAIRN_ASSIGN_OR_RETURN(generation_, field("generation", std::nullopt));
+  CAIRN_ASSIGN_OR_RETURN(wal_start_, field("wal_start", std::nullopt));
+  CAIRN_ASSIGN_OR_RETURN(*postings_bytes, field("postings_bytes", std::nullopt));
+  CAIRN_ASSIGN_OR_RETURN(const uint64_t num_heads, field("num_heads", std::nullopt));
+  CAIRN_ASSIGN_OR_RETURN(maintenance_counts_.splits, field("splits", 0));
+  CAIRN_ASSIGN_OR_RETURN(maintenance_counts_.merges, field("merges", 0));
+  CAIRN_ASSIGN_OR_RETURN(maintenance_counts_.reassigned, field("reassigned", 0));
+  CAIRN_ASSIGN_OR_RETURN(n_checkpoints_, field("checkpoints", 0));
 
   const std::string heads_path = GenFile(dir_, "heads", generation_);
   CAIRN_ASSIGN_OR_RETURN(std::string hb, ReadRecordFile(env_, heads_path, kLiveHeadsMagic,

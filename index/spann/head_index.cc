@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <exception>
 #include <thread>
 
@@ -16,32 +17,145 @@
 namespace cairn {
 namespace {
 
-// hnswlib's file starts with these size_t fields (hnswalg.h, saveIndex), and
-// loadIndex allocates and seeks by them before any check of its own.
-struct GraphSizes {
-  size_t offset_level0;
-  size_t max_elements;
-  size_t cur_element_count;
-  size_t size_data_per_element;
+// hnswlib 0.6.2's file header (hnswalg.h, saveIndex), in file order.
+// loadIndex allocates and seeks by these before any check of its own, and
+// searches trust every link it then reads; CheckGraphHeader and
+// CheckLoadedGraph refuse what our writer (Build, Add) could not have made.
+#pragma pack(push, 1)
+struct GraphHeader {
+  uint64_t offset_level0;
+  uint64_t max_elements;
+  uint64_t cur_element_count;
+  uint64_t size_data_per_element;
+  uint64_t label_offset;
+  uint64_t offset_data;
+  int32_t max_level;
+  uint32_t enter_point;
+  uint64_t max_m;
+  uint64_t max_m0;
+  uint64_t m;
+  double mult;
+  uint64_t ef_construction;
 };
+#pragma pack(pop)
+static_assert(sizeof(GraphHeader) == 96);
 
-// Reads the sizes through the Env (so that a read error is a Status naming
-// the file) and checks that the level-0 block they describe fits the file.
-absl::Status CheckGraphSizes(Env* env, const std::string& path) {
+// Far above any M we build with (HeadIndexOptions::m, 16 by default); bounds
+// the link lists a corrupt file can make hnswlib allocate and walk.
+constexpr uint64_t kMaxGraphM = 1024;
+constexpr int32_t kMaxGraphLevel = 64;
+
+absl::Status GraphCorrupt(const std::string& path, const std::string& what) {
+  return absl::DataLossError(absl::StrCat(path, ": head index is corrupt: ", what));
+}
+
+// After the elements' level-0 blocks, hnswlib's file holds per element a
+// u32 byte count and then that many bytes of upper-level link lists, one
+// block of max_m links plus a count per level. loadIndex takes the level as
+// count / block size and mallocs count bytes, freed only for levels above 0:
+// a count that is not a whole number of blocks (or below one block) leaks
+// and is nothing our writer makes. The walk must also end at the file's
+// end, as hnswlib's own check requires.
+absl::Status CheckLinkListSizes(const RandomAccessFile& file, const std::string& path,
+                                const GraphHeader& h, uint64_t file_bytes) {
+  const uint64_t start = sizeof(h) + h.cur_element_count * h.size_data_per_element;
+  std::string tail(file_bytes - start, '\0');
+  CAIRN_RETURN_IF_ERROR(file.Read(start, tail.size(), tail.data()));
+  const uint64_t block = h.max_m * sizeof(uint32_t) + sizeof(uint32_t);
+  uint64_t pos = 0;
+  for (uint64_t i = 0; i < h.cur_element_count; ++i) {
+    uint32_t bytes = 0;
+    if (tail.size() - pos < sizeof(bytes)) {
+      return GraphCorrupt(path, absl::StrCat("the link lists end before element ", i));
+    }
+    std::memcpy(&bytes, tail.data() + pos, sizeof(bytes));
+    pos += sizeof(bytes);
+    if (bytes % block != 0 || bytes / block > static_cast<uint64_t>(h.max_level) ||
+        tail.size() - pos < bytes) {
+      return GraphCorrupt(path, absl::StrCat("element ", i, " has ", bytes,
+                                             " bytes of upper-level links (blocks of ", block,
+                                             " bytes, top level ", h.max_level, ")"));
+    }
+    pos += bytes;
+  }
+  if (pos != tail.size()) {
+    return GraphCorrupt(path, absl::StrCat(tail.size() - pos, " bytes after the link lists"));
+  }
+  return absl::OkStatus();
+}
+
+// Reads the header through the Env (so that a read error is a Status naming
+// the file) and checks it against the layout hnswlib derives for `dim`
+// floats, and the sizes against the file.
+absl::Status CheckGraphHeader(Env* env, const std::string& path, uint32_t dim) {
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env->NewRandomAccessFile(path));
   CAIRN_ASSIGN_OR_RETURN(const uint64_t file_bytes, env->FileSize(path));
-  GraphSizes s;
-  if (file_bytes < sizeof(s)) {
-    return absl::DataLossError(absl::StrCat(path, ": head index of ", file_bytes,
-                                            " bytes is shorter than its header"));
+  GraphHeader h;
+  if (file_bytes < sizeof(h)) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": head index of ", file_bytes, " bytes is shorter than its header"));
   }
-  CAIRN_RETURN_IF_ERROR(file->Read(0, sizeof(s), &s));
-  const uint64_t room = file_bytes - sizeof(s);
-  if (s.cur_element_count > s.max_elements ||
-      (s.size_data_per_element != 0 && s.cur_element_count > room / s.size_data_per_element)) {
-    return absl::DataLossError(absl::StrCat(path, ": head index says ", s.cur_element_count,
-                                            " heads of ", s.size_data_per_element,
-                                            " bytes, more than its ", file_bytes, " bytes hold"));
+  CAIRN_RETURN_IF_ERROR(file->Read(0, sizeof(h), &h));
+  const uint64_t links0 = h.max_m0 * sizeof(uint32_t) + sizeof(uint32_t);
+  if (h.offset_level0 != 0 || h.max_m == 0 || h.max_m > kMaxGraphM || h.max_m0 == 0 ||
+      h.max_m0 > 2 * kMaxGraphM || h.offset_data != links0 ||
+      h.label_offset != links0 + uint64_t{dim} * sizeof(float) ||
+      h.size_data_per_element != h.label_offset + sizeof(size_t)) {
+    return GraphCorrupt(path, absl::StrCat("element layout (M ", h.max_m, "/", h.max_m0, ", ",
+                                           h.size_data_per_element,
+                                           " bytes per element) is not that of dimension ", dim));
+  }
+  const uint64_t room = file_bytes - sizeof(h);
+  if (h.cur_element_count > h.max_elements || h.cur_element_count > UINT32_MAX ||
+      h.cur_element_count > room / h.size_data_per_element ||
+      h.max_elements > std::max<uint64_t>(1024, 2 * h.cur_element_count)) {
+    return GraphCorrupt(path, absl::StrCat(h.cur_element_count, " heads of capacity ",
+                                           h.max_elements, " in ", file_bytes, " bytes"));
+  }
+  const bool empty = h.cur_element_count == 0;
+  if (!(h.mult > 0 && h.mult < 1e6) || h.ef_construction > (1u << 20) ||
+      h.max_level > kMaxGraphLevel ||
+      (!empty && (h.max_level < 0 || h.enter_point >= h.cur_element_count))) {
+    return GraphCorrupt(path, absl::StrCat("entry point ", h.enter_point, " at level ", h.max_level,
+                                           ", mult ", h.mult));
+  }
+  return CheckLinkListSizes(*file, path, h, file_bytes);
+}
+
+// One link list: at most `max_links` links (hnswlib keeps the count in the
+// low 16 bits), each to an element of at least `level`. The unused slots
+// after them must name elements too: hnswlib's search prefetches the slot
+// after the last link (pointer arithmetic on a garbage id is undefined), and
+// our writer leaves them zero or holding an earlier, valid link.
+bool LinksValid(const hnswlib::HierarchicalNSW<float>& g, uint32_t* list, size_t max_links,
+                int level) {
+  const size_t n = g.getListCount(list);
+  if (n > max_links) return false;
+  for (size_t k = 1; k <= max_links; ++k) {
+    const uint32_t to = list[k];
+    if (to >= g.cur_element_count || (k <= n && g.element_levels_[to] < level)) return false;
+  }
+  return true;
+}
+
+// After hnswlib's load: every link names an element that exists at the
+// link's level (a search follows them unchecked), no element is above the
+// top level, and the entry point is at the top.
+absl::Status CheckLoadedGraph(const hnswlib::HierarchicalNSW<float>& g, const std::string& path) {
+  for (size_t i = 0; i < g.cur_element_count; ++i) {
+    const int top = g.element_levels_[i];
+    if (top > g.maxlevel_) {
+      return GraphCorrupt(path, absl::StrCat("element ", i, " is at level ", top,
+                                             " above the top level ", g.maxlevel_));
+    }
+    bool ok = LinksValid(g, g.get_linklist0(i), g.maxM0_, 0);
+    for (int level = 1; ok && level <= top; ++level) {
+      ok = LinksValid(g, g.get_linklist(i, level), g.maxM_, level);
+    }
+    if (!ok) return GraphCorrupt(path, absl::StrCat("element ", i, " has a bad link list"));
+  }
+  if (g.cur_element_count > 0 && g.element_levels_[g.enterpoint_node_] != g.maxlevel_) {
+    return GraphCorrupt(path, "the entry point is not at the top level");
   }
   return absl::OkStatus();
 }
@@ -93,8 +207,8 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Build(const float* heads, 
   return index;
 }
 
-absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::CreateEmpty(
-    uint32_t dim, Metric metric, const HeadIndexOptions& options) {
+absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::CreateEmpty(uint32_t dim, Metric metric,
+                                                                  const HeadIndexOptions& options) {
   if (dim == 0) return absl::InvalidArgumentError("head index: dimension 0");
   std::unique_ptr<HeadIndex> index(new HeadIndex());
   index->count_ = 0;
@@ -126,7 +240,7 @@ absl::Status HeadIndex::Save(const std::string& path, Env* env) const {
 
 absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Load(const std::string& path, uint32_t dim,
                                                            Metric metric, Env* env) {
-  CAIRN_RETURN_IF_ERROR(CheckGraphSizes(env, path));
+  CAIRN_RETURN_IF_ERROR(CheckGraphHeader(env, path, dim));
   std::unique_ptr<HeadIndex> index(new HeadIndex());
   index->dim_ = dim;
   index->impl_ = std::make_unique<Impl>();
@@ -144,6 +258,7 @@ absl::StatusOr<std::unique_ptr<HeadIndex>> HeadIndex::Load(const std::string& pa
   // every vector flushed after a crash went nowhere) and live_count()
   // underflow.
   auto* h = index->impl_->hnsw.get();
+  CAIRN_RETURN_IF_ERROR(CheckLoadedGraph(*h, path));
   size_t deleted = 0;
   for (size_t i = 0; i < h->cur_element_count; ++i) deleted += h->isMarkedDeleted(i);
   h->num_deleted_ = deleted;
@@ -239,8 +354,10 @@ uint64_t HeadIndex::MemoryBytes() const {
   for (size_t i = 0; i < h->cur_element_count; ++i) {
     if (h->element_levels_[i] > 0) bytes += h->size_links_per_element_ * h->element_levels_[i];
   }
-  bytes += h->max_elements_ * (sizeof(int) + sizeof(void*) + sizeof(std::mutex));  // levels, upper-link pointers, per-node locks
-  bytes += h->max_elements_ * (sizeof(hnswlib::labeltype) + sizeof(hnswlib::tableint)) * 2;  // label map
+  bytes += h->max_elements_ * (sizeof(int) + sizeof(void*) +
+                               sizeof(std::mutex));  // levels, upper-link pointers, per-node locks
+  bytes +=
+      h->max_elements_ * (sizeof(hnswlib::labeltype) + sizeof(hnswlib::tableint)) * 2;  // label map
   return bytes;
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_fields.h"
 #include "common/status_macros.h"
 #include "storage/record_file.h"
 
@@ -28,6 +29,23 @@ absl::Status WriteManifest(Env* env, const std::string& dir, const IndexManifest
                          m.codes != CodeFamily::kNone ? 2 : 1, j.dump(1));
 }
 
+namespace {
+
+// A manifest's unsigned field (common/json_fields.h), DataLoss naming the file.
+absl::StatusOr<uint64_t> ManifestUint(const std::string& path, const nlohmann::json& j,
+                                      const char* key, uint64_t max) {
+  absl::StatusOr<uint64_t> v = JsonUint(j, key, max);
+  if (!v.ok()) return absl::DataLossError(absl::StrCat(path, ": ", v.status().message()));
+  return v;
+}
+absl::StatusOr<uint32_t> ManifestUint32(const std::string& path, const nlohmann::json& j,
+                                        const char* key) {
+  CAIRN_ASSIGN_OR_RETURN(uint64_t v, ManifestUint(path, j, key, UINT32_MAX));
+  return static_cast<uint32_t>(v);
+}
+
+}  // namespace
+
 absl::StatusOr<IndexManifest> ReadManifest(Env* env, const std::string& dir) {
   const std::string path = dir + "/manifest";
   uint32_t version = 0;
@@ -39,7 +57,7 @@ absl::StatusOr<IndexManifest> ReadManifest(Env* env, const std::string& dir) {
   }
   IndexManifest m;
   try {
-    m.dim = j.at("dim").get<uint32_t>();
+    CAIRN_ASSIGN_OR_RETURN(m.dim, ManifestUint32(path, j, "dim"));
     auto metric = ParseMetric(j.at("metric").get<std::string>());
     if (!metric.ok()) return absl::DataLossError(absl::StrCat(path, ": bad metric"));
     m.metric = *metric;
@@ -48,9 +66,9 @@ absl::StatusOr<IndexManifest> ReadManifest(Env* env, const std::string& dir) {
     else if (t == "uint8") m.stored_type = StoredType::kUInt8;
     else if (t == "int8") m.stored_type = StoredType::kInt8;
     else return absl::DataLossError(absl::StrCat(path, ": unknown stored type ", t));
-    m.num_vectors = j.at("num_vectors").get<uint64_t>();
-    m.num_heads = j.at("num_heads").get<uint32_t>();
-    m.total_entries = j.at("total_entries").get<uint64_t>();
+    CAIRN_ASSIGN_OR_RETURN(m.num_vectors, ManifestUint(path, j, "num_vectors", UINT64_MAX));
+    CAIRN_ASSIGN_OR_RETURN(m.num_heads, ManifestUint32(path, j, "num_heads"));
+    CAIRN_ASSIGN_OR_RETURN(m.total_entries, ManifestUint(path, j, "total_entries", UINT64_MAX));
     m.build_params = j.value("build_params", nlohmann::json::object());
     m.files = j.at("files");
     if (j.contains("codes")) {
@@ -60,7 +78,7 @@ absl::StatusOr<IndexManifest> ReadManifest(Env* env, const std::string& dir) {
       auto family = ParseCodeFamily(j["codes"].at("family").get<std::string>());
       if (!family.ok()) return absl::DataLossError(absl::StrCat(path, ": ", family.status().message()));
       m.codes = *family;
-      m.code_entry_bytes = j["codes"].at("entry_bytes").get<uint32_t>();
+      CAIRN_ASSIGN_OR_RETURN(m.code_entry_bytes, ManifestUint32(path, j["codes"], "entry_bytes"));
       if ((m.codes == CodeFamily::kNone) != (m.code_entry_bytes == 0)) {
         return absl::DataLossError(absl::StrCat(path, ": codes and entry bytes disagree"));
       }
