@@ -114,7 +114,7 @@ size_t BucketOf(const std::vector<double>& bounds, double score) {
 // Budgets b_g = the alpha-quantile of each group's oracle counts, alpha the
 // least (by bisection) that reaches the target. False if alpha = 1 does not.
 bool QuantileBudgets(const std::vector<std::vector<const RouteObservation*>>& groups, double target,
-                     uint32_t max_n, std::vector<uint32_t>* budgets) {
+                     uint32_t max_n, uint32_t min_n, std::vector<uint32_t>* budgets) {
   std::vector<std::vector<uint32_t>> counts(groups.size());
   double total = 0;
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -125,14 +125,14 @@ bool QuantileBudgets(const std::vector<std::vector<const RouteObservation*>>& gr
     total += groups[g].size();
   }
   auto at = [&](double alpha, std::vector<uint32_t>* out) {
-    out->assign(groups.size(), 1);
+    out->assign(groups.size(), min_n);
     double recall = 0;
     for (size_t g = 0; g < groups.size(); ++g) {
       if (counts[g].empty()) continue;
       const size_t i =
           std::min(counts[g].size() - 1,
                    static_cast<size_t>(std::ceil(alpha * counts[g].size())) - (alpha > 0 ? 1 : 0));
-      (*out)[g] = std::max<uint32_t>(1, counts[g][i]);
+      (*out)[g] = std::max(min_n, counts[g][i]);
       for (const RouteObservation* q : groups[g]) recall += RecallAt(*q, (*out)[g]);
     }
     return recall / total;
@@ -177,19 +177,19 @@ double BudgetRule::Score(const std::vector<double>& f) const {
 }
 
 uint32_t BudgetRule::Budget(const std::vector<double>& f) const {
-  return budget[BucketOf(bounds, Score(f))];
+  return std::max(min_postings, budget[BucketOf(bounds, Score(f))]);
 }
 
 bool AllocateBudgets(const std::vector<std::vector<const RouteObservation*>>& groups, double target,
-                     uint32_t max_n, std::vector<uint32_t>* budgets) {
+                     uint32_t max_n, std::vector<uint32_t>* budgets, uint32_t min_n) {
   const size_t ng = groups.size();
   std::vector<std::vector<double>> hits(ng);
   double total_q = 0, have = 0;
-  budgets->assign(ng, 1);
+  budgets->assign(ng, min_n);
   for (size_t g = 0; g < ng; ++g) {
     hits[g] = GroupHits(groups[g], max_n);
     total_q += groups[g].size();
-    have += hits[g][1];
+    have += hits[g][min_n];
   }
   const double need = target * total_q - 1e-9;
   // (gain per posting, group, new count); a popped entry is stale unless its
@@ -243,6 +243,7 @@ absl::StatusOr<BudgetRule> CalibrateBudget(const std::vector<RouteObservation>& 
   if (calib.empty()) return absl::InvalidArgumentError("no calibration queries");
   BudgetRule rule;
   rule.features = features;
+  rule.min_postings = std::max<uint32_t>(1, o.min_postings);
   FitScore(calib, o.max_postings, &rule);
   std::vector<double> scores(calib.size());
   for (size_t i = 0; i < calib.size(); ++i) scores[i] = rule.Score(calib[i].features);
@@ -251,9 +252,10 @@ absl::StatusOr<BudgetRule> CalibrateBudget(const std::vector<RouteObservation>& 
   for (size_t i = 0; i < calib.size(); ++i) {
     groups[BucketOf(rule.bounds, scores[i])].push_back(&calib[i]);
   }
-  const bool ok = o.method == BudgetMethod::kGreedy
-                      ? AllocateBudgets(groups, o.target, o.max_postings, &rule.budget)
-                      : QuantileBudgets(groups, o.target, o.max_postings, &rule.budget);
+  const bool ok =
+      o.method == BudgetMethod::kGreedy
+          ? AllocateBudgets(groups, o.target, o.max_postings, &rule.budget, o.min_postings)
+          : QuantileBudgets(groups, o.target, o.max_postings, o.min_postings, &rule.budget);
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "recall %.3f is out of reach within %u postings", o.target, o.max_postings));

@@ -51,6 +51,7 @@ struct BudgetRule {
   std::vector<double> coef;         // intercept, then one per feature
   std::vector<double> bounds;       // bucket upper bounds on the score (B - 1)
   std::vector<uint32_t> budget;     // postings per bucket (B)
+  uint32_t min_postings = 1;        // already read before the rule applies
   double calib_recall = 0;          // mean recall on the calibration queries
   double calib_r2 = 0;              // of the score against log(oracle count)
 
@@ -62,6 +63,9 @@ struct BudgetOptions {
   double target = 0.95;
   uint32_t buckets = 8;
   uint32_t max_postings = 128;  // the studied prefix
+  // A second-stage rule has read this many postings before it decides: no
+  // bucket gets fewer.
+  uint32_t min_postings = 1;
   BudgetMethod method = BudgetMethod::kGreedy;
 };
 
@@ -84,7 +88,8 @@ BudgetOutcome EvaluateBudget(const BudgetRule& rule, const std::vector<RouteObse
 // group's recall curve does not stop it). budgets gets one count per group.
 // False when the target is out of reach within max_postings.
 bool AllocateBudgets(const std::vector<std::vector<const RouteObservation*>>& groups, double target,
-                     uint32_t max_postings, std::vector<uint32_t>* budgets);
+                     uint32_t max_postings, std::vector<uint32_t>* budgets,
+                     uint32_t min_postings = 1);
 
 // The per-query lower bound: each query reads its own count (one group per
 // query), the mean recall reaching `target`.

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/route_budget.h"
+#include "bench/route_orders.h"
 #include "bench/route_report.h"
 #include "bench/spann_queries.h"
 #include "common/random.h"
@@ -58,15 +59,6 @@ absl::StatusOr<IndexParts> OpenParts(const std::string& dir) {
   }
   return p;
 }
-
-// Vector id -> the heads whose postings hold it (compressed rows).
-struct Membership {
-  std::vector<uint64_t> start;  // num_vectors + 1
-  std::vector<uint32_t> heads;
-  std::span<const uint32_t> of(uint32_t id) const {
-    return {heads.data() + start[id], heads.data() + start[id + 1]};
-  }
-};
 
 absl::StatusOr<Membership> ReadMembership(const std::string& dir, const IndexParts& parts) {
   absl::flat_hash_map<uint64_t, uint32_t> head_at;
@@ -122,63 +114,105 @@ absl::StatusOr<GaussianMixture> FitHeadMixture(const IndexParts& parts, uint32_t
 // Per-thread scratch of Observe.
 struct ObserveScratch {
   std::vector<HeadHit> hits;
-  std::vector<uint32_t> position;  // head -> rank in the order, kUnreached if absent
-  std::vector<float> posterior;
+  OrderScratch order;
+  std::vector<float> posterior;  // log p(c | q)
+  std::vector<float> tempered;
 };
+
+// What Observe measures besides the main observation.
+struct OrderExtras {
+  std::vector<RouteObservation> alternatives;  // AlternativeOrderNames()
+  Cover cover_all, cover_nine;
+};
+
+// Entropy (nats) of softmax(log_p / t).
+double TemperedEntropy(const std::vector<float>& log_p, double t, std::vector<float>* p) {
+  p->resize(log_p.size());
+  float top = -INFINITY;
+  for (float v : log_p) top = std::max(top, v);
+  double sum = 0;
+  for (size_t c = 0; c < log_p.size(); ++c) {
+    (*p)[c] = static_cast<float>(std::exp((log_p[c] - top) / t));
+    sum += (*p)[c];
+  }
+  for (float& v : *p) v = static_cast<float>(v / sum);
+  return GaussianMixture::Entropy(*p);
+}
 
 // The head order, first ranks and features of one query. `gt` holds k ids
 // (-1 past the end).
 RouteObservation Observe(const float* q, const int32_t* gt, uint32_t k, const RouteStudyOptions& o,
                          const IndexParts& parts, const Membership& mem, const GaussianMixture& gmm,
-                         ObserveScratch* s) {
+                         ObserveScratch* s, OrderExtras* extras) {
   RouteObservation obs;
   parts.heads->Search(q, o.prefix, std::max(o.head_ef, o.prefix), &s->hits);
-  if (s->position.empty()) s->position.assign(parts.heads->size(), kUnreached);
-  obs.cum_kib.assign(s->hits.size() + 1, 0.0f);
-  for (size_t i = 0; i < s->hits.size(); ++i) {
-    s->position[s->hits[i].head] = static_cast<uint32_t>(i);
-    obs.cum_kib[i + 1] = obs.cum_kib[i] + parts.directory[s->hits[i].head].bytes / 1024.0f;
-  }
-  for (uint32_t j = 0; j < k; ++j) {
-    if (gt[j] < 0) continue;
-    uint32_t first = kUnreached;
-    for (uint32_t h : mem.of(static_cast<uint32_t>(gt[j]))) first = std::min(first, s->position[h]);
-    obs.first_rank.push_back(first);
-  }
-  std::sort(obs.first_rank.begin(), obs.first_rank.end());
-  for (const HeadHit& hit : s->hits) s->position[hit.head] = kUnreached;
+  if (s->order.position.empty()) s->order.position.assign(parts.heads->size(), kUnreached);
+  std::vector<uint32_t> order;
+  for (const HeadHit& h : s->hits) order.push_back(h.head);
+  RankInOrder(order, gt, k, mem, parts.directory, &s->order, &obs);
+  AlternativeOrders(s->hits, gt, k, mem, parts.directory, &s->order, &extras->alternatives);
+  extras->cover_all = GreedyCover(s->hits, gt, k, 0, mem, parts.directory, &s->order);
+  extras->cover_nine = GreedyCover(s->hits, gt, k, 9, mem, parts.directory, &s->order);
   // Features, in RouteFeatureNames() order.
   auto dist = [&](size_t i) {
     return std::sqrt(std::max(0.0f, s->hits[std::min(i, s->hits.size() - 1)].distance));
   };
-  gmm.Posteriors(q, &s->posterior);
-  obs.features.push_back(GaussianMixture::Entropy(s->posterior));
-  obs.features.push_back(*std::max_element(s->posterior.begin(), s->posterior.end()));
+  // In hundreds of dimensions a diagonal Gaussian's log-density differs by
+  // hundreds of nats between components, so p(c|q) is one-hot and its entropy
+  // ~0 for nearly every query; tempered posteriors softmax(log p / T) keep
+  // the ranking of the components and spread their mass.
+  s->posterior.resize(gmm.components());
+  gmm.LogPosteriors(q, s->posterior.data());
+  const double dim = parts.manifest.dim;
+  for (double t : {1.0, std::sqrt(dim), dim / 4, dim}) {
+    obs.features.push_back(TemperedEntropy(s->posterior, t, &s->tempered));
+  }
+  obs.features.push_back(std::exp(*std::max_element(s->posterior.begin(), s->posterior.end())));
   for (size_t r : {2, 4, 8, 16}) {
     obs.features.push_back(dist(r - 1) > 0 ? dist(0) / dist(r - 1) : 1.0);
   }
   obs.features.push_back(dist(0));
+  // How far out of its nearest posting the query lies (radius: the farthest
+  // entry from that head): near the edge, neighbours spill into others.
+  const float radius = parts.directory[s->hits[0].head].radius;
+  obs.features.push_back(radius > 0 ? dist(0) / radius : 1.0);
   return obs;
 }
 
 // Observe for every row of `queries`, split across the cores.
 std::vector<RouteObservation> ObserveAll(const FloatMatrix& queries, const GroundTruth& gt,
                                          const RouteStudyOptions& o, const IndexParts& parts,
-                                         const Membership& mem, const GaussianMixture& gmm) {
+                                         const Membership& mem, const GaussianMixture& gmm,
+                                         std::vector<OrderExtras>* extras) {
   std::vector<RouteObservation> out(queries.rows);
+  extras->assign(queries.rows, {});
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       ObserveScratch scratch;
       for (uint64_t i = t; i < queries.rows; i += threads) {
-        out[i] =
-            Observe(queries.row(i), gt.row(i), std::min(o.k, gt.k), o, parts, mem, gmm, &scratch);
+        out[i] = Observe(queries.row(i), gt.row(i), std::min(o.k, gt.k), o, parts, mem, gmm,
+                         &scratch, &(*extras)[i]);
       }
     });
   }
   for (auto& th : pool) th.join();
   return out;
+}
+
+// Regroups per-query extras by alternative order.
+void KeepExtras(const std::vector<OrderExtras>& extras,
+                std::vector<std::vector<RouteObservation>>* alternatives,
+                std::vector<Cover>* cover_all, std::vector<Cover>* cover_nine) {
+  alternatives->assign(AlternativeOrderNames().size(), {});
+  for (const OrderExtras& e : extras) {
+    for (size_t a = 0; a < e.alternatives.size(); ++a) {
+      (*alternatives)[a].push_back(e.alternatives[a]);
+    }
+    cover_all->push_back(e.cover_all);
+    cover_nine->push_back(e.cover_nine);
+  }
 }
 
 // Base vectors as calibration queries: sampled without replacement, heads
@@ -261,6 +295,59 @@ absl::StatusOr<std::pair<double, double>> SearcherCheck(const RouteStudyOptions&
                         run.stats.bytes_read / 1024.0 / std::max<uint64_t>(q.rows, 1));
 }
 
+// Second-stage features: what a query has found after reading its first
+// n0 postings (the real searcher, same beam as the study's head order):
+//   D10/d1         its k-th distance so far over the nearest head's distance;
+//   D10/d(n0+1)    ... over the distance of the next head in the order;
+//   log candidates log(1 + heads j >= n0 of the prefix with
+//                  d(q, h_j) - radius_j < D10), the postings that may still
+//                  hold a closer vector (triangle inequality);
+//   late finds     current top-k entries first found in postings n0/2..n0-1
+//                  (still improving when many).
+// self[i] is query i's own id for base-vector queries (skipped), else -1.
+absl::Status AddStageFeatures(const RouteStudyOptions& o, const SpannIndex& index,
+                              const IndexParts& parts, const Membership& mem, const FloatMatrix& q,
+                              const std::vector<int64_t>& self,
+                              std::vector<RouteObservation>* obs) {
+  const uint32_t n0 = o.stage_postings;
+  SpannSearchParams p;
+  p.k = o.k + 1;
+  p.max_postings = n0;
+  p.head_ef = std::max(o.head_ef, o.prefix);
+  CAIRN_ASSIGN_OR_RETURN(auto ctx, index.NewContext());
+  std::vector<Neighbor> found;
+  std::vector<HeadHit> hits;
+  std::vector<uint32_t> position(parts.heads->size(), kUnreached);
+  SearchStats stats;
+  for (uint64_t i = 0; i < q.rows; ++i) {
+    CAIRN_RETURN_IF_ERROR(index.Search(q.row(i), p, ctx.get(), &found, &stats));
+    std::erase_if(found, [&](const Neighbor& n) { return n.id == self[i]; });
+    if (found.size() > o.k) found.resize(o.k);
+    parts.heads->Search(q.row(i), o.prefix, p.head_ef, &hits);
+    for (size_t j = 0; j < hits.size(); ++j) position[hits[j].head] = static_cast<uint32_t>(j);
+    const double d10 = found.empty() ? 0.0 : std::sqrt(std::max(0.0f, found.back().distance));
+    auto dist = [&](size_t j) {
+      return std::sqrt(std::max(0.0f, hits[std::min(j, hits.size() - 1)].distance));
+    };
+    uint32_t candidates = 0, late = 0;
+    for (size_t j = n0; j < hits.size(); ++j) {
+      candidates += dist(j) - parts.directory[hits[j].head].radius < d10;
+    }
+    for (const Neighbor& n : found) {
+      uint32_t first = kUnreached;
+      for (uint32_t h : mem.of(n.id)) first = std::min(first, position[h]);
+      late += first != kUnreached && first >= n0 / 2;
+    }
+    for (const HeadHit& h : hits) position[h.head] = kUnreached;
+    auto& f = (*obs)[i].features;
+    f.push_back(dist(0) > 0 ? d10 / dist(0) : 1.0);
+    f.push_back(dist(n0) > 0 ? d10 / dist(n0) : 1.0);
+    f.push_back(std::log1p(candidates));
+    f.push_back(late);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RouteStudyOptions::Validate() const {
@@ -307,9 +394,21 @@ absl::Status RunRouteStudy(const RouteStudyOptions& o, std::ostream& out) {
   CAIRN_ASSIGN_OR_RETURN(GroundTruth calib_gt, LeaveOneOutTruth(o, calib_q, calib_ids));
   data.calib_gt_s = Seconds(t0);
   t0 = Clock::now();
-  data.test = ObserveAll(test_q, test_gt, o, parts, mem, gmm);
-  data.calib = ObserveAll(calib_q, calib_gt, o, parts, mem, gmm);
+  std::vector<OrderExtras> test_extras, calib_extras;
+  data.test = ObserveAll(test_q, test_gt, o, parts, mem, gmm, &test_extras);
+  data.calib = ObserveAll(calib_q, calib_gt, o, parts, mem, gmm, &calib_extras);
+  KeepExtras(test_extras, &data.alt_test, &data.cover_all, &data.cover_nine);
+  std::vector<Cover> unused_all, unused_nine;
+  KeepExtras(calib_extras, &data.alt_calib, &unused_all, &unused_nine);
   data.observe_s = Seconds(t0);
+  if (o.stage_postings > 0) {
+    t0 = Clock::now();
+    CAIRN_ASSIGN_OR_RETURN(auto index, SpannIndex::Open(o.index));
+    std::vector<int64_t> self(calib_ids.begin(), calib_ids.end()), none(test_q.rows, -1);
+    CAIRN_RETURN_IF_ERROR(AddStageFeatures(o, *index, parts, mem, test_q, none, &data.test));
+    CAIRN_RETURN_IF_ERROR(AddStageFeatures(o, *index, parts, mem, calib_q, self, &data.calib));
+    data.stage_s = Seconds(t0);
+  }
   if (o.check_postings > 0) {
     CAIRN_ASSIGN_OR_RETURN(auto check, SearcherCheck(o, test_q, test_gt));
     data.check_recall = check.first;

@@ -16,7 +16,10 @@
 //   4. for each feature set (fixed, entropy, ratios, both, ...) and each
 //      recall target, a budget rule calibrated on the calibration queries
 //      (bench/route_budget.h) applied to the test queries: recall reached,
-//      mean postings and KiB, against the per-query oracle.
+//      mean postings and KiB, against the per-query oracle;
+//   5. second-stage features after the first stage_postings postings (the
+//      real searcher), and the same budgets over orders that use the
+//      posting radius plus the set-cover bound (bench/route_orders.h).
 //
 // Recall here is exact without running the searcher: a posting scan
 // computes exact distances, so the true neighbours among the postings read
@@ -52,8 +55,10 @@ struct RouteStudyOptions {
   // d1 = 0 and reads its own posting first.
   bool skip_head_queries = true;
   uint64_t seed = 7;
+  // Second-stage features after this many postings (0: none); rules that
+  // use them read at least this many.
+  uint32_t stage_postings = 8;
   uint32_t check_postings = 16;  // fixed count of the real-searcher check; 0: none
-  std::string json;              // also write the results here
   absl::Status Validate() const;
 };
 

@@ -65,6 +65,9 @@ void AddBenchRouteCommand(CLI::App* bench, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--buckets", o.buckets, "Score buckets of a budget rule")->capture_default_str();
   cmd->add_option("--targets", o.targets, "Recall targets")->delimiter(',')->capture_default_str();
+  cmd->add_option("--stage-postings", o.stage_postings,
+                  "Second-stage features after this many postings (0: none)")
+      ->capture_default_str();
   cmd->add_option("--check-postings", o.check_postings,
                   "Fixed count of the real-searcher check (0: none)")
       ->capture_default_str();
