@@ -22,6 +22,7 @@
 #include "bench/method_registry.h"
 #include "bench/report.h"
 #include "bench/stream_bench.h"
+#include "cli/bench_route_command.h"
 #include "cli/bench_soak_command.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
@@ -367,6 +368,7 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   AddInterleaveCommand(cmd, exit_code);
   AddIoCostCommand(cmd, exit_code);
   AddBenchSoakCommand(cmd, exit_code);
+  AddBenchRouteCommand(cmd, exit_code);
   // CLI11 runs this after a nested subcommand's callback; they own the run.
   cmd->callback([cmd, args, exit_code] {
     for (const CLI::App* sub : cmd->get_subcommands({})) {
