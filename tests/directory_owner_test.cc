@@ -43,12 +43,15 @@ TEST(DirectoryOwnerTest, SecondLiveIndexAndBuildIntoItAreRefused) {
   EXPECT_EQ(std::filesystem::last_write_time(*dir + "/manifest"), manifest_time);
 
   // The first index still answers; once it is closed the directory is free.
-  auto ctx = (*first)->NewContext();
-  ASSERT_TRUE(ctx.ok());
-  auto hits = TopHits(**first, ctx->get(), std::vector<float>(base.row(5), base.row(5) + base.dim));
-  ASSERT_TRUE(hits.ok());
-  ASSERT_FALSE(hits->empty());
-  EXPECT_EQ((*hits)[0].distance, 0.0f);
+  {
+    auto ctx = (*first)->NewContext();  // must not outlive the index
+    ASSERT_TRUE(ctx.ok());
+    auto hits =
+        TopHits(**first, ctx->get(), std::vector<float>(base.row(5), base.row(5) + base.dim));
+    ASSERT_TRUE(hits.ok());
+    ASSERT_FALSE(hits->empty());
+    EXPECT_EQ((*hits)[0].distance, 0.0f);
+  }
   first->reset();
   EXPECT_TRUE(LiveIndex::Open(*dir, o).ok());
 }

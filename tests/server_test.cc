@@ -541,8 +541,9 @@ TEST(RouteTableTest, LiteralsAndPlaceholdersMatchWholePaths) {
   PathParams params;
   EXPECT_TRUE(MatchPath("/", {}, &params));
   EXPECT_FALSE(MatchPath("/", {"collections"}, &params));
-  ASSERT_TRUE(MatchPath("/collections/{name}/points/{id}", {"collections", "c", "points", "7"},
-                        &params));
+  // The params view into the segments: they must outlive the checks.
+  const std::vector<std::string> segments = {"collections", "c", "points", "7"};
+  ASSERT_TRUE(MatchPath("/collections/{name}/points/{id}", segments, &params));
   EXPECT_EQ(params.Get("name"), "c");
   EXPECT_EQ(params.Get("id"), "7");
   EXPECT_EQ(params.Get("other"), "");

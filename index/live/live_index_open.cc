@@ -230,7 +230,7 @@ absl::Status LiveIndex::LoadLiveGeneration(const std::string& manifest_path,
                                             " heads"));
   }
   packed->resize(num_heads);
-  std::memcpy(packed->data(), db.data(), db.size());
+  if (!db.empty()) std::memcpy(packed->data(), db.data(), db.size());
   const std::string ids_path = GenFile(dir_, "idmap", generation_);
   CAIRN_ASSIGN_OR_RETURN(std::string ib, ReadRecordFile(env_, ids_path, kIdMapMagic,
                                                         kIdMapFormatVersion, &version));

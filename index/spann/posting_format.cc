@@ -84,9 +84,11 @@ void EncodePosting(uint32_t dim, StoredType type, const uint32_t* ids, const uin
   std::memcpy(p + 6, &flags, 2);
   std::memcpy(p + 8, &dim, 4);
   std::memcpy(p + 12, &code_bytes, 4);
-  std::memcpy(p + kPostingHeaderBytes, ids, 4ull * count);
-  if (versions != nullptr) std::memcpy(p + kPostingHeaderBytes + 4ull * count, versions, count);
-  std::memcpy(p + VectorsOffset(count), vectors, uint64_t{count} * dim * StoredTypeSize(type));
+  if (count > 0) {  // an empty posting may come with null arrays
+    std::memcpy(p + kPostingHeaderBytes, ids, 4ull * count);
+    if (versions != nullptr) std::memcpy(p + kPostingHeaderBytes + 4ull * count, versions, count);
+    std::memcpy(p + VectorsOffset(count), vectors, uint64_t{count} * dim * StoredTypeSize(type));
+  }
 }
 
 absl::StatusOr<PostingView> DecodePosting(std::span<const uint8_t> payload, uint32_t expected_dim,
@@ -155,9 +157,9 @@ void EncodeCodedPosting(uint32_t dim, StoredType type, uint32_t entry_bytes,
   std::memcpy(p + 16, &vpp, 2);
   std::memcpy(p + 18, &reserved, 2);
   std::memcpy(p + 20, &l.vector_pages, 4);
-  std::memcpy(p + o.ids, ids, 4ull * count);
-  if (versions != nullptr) std::memcpy(p + o.versions, versions, count);
-  std::memcpy(p + o.codes, codes, uint64_t{entry_bytes} * count);
+  if (count > 0) std::memcpy(p + o.ids, ids, 4ull * count);
+  if (versions != nullptr && count > 0) std::memcpy(p + o.versions, versions, count);
+  if (count > 0) std::memcpy(p + o.codes, codes, uint64_t{entry_bytes} * count);
   const uint64_t vb = uint64_t{dim} * StoredTypeSize(type);
   uint8_t* vec_area = p + l.head_bytes;
   for (uint32_t i = 0; i < count; ++i) {
