@@ -1,4 +1,5 @@
 #include "bench/interleave_bench.h"
+#include "bench/spann_queries.h"
 
 #include <algorithm>
 #include <chrono>
@@ -26,6 +27,7 @@ struct Arm {
   SpannSearchParams params;
   std::vector<double> latency_ms;  // measured rounds only
   std::vector<int64_t> ids;        // last round
+  std::vector<uint32_t> postings;  // per query, measured rounds only
   SearchStats stats;               // measured rounds only
 };
 
@@ -53,6 +55,12 @@ absl::Status ParseArm(const std::string& spec, Arm* arm) {
         return absl::InvalidArgumentError(absl::StrCat(spec, ": ", p.first, " needs a number"));
       } else if (p.first == "max_postings") {
         arm->params.max_postings = static_cast<uint32_t>(v);
+      } else if (p.first == "target_recall") {
+        arm->params.target_recall = v;
+      } else if (p.first == "epsilon") {
+        arm->params.epsilon = static_cast<float>(v);
+      } else if (p.first == "head_ef") {
+        arm->params.head_ef = static_cast<uint32_t>(v);
       } else if (p.first == "bound_scale") {
         arm->params.bound_scale = static_cast<float>(v);
       } else if (p.first == "whole_nearest") {
@@ -109,6 +117,7 @@ absl::Status RunInterleaveBench(const InterleaveBenchOptions& a) {
         const double ms = Nanos(t0, std::chrono::steady_clock::now()) / 1e6;
         if (!measured) continue;
         arm.latency_ms.push_back(ms);
+        arm.postings.push_back(st.postings_read);
         arm.stats.Add(st);
         for (size_t r = 0; r < out.size() && r < a.k; ++r) arm.ids[i * a.k + r] = out[r].id;
       }
@@ -146,7 +155,20 @@ absl::Status RunInterleaveBench(const InterleaveBenchOptions& a) {
                       {"two_step_percent", two_step},
                       {"head_ms", arm.stats.head_ns / 1e6 / n},
                       {"io_wait_ms", arm.stats.io_wait_ns / 1e6 / n},
-                      {"scan_ms", arm.stats.scan_ns / 1e6 / n}});
+                      {"scan_ms", arm.stats.scan_ns / 1e6 / n},
+                      {"postings_per_query", arm.stats.postings_read / n},
+                      {"postings_histogram", PostingsHistogram(arm.postings)},
+                      {"ram_bytes_per_vector",
+                       arm.index->ResidentBytes() / double(arm.index->num_vectors())},
+                      {"ssd_bytes_per_vector",
+                       arm.index->PostingFileBytes() / double(arm.index->num_vectors())}});
+  }
+  // Per arm: how many postings its queries read, and what it keeps in RAM.
+  for (size_t i = 0; i < arms.size(); ++i) {
+    std::printf("arm %zu: postings/query %s; RAM %.1f B/vector, SSD %.1f B/vector\n", i + 1,
+                report[i]["postings_histogram"].get<std::string>().c_str(),
+                report[i]["ram_bytes_per_vector"].get<double>(),
+                report[i]["ssd_bytes_per_vector"].get<double>());
   }
   if (!a.json.empty()) {
     std::ofstream f(a.json);

@@ -17,7 +17,8 @@ namespace cairn {
 
 struct InterleaveBenchOptions {
   // Each arm: "DIR" or "DIR:key=value,key=value" with the keys
-  // max_postings, bound_scale, merge_gap, whole_nearest, rerank_top, batch_cost_kib,
+  // max_postings, target_recall, head_ef, epsilon, bound_scale, merge_gap,
+  // whole_nearest, rerank_top, batch_cost_kib,
   // plan (auto|two-step|whole).
   std::vector<std::string> arms;
   std::string queries, gt;

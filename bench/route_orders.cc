@@ -5,25 +5,6 @@
 
 namespace cairn {
 
-void RankInOrder(const std::vector<uint32_t>& order, const int32_t* gt, uint32_t k,
-                 const Membership& mem, const std::vector<DirectoryEntry>& dir, OrderScratch* s,
-                 RouteObservation* q) {
-  q->cum_kib.assign(order.size() + 1, 0.0f);
-  for (size_t i = 0; i < order.size(); ++i) {
-    s->position[order[i]] = static_cast<uint32_t>(i);
-    q->cum_kib[i + 1] = q->cum_kib[i] + dir[order[i]].bytes / 1024.0f;
-  }
-  q->first_rank.clear();
-  for (uint32_t j = 0; j < k; ++j) {
-    if (gt[j] < 0) continue;
-    uint32_t first = kUnreached;
-    for (uint32_t h : mem.of(static_cast<uint32_t>(gt[j]))) first = std::min(first, s->position[h]);
-    q->first_rank.push_back(first);
-  }
-  std::sort(q->first_rank.begin(), q->first_rank.end());
-  for (uint32_t h : order) s->position[h] = kUnreached;
-}
-
 const std::vector<std::string>& AlternativeOrderNames() {
   static const auto* names = new std::vector<std::string>{"d - r/4", "d - r/2", "d - r", "d / r"};
   return *names;

@@ -14,34 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "bench/route_budget.h"
+#include "index/routing/budget_fit.h"
 #include "index/spann/head_index.h"
+#include "index/spann/route_calibration.h"
 #include "index/spann/spann_files.h"
 
 namespace cairn {
-
-// Vector id -> the heads whose postings hold it (compressed rows).
-struct Membership {
-  std::vector<uint64_t> start;  // num_vectors + 1
-  std::vector<uint32_t> heads;
-  std::span<const uint32_t> of(uint32_t id) const {
-    return {heads.data() + start[id], heads.data() + start[id + 1]};
-  }
-};
-
-// `position` is per-head scratch (num_heads entries, all kUnreached on entry
-// and on return).
-struct OrderScratch {
-  std::vector<uint32_t> position;
-  std::vector<std::pair<float, uint32_t>> keyed;
-  std::vector<uint32_t> order;
-};
-
-// first_rank and cum_kib of `q` for the heads in `order` (nearest first);
-// gt holds k ids, -1 past the end. Features are left empty.
-void RankInOrder(const std::vector<uint32_t>& order, const int32_t* gt, uint32_t k,
-                 const Membership& mem, const std::vector<DirectoryEntry>& dir, OrderScratch* s,
-                 RouteObservation* q);
 
 // The alternative orders of the same prefix, by these scores of head h at
 // true distance d with radius r (the farthest entry from h): d - r/4,

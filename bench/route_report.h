@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/route_budget.h"
+#include "index/routing/budget_fit.h"
 #include "bench/route_orders.h"
 #include "bench/route_study.h"
 #include "index/routing/gmm.h"

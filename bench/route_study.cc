@@ -13,7 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "bench/route_budget.h"
+#include "index/routing/budget_fit.h"
 #include "bench/route_orders.h"
 #include "bench/route_report.h"
 #include "bench/spann_queries.h"
@@ -35,65 +35,6 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-// What the study reads of an index: its shape, head graph and directory.
-struct IndexParts {
-  IndexManifest manifest;
-  std::unique_ptr<HeadIndex> heads;
-  std::vector<DirectoryEntry> directory;
-};
-
-absl::StatusOr<IndexParts> OpenParts(const std::string& dir) {
-  Env* env = Env::Default();
-  IndexParts p;
-  CAIRN_ASSIGN_OR_RETURN(p.manifest, ReadManifest(env, dir));
-  if (p.manifest.metric != Metric::kL2) {
-    return absl::UnimplementedError("route-study handles L2 indexes only");
-  }
-  CAIRN_ASSIGN_OR_RETURN(p.heads,
-                         HeadIndex::Load(dir + "/heads.hnsw", p.manifest.dim, p.manifest.metric));
-  CAIRN_ASSIGN_OR_RETURN(p.directory, ReadDirectory(env, dir + "/directory"));
-  if (p.directory.size() != p.heads->size()) {
-    return absl::DataLossError(absl::StrCat(dir, ": directory and head graph disagree"));
-  }
-  return p;
-}
-
-absl::StatusOr<Membership> ReadMembership(const std::string& dir, const IndexParts& parts) {
-  absl::flat_hash_map<uint64_t, uint32_t> head_at;
-  for (uint32_t h = 0; h < parts.directory.size(); ++h) {
-    if (parts.directory[h].count > 0) head_at[parts.directory[h].offset] = h;
-  }
-  const std::string path = dir + "/postings.dat";
-  CAIRN_ASSIGN_OR_RETURN(auto reader, PostingFileReader::Open(path));
-  const IndexManifest& m = parts.manifest;
-  std::vector<uint64_t> pairs;  // id << 32 | head
-  pairs.reserve(m.total_entries);
-  CAIRN_RETURN_IF_ERROR(reader->ForEachRecord(
-      [&](const PostingLocation& loc, std::span<const uint8_t> payload) -> absl::Status {
-        auto it = head_at.find(loc.offset);
-        if (it == head_at.end()) return absl::OkStatus();  // an empty or orphan record
-        CAIRN_ASSIGN_OR_RETURN(
-            PostingView v, DecodePosting(payload, m.dim, m.stored_type, path, m.code_entry_bytes));
-        for (uint32_t i = 0; i < v.count; ++i) {
-          uint32_t id;
-          std::memcpy(&id, reinterpret_cast<const uint8_t*>(v.ids) + 4 * i, 4);
-          if (id >= m.num_vectors) return absl::DataLossError("posting id out of range");
-          pairs.push_back(uint64_t{id} << 32 | it->second);
-        }
-        return absl::OkStatus();
-      }));
-  std::sort(pairs.begin(), pairs.end());
-  Membership mem;
-  mem.start.assign(m.num_vectors + 1, 0);
-  mem.heads.resize(pairs.size());
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    ++mem.start[(pairs[i] >> 32) + 1];
-    mem.heads[i] = static_cast<uint32_t>(pairs[i]);
-  }
-  for (uint64_t v = 0; v < m.num_vectors; ++v) mem.start[v + 1] += mem.start[v];
-  return mem;
 }
 
 // The GMM over the heads, each weighted by its posting's entry count.
@@ -215,72 +156,6 @@ void KeepExtras(const std::vector<OrderExtras>& extras,
   }
 }
 
-// Base vectors as calibration queries: sampled without replacement, heads
-// skipped (see RouteStudyOptions), at most `want`. ids gets their rows.
-absl::StatusOr<FloatMatrix> SampleCalibration(const RouteStudyOptions& o, const IndexParts& parts,
-                                              std::vector<uint32_t>* ids, uint32_t* skipped) {
-  CAIRN_ASSIGN_OR_RETURN(auto reader, VectorReader::Open(o.base));
-  const uint64_t n = reader->info().num_vectors;
-  const uint32_t d = reader->info().dim;
-  if (n != parts.manifest.num_vectors || d != parts.manifest.dim) {
-    return absl::InvalidArgumentError(absl::StrCat(o.base, " is not the index's base"));
-  }
-  Rng rng(Rng::Mix(o.seed, 0xca1b));
-  std::vector<uint32_t> order(n);
-  for (uint64_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
-  FloatMatrix m;
-  m.dim = d;
-  std::vector<float> row(d);
-  std::vector<HeadHit> hits;
-  *skipped = 0;
-  for (uint64_t i = 0; i < n && ids->size() < o.calib_queries; ++i) {
-    std::swap(order[i], order[i + rng.Below(n - i)]);  // partial Fisher-Yates
-    CAIRN_RETURN_IF_ERROR(reader->Seek(order[i]));
-    CAIRN_ASSIGN_OR_RETURN(size_t got, reader->ReadFloat(1, row.data()));
-    if (got != 1) return absl::DataLossError(absl::StrCat(o.base, ": short read"));
-    if (o.skip_head_queries) {
-      parts.heads->Search(row.data(), 1, 16, &hits);
-      if (!hits.empty() && hits[0].distance == 0.0f) {
-        ++*skipped;
-        continue;
-      }
-    }
-    ids->push_back(order[i]);
-    m.data.insert(m.data.end(), row.begin(), row.end());
-    ++m.rows;
-  }
-  return m;
-}
-
-// Exact top-k of the calibration queries over the base, each query's own
-// row left out (k + 1 are computed; the own id, or else the last, dropped).
-absl::StatusOr<GroundTruth> LeaveOneOutTruth(const RouteStudyOptions& o, const FloatMatrix& q,
-                                             const std::vector<uint32_t>& ids) {
-  const std::string tmp =
-      absl::StrFormat("%s/route-study-%d.fbin", std::filesystem::temp_directory_path().string(),
-                      static_cast<int>(::getpid()));
-  CAIRN_RETURN_IF_ERROR(WriteFloatMatrix(tmp, q));
-  GroundTruthOptions g;
-  g.k = o.k + 1;
-  g.progress = false;
-  absl::StatusOr<GroundTruth> full = ComputeGroundTruth(o.base, tmp, g);
-  std::filesystem::remove(tmp);
-  if (!full.ok()) return full.status();
-  GroundTruth gt;
-  gt.num_queries = full->num_queries;
-  gt.k = o.k;
-  for (uint32_t i = 0; i < gt.num_queries; ++i) {
-    const int32_t* row = full->row(i);
-    uint32_t kept = 0;
-    for (uint32_t j = 0; j < g.k && kept < o.k; ++j) {
-      if (row[j] == static_cast<int32_t>(ids[i])) continue;
-      gt.ids.push_back(row[j]);
-      ++kept;
-    }
-  }
-  return gt;
-}
-
 // The real searcher at a fixed count: recall@k and KiB per query, to check
 // the study's arithmetic.
 absl::StatusOr<std::pair<double, double>> SearcherCheck(const RouteStudyOptions& o,
@@ -367,7 +242,10 @@ absl::Status RunRouteStudy(const RouteStudyOptions& o, std::ostream& out) {
   CAIRN_RETURN_IF_ERROR(o.Validate());
   RouteStudyData data;
   auto t0 = Clock::now();
-  CAIRN_ASSIGN_OR_RETURN(IndexParts parts, OpenParts(o.index));
+  CAIRN_ASSIGN_OR_RETURN(IndexParts parts, OpenIndexParts(o.index));
+  if (parts.manifest.metric != Metric::kL2) {
+    return absl::UnimplementedError("route-study handles L2 indexes only");
+  }
   CAIRN_ASSIGN_OR_RETURN(Membership mem, ReadMembership(o.index, parts));
   data.membership_s = Seconds(t0);
   t0 = Clock::now();
@@ -389,9 +267,18 @@ absl::Status RunRouteStudy(const RouteStudyOptions& o, std::ostream& out) {
   }
   t0 = Clock::now();
   std::vector<uint32_t> calib_ids;
-  CAIRN_ASSIGN_OR_RETURN(FloatMatrix calib_q,
-                         SampleCalibration(o, parts, &calib_ids, &data.calib_skipped));
-  CAIRN_ASSIGN_OR_RETURN(GroundTruth calib_gt, LeaveOneOutTruth(o, calib_q, calib_ids));
+  CalibrationSource src;
+  src.vectors = o.base;
+  src.num_vectors = parts.manifest.num_vectors;
+  src.dim = parts.manifest.dim;
+  src.metric = parts.manifest.metric;
+  src.heads = parts.heads.get();
+  CAIRN_ASSIGN_OR_RETURN(FloatMatrix calib_q, SampleBaseQueries(src, o.calib_queries, o.seed,
+                                                                &calib_ids, &data.calib_skipped));
+  CAIRN_ASSIGN_OR_RETURN(
+      GroundTruth calib_gt,
+      LeaveOneOutTruth(o.base, calib_q, calib_ids, o.k, Metric::kL2,
+                       std::filesystem::temp_directory_path().string()));
   data.calib_gt_s = Seconds(t0);
   t0 = Clock::now();
   std::vector<OrderExtras> test_extras, calib_extras;

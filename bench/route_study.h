@@ -15,7 +15,7 @@
 //      distances (k = 2, 4, 8, 16) and d1 itself;
 //   4. for each feature set (fixed, entropy, ratios, both, ...) and each
 //      recall target, a budget rule calibrated on the calibration queries
-//      (bench/route_budget.h) applied to the test queries: recall reached,
+//      (index/routing/budget_fit.h) applied to the test queries: recall reached,
 //      mean postings and KiB, against the per-query oracle;
 //   5. second-stage features after the first stage_postings postings (the
 //      real searcher), and the same budgets over orders that use the
@@ -50,10 +50,6 @@ struct RouteStudyOptions {
   uint32_t components = 0;  // GMM K; 0: round(sqrt(heads))
   uint32_t buckets = 8;
   std::vector<double> targets{0.90, 0.95, 0.99};
-  // Calibration queries at distance 0 from a head (a base vector that is a
-  // head) are skipped: no test query is a head, and such a query has
-  // d1 = 0 and reads its own posting first.
-  bool skip_head_queries = true;
   uint64_t seed = 7;
   // Second-stage features after this many postings (0: none); rules that
   // use them read at least this many.

@@ -1,5 +1,6 @@
 #include "bench/spann_queries.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -12,6 +13,7 @@ absl::StatusOr<SpannQueryRun> RunSpannQueries(const SpannIndex& index, const Flo
   SpannQueryRun run;
   run.ids.assign(q.rows * p.k, -1);
   run.latency_ms.assign(q.rows, 0);
+  run.postings.assign(q.rows, 0);
   std::vector<SearchStats> per_thread(threads);
   std::vector<absl::Status> errors(threads);
   std::vector<std::thread> pool;
@@ -30,7 +32,9 @@ absl::StatusOr<SpannQueryRun> RunSpannQueries(const SpannIndex& index, const Flo
       std::vector<Neighbor> out;
       for (uint64_t i = t; i < q.rows; i += threads) {
         auto t0 = std::chrono::steady_clock::now();
+        const uint32_t before = per_thread[t].postings_read;
         absl::Status s = index.Search(q.row(i), p, ctx->get(), &out, &per_thread[t]);
+        run.postings[i] = per_thread[t].postings_read - before;
         run.latency_ms[i] = std::chrono::duration<double, std::milli>(
                                 std::chrono::steady_clock::now() - t0)
                                 .count();
@@ -70,6 +74,28 @@ absl::StatusOr<SpannRecall> MeasureSpannRecall(const SpannIndex& index, const Fl
     recall.at_100 = RecallAtK(gt, run100->ids, 100, 100);
   }
   return recall;
+}
+
+std::string PostingsHistogram(const std::vector<uint32_t>& postings) {
+  if (postings.empty()) return "no queries";
+  std::vector<uint32_t> sorted = postings;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t n = sorted.size();
+  auto at = [&](double f) { return sorted[std::min(n - 1, static_cast<size_t>(f * n))]; };
+  double sum = 0;
+  for (uint32_t p : sorted) sum += p;
+  std::string out = absl::StrFormat("mean %.1f, p50 %u, p90 %u, p99 %u, max %u;", sum / n, at(0.5),
+                                    at(0.9), at(0.99), sorted.back());
+  // Bins [lo, hi]: 1, 2, 3-4, 5-8, ... up to the largest count.
+  for (uint32_t lo = 1, hi = 1; lo <= sorted.back(); lo = hi + 1, hi = 2 * hi) {
+    const auto first = std::lower_bound(sorted.begin(), sorted.end(), lo);
+    const auto last = std::upper_bound(sorted.begin(), sorted.end(), hi);
+    if (first == last) continue;
+    const double pct = 100.0 * (last - first) / n;
+    out += lo == hi ? absl::StrFormat(" %u:%.0f%%", lo, pct)
+                    : absl::StrFormat(" %u-%u:%.0f%%", lo, hi, pct);
+  }
+  return out;
 }
 
 }  // namespace cairn

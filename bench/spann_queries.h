@@ -19,6 +19,7 @@ namespace cairn {
 struct SpannQueryRun {
   std::vector<int64_t> ids;         // queries x k, -1 past a short result
   std::vector<double> latency_ms;   // per query
+  std::vector<uint32_t> postings;   // read, per query
   SearchStats stats;                // summed over queries
   std::string io_kind;              // e.g. "io_uring+O_DIRECT"
   double wall_seconds = 0;
@@ -41,6 +42,10 @@ absl::StatusOr<SpannRecall> MeasureSpannRecall(const SpannIndex& index,
                                                const SpannSearchParams& params, int threads,
                                                const GroundTruth& gt,
                                                const SpannQueryRun& run);
+
+// Postings read per query as text: mean, p50/p90/p99/max and a histogram
+// over power-of-two bins ("1:12% 2:30% 3-4:40% ..."), for reports.
+std::string PostingsHistogram(const std::vector<uint32_t>& postings);
 
 }  // namespace cairn
 

@@ -315,7 +315,8 @@ CLI::App* AddInterleaveCommand(CLI::App* bench, int* exit_code) {
   CLI::App* cmd = bench->add_subcommand(
       "interleave", "Latency of several (index, setting) arms measured query by query in turn");
   cmd->add_option("--arm", a->arms,
-                  "DIR[:max_postings=N,bound_scale=S,merge_gap=G,whole_nearest=W,rerank_top=C,"
+                  "DIR[:max_postings=N,target_recall=R,head_ef=E,epsilon=X,bound_scale=S,"
+                  "merge_gap=G,whole_nearest=W,rerank_top=C,"
                   "batch_cost_kib=B,plan=auto|two-step|whole] "
                   "(repeat; ratios are to the first)")
       ->required();

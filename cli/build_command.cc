@@ -73,6 +73,9 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--code-rotation", a->options.code_rotation,
                   "rabitq rotation: hadamard (random) | learned (ITQ)");
   cmd->add_option("--code-sample", a->options.code_sample, "Residuals the code model trains on");
+  cmd->add_option("--calibration-queries", a->options.calibration_queries,
+                  "Base vectors sampled to calibrate --target-recall searches (0: skip)")
+      ->capture_default_str();
   cmd->add_option("--stored-type", a->options.stored_type,
                   "Posting vector type: auto (narrowest lossless) | float32 | uint8 | int8");
   cmd->add_flag("--quiet", a->quiet, "No progress output");
@@ -98,6 +101,9 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
                     ? ""
                     : (" (resumed at stage " + report->resumed_from + ")").c_str());
     std::printf("stage seconds: %s\n", report->stage_seconds.dump().c_str());
+    if (!report->calibration_skipped.empty()) {
+      std::printf("no routing calibration: %s\n", report->calibration_skipped.c_str());
+    }
     *exit_code = 0;
   });
 }

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   cairn::AddBenchCommand(app, &exit_code);
   cairn::AddBuildCommand(app, &exit_code);
   cairn::AddSearchCommand(app, &exit_code);
+  cairn::AddCalibrateCommand(app, &exit_code);
   cairn::AddServeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);

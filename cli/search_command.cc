@@ -10,6 +10,7 @@
 #include "datasets/ground_truth.h"
 #include "datasets/vector_file.h"
 #include "index/spann/spann_index.h"
+#include "index/spann/spann_limits.h"
 
 namespace cairn {
 namespace {
@@ -20,6 +21,8 @@ struct SearchArgs {
   int threads = 1;
   uint64_t max_queries = 0;
   std::string plan = "auto";
+  CLI::Option* max_postings = nullptr;
+  CLI::Option* target_recall = nullptr;
 };
 
 int Fail(const absl::Status& s) {
@@ -34,7 +37,15 @@ void AddSearchFlags(CLI::App* cmd, SearchArgs* a) {
   cmd->add_option("--gt", a->gt, "Ground truth (.ibin) for recall");
   cmd->add_option("--threads", a->threads, "Search threads")->check(CLI::Range(1, 256));
   cmd->add_option("--json", a->json, "Write the report as JSON");
-  cmd->add_option("--max-postings", a->params.max_postings, "Postings read at most per query");
+  a->max_postings = cmd->add_option("--max-postings", a->params.max_postings,
+                                    "Read this many nearest postings per query (a fixed count)");
+  a->target_recall =
+      cmd->add_option("--target-recall", a->params.target_recall,
+                      "Mean recall@k to reach: the index's calibrated budget decides each "
+                      "query's postings (default 0.95 on a calibrated index unless "
+                      "--max-postings is given)")
+          ->check(CLI::Range(0.0, 1.0));
+  a->max_postings->excludes(a->target_recall);
   cmd->add_option("--epsilon", a->params.epsilon, "Prune heads beyond (1+eps) x nearest head");
   cmd->add_option("--head-ef", a->params.head_ef, "Head graph beam (0: max(max-postings, 32))");
   cmd->add_option("--max-queries", a->max_queries, "Use only the first N queries");
@@ -65,6 +76,7 @@ nlohmann::json ReportJson(const SearchArgs& a, const SpannIndex& index, uint64_t
   j["queries"] = num_queries;
   j["io"] = run.io_kind;
   j["params"] = {{"k", a.params.k}, {"max_postings", a.params.max_postings},
+                 {"target_recall", a.params.target_recall},
                  {"epsilon", a.params.epsilon}, {"head_ef", a.params.head_ef},
                  {"plan", SpannSearchParams::PlanName(a.params.plan)},
                  {"rerank_top", a.params.rerank_top}, {"bound_scale", a.params.bound_scale},
@@ -82,6 +94,7 @@ nlohmann::json ReportJson(const SearchArgs& a, const SpannIndex& index, uint64_t
   j["p99_latency_ms"] = latency.p99;
   j["p999_latency_ms"] = latency.p999;
   j["postings_read_per_query"] = stats.postings_read / nq;
+  j["postings_histogram"] = PostingsHistogram(run.postings);
   j["kib_read_per_query"] = stats.bytes_read / 1024.0 / nq;
   j["pages_read_per_query"] = stats.pages_read / nq;
   j["reads_per_query"] = stats.reads / nq;
@@ -106,8 +119,11 @@ void PrintReport(const SearchArgs& a, const nlohmann::json& j, const SpannIndex&
     return j[key].is_null() ? std::string("-") : absl::StrFormat("%.4f", j[key].get<double>());
   };
   auto get = [&](const char* key) { return j[key].get<double>(); };
-  std::printf("%u queries, k=%u, max_postings=%u, epsilon=%g, %d thread(s), io %s\n",
-              j["queries"].get<unsigned>(), a.params.k, a.params.max_postings, a.params.epsilon,
+  const std::string budget =
+      a.params.target_recall > 0 ? absl::StrFormat("target_recall=%g", a.params.target_recall)
+                                 : absl::StrFormat("max_postings=%u", a.params.max_postings);
+  std::printf("%u queries, k=%u, %s, epsilon=%g, %d thread(s), io %s\n",
+              j["queries"].get<unsigned>(), a.params.k, budget.c_str(), a.params.epsilon,
               a.threads, j["io"].get<std::string>().c_str());
   std::printf("recall@1 %s  recall@10 %s  recall@100 %s\n", num("recall_at_1").c_str(),
               num("recall_at_10").c_str(), num("recall_at_100").c_str());
@@ -120,6 +136,7 @@ void PrintReport(const SearchArgs& a, const nlohmann::json& j, const SpannIndex&
               get("pages_read_per_query"), get("reads_per_query"), get("distances_per_query"),
               get("duplicates_skipped_per_query"), get("head_ms_per_query"),
               get("io_wait_ms_per_query"), get("scan_ms_per_query"));
+  std::printf("postings per query: %s\n", j["postings_histogram"].get<std::string>().c_str());
   if (const CodeModel* codes = index.code_model(); codes != nullptr) {
     std::printf("codes %s: %.0f%% of queries read code sections first (plan %s); per query "
                 "%.0f entries estimated, %.1f reranked\n",
@@ -140,6 +157,17 @@ int RunSearch(SearchArgs& a) {
   if (absl::Status valid = a.params.Validate(); !valid.ok()) return Fail(valid);
   auto index = SpannIndex::Open(a.index);
   if (!index.ok()) return Fail(index.status());
+  // No budget asked for: a calibrated index aims at recall 0.95; one without
+  // calibration reads a fixed count, and says why.
+  if (a.max_postings->count() == 0 && a.target_recall->count() == 0) {
+    if ((*index)->posting_budget() != nullptr) {
+      a.params.target_recall = kDefaultTargetRecall;
+    } else {
+      std::fprintf(stderr, "cairn search: %s; reading %u postings per query\n",
+                   std::string((*index)->budget_status().message()).c_str(),
+                   a.params.max_postings);
+    }
+  }
   auto q = ReadFloatMatrix(a.queries, 0, a.max_queries > 0 ? a.max_queries : UINT64_MAX);
   if (!q.ok()) return Fail(q.status());
   if (q->dim != (*index)->dim()) {

@@ -244,6 +244,13 @@ absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body) {
       }
       c.max_postings = *mp;
     }
+    CAIRN_ASSIGN_OR_RETURN(auto target, OptNumber(body["cairn"], "target_recall", "cairn"));
+    if (target.has_value()) {
+      if (!(*target >= 0 && *target <= 1)) {
+        return absl::InvalidArgumentError("cairn.target_recall: expected a number in [0, 1]");
+      }
+      c.target_recall = *target;
+    }
     CAIRN_ASSIGN_OR_RETURN(auto sync, OptBool(body["cairn"], "sync_writes", "cairn"));
     if (sync.has_value()) c.sync_writes = *sync;
   }

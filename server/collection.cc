@@ -34,6 +34,7 @@ absl::Status WriteConfig(Env* env, const std::string& dir, const CollectionConfi
   nlohmann::json j = {{"size", c.size},
                       {"distance", DistanceName(c.distance)},
                       {"max_postings", c.max_postings},
+                      {"target_recall", c.target_recall},
                       {"sync_writes", c.sync_writes}};
   return WriteRecordFile(env, dir + "/collection.json", kCollectionMagic, kCollectionVersion,
                          j.dump());
@@ -52,7 +53,12 @@ absl::StatusOr<CollectionConfig> ReadConfig(Env* env, const std::string& dir) {
   c.size = j["size"].get<uint32_t>();
   CAIRN_ASSIGN_OR_RETURN(c.distance, ParseDistance(j["distance"].get<std::string>()));
   c.max_postings = j.value("max_postings", 32u);
+  c.target_recall = j.value("target_recall", 0.0);
   c.sync_writes = j.value("sync_writes", true);
+  if (c.max_postings == 0 || c.max_postings > kMaxPostingsPerQuery ||
+      !(c.target_recall >= 0 && c.target_recall <= 1)) {
+    return absl::DataLossError(absl::StrCat(path, ": search defaults out of range"));
+  }
   return c;
 }
 
@@ -199,19 +205,57 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::CreateFromIndex(
 absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const std::string& dir, Env* env) {
   std::unique_ptr<Collection> c(new Collection());
   c->dir_ = dir;
-  CAIRN_ASSIGN_OR_RETURN(c->config_, ReadConfig(env, dir));
-  CAIRN_ASSIGN_OR_RETURN(c->index_, LiveIndex::Open(dir + "/index", IndexOptions(env, c->config_)));
-  if (c->index_->dim() != c->config_.size) {
+  c->env_ = env;
+  CAIRN_ASSIGN_OR_RETURN(CollectionConfig config, ReadConfig(env, dir));
+  c->dim_ = config.size;
+  c->distance_ = config.distance;
+  c->target_recall_ = config.target_recall;
+  c->max_postings_ = config.max_postings;
+  {
+    absl::MutexLock lock(&c->config_mu_);
+    c->config_ = config;
+  }
+  CAIRN_ASSIGN_OR_RETURN(c->index_, LiveIndex::Open(dir + "/index", IndexOptions(env, config)));
+  if (c->index_->dim() != config.size) {
     return absl::DataLossError(absl::StrCat(dir, ": index dimension ", c->index_->dim(),
-                                            " differs from the collection's ", c->config_.size));
+                                            " differs from the collection's ", config.size));
   }
   CAIRN_ASSIGN_OR_RETURN(c->points_,
-                         PointStore::Open(env, dir + "/points", StoreOptions(c->config_)));
+                         PointStore::Open(env, dir + "/points", StoreOptions(config)));
   CAIRN_RETURN_IF_ERROR(c->Reconcile());
   return c;
 }
 
 Collection::~Collection() = default;
+
+CollectionConfig Collection::config() const {
+  absl::MutexLock lock(&config_mu_);
+  CollectionConfig c = config_;
+  c.target_recall = target_recall_.load();
+  c.max_postings = max_postings_.load();
+  return c;
+}
+
+absl::Status Collection::UpdateSearchDefaults(std::optional<double> target_recall,
+                                              std::optional<uint32_t> max_postings) {
+  if (target_recall.has_value() && !(*target_recall >= 0 && *target_recall <= 1)) {
+    return absl::InvalidArgumentError("cairn.target_recall: expected a number in [0, 1]");
+  }
+  if (max_postings.has_value() && (*max_postings == 0 || *max_postings > kMaxPostingsPerQuery)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cairn.max_postings: expected 1..", kMaxPostingsPerQuery));
+  }
+  absl::MutexLock lock(&config_mu_);
+  CollectionConfig next = config_;
+  if (target_recall.has_value()) next.target_recall = *target_recall;
+  if (max_postings.has_value()) next.max_postings = *max_postings;
+  // Persisted first: what a restart reads is what searches use now.
+  CAIRN_RETURN_IF_ERROR(WriteConfig(env_, dir_, next));
+  config_ = next;
+  target_recall_ = next.target_recall;
+  max_postings_ = next.max_postings;
+  return absl::OkStatus();
+}
 
 absl::Status Collection::Reconcile() {
   // Store ahead of the index (crash between the two writes of an upsert).
@@ -240,7 +284,7 @@ absl::Status Collection::Reconcile() {
     if (indexed && !last.contains(key)) return true;
     auto rec = points_->Get(key);
     if (!rec.ok() || !rec->has_value()) return true;
-    auto v = DecodeVector((*rec)->vector, config_.size);
+    auto v = DecodeVector((*rec)->vector, dim_);
     if (!v.ok() || !index_->CheckVector(v->data()).ok()) {
       // Unusable (never acknowledged: the index refused it): drop it below.
       std::fprintf(stderr, "cairn: %s: dropping unindexable point %s\n", dir_.c_str(),
@@ -279,8 +323,8 @@ absl::Status Collection::Reconcile() {
 }
 
 absl::Status Collection::ValidateVector(std::vector<float>* v) const {
-  if (v->size() != config_.size) {
-    return absl::InvalidArgumentError(absl::StrCat("wrong vector dimension: expected ", config_.size,
+  if (v->size() != dim_) {
+    return absl::InvalidArgumentError(absl::StrCat("wrong vector dimension: expected ", dim_,
                                                    ", got ", v->size()));
   }
   for (size_t d = 0; d < v->size(); ++d) {
@@ -288,11 +332,11 @@ absl::Status Collection::ValidateVector(std::vector<float>* v) const {
       return absl::InvalidArgumentError(absl::StrCat("vector value at ", d, " is not finite"));
     }
   }
-  if (config_.distance == VectorDistance::kCosine) {
+  if (distance_ == VectorDistance::kCosine) {
     double norm = 0;
     for (float x : *v) norm += double{x} * x;
     if (norm == 0) return absl::InvalidArgumentError("a zero vector has no cosine direction");
-    Normalize(v->data(), config_.size);
+    Normalize(v->data(), dim_);
   }
   return absl::OkStatus();
 }
@@ -363,7 +407,7 @@ absl::Status Collection::DeleteByFilter(const Filter& filter, uint64_t* deleted)
 absl::StatusOr<std::optional<PointData>> Collection::Get(const ExternalId& id) const {
   CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(StoreKey(id)));
   if (!rec.has_value()) return std::optional<PointData>();
-  CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, config_.size));
+  CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, dim_));
   return std::optional<PointData>(std::move(p));
 }
 
@@ -420,7 +464,7 @@ absl::Status Collection::UpdatePayload(const std::vector<ExternalId>& ids, const
     if (!seen.insert(k).second) continue;
     CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(k));
     if (!rec.has_value()) continue;
-    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, config_.size));
+    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, dim_));
     if (mode == "set") {
       nlohmann::json* target = key.empty() ? &p.payload : ObjectAtPath(&p.payload, key);
       for (const auto& [name, value] : payload.items()) (*target)[name] = value;
@@ -481,7 +525,7 @@ absl::StatusOr<std::vector<ExternalId>> Collection::Select(
 }
 
 float Collection::Score(float d) const {
-  switch (config_.distance) {
+  switch (distance_) {
     case VectorDistance::kCosine: return 1.0f - d;
     case VectorDistance::kEuclid: return std::sqrt(std::max(0.0f, d));
     case VectorDistance::kDot: return -d;
@@ -493,7 +537,7 @@ bool Collection::Passes(const SearchRequest& r, float score) const {
   if (!r.score_threshold.has_value()) return true;
   // Qdrant: a threshold is a lower bound on similarity, an upper bound on
   // Euclidean distance.
-  return config_.distance == VectorDistance::kEuclid ? score <= *r.score_threshold
+  return distance_ == VectorDistance::kEuclid ? score <= *r.score_threshold
                                                : score >= *r.score_threshold;
 }
 
@@ -516,8 +560,8 @@ void Collection::ReturnContext(std::unique_ptr<LiveSearchContext> ctx) const {
 
 absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out) const {
   std::vector<float> q = r.vector;
-  if (config_.distance == VectorDistance::kCosine) Normalize(q.data(), config_.size);
-  const Metric metric = MetricOf(config_.distance);
+  if (distance_ == VectorDistance::kCosine) Normalize(q.data(), dim_);
+  const Metric metric = MetricOf(distance_);
   std::vector<ScoredPoint> all;
   absl::Status status;
   uint64_t visited = 0;
@@ -538,13 +582,13 @@ absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredP
       return false;
     }
     if (!rec->has_value()) return true;
-    auto p = DecodeRecord(*id, **rec, config_.size);
+    auto p = DecodeRecord(*id, **rec, dim_);
     if (!p.ok()) {
       status = p.status();
       return false;
     }
     if (r.filter != nullptr && !r.filter->Matches(ToFilterId(*id), p->payload)) return true;
-    float d = GraphDistance(metric, q.data(), p->vector.data(), config_.size);
+    float d = GraphDistance(metric, q.data(), p->vector.data(), dim_);
     if (metric == Metric::kCosine) d += 1.0f;
     const float score = Score(d);
     if (!Passes(r, score)) return true;
@@ -556,7 +600,7 @@ absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredP
     return true;
   });
   CAIRN_RETURN_IF_ERROR(status);
-  const bool ascending = config_.distance == VectorDistance::kEuclid;
+  const bool ascending = distance_ == VectorDistance::kEuclid;
   const size_t want = std::min<size_t>(all.size(), size_t{r.limit} + r.offset);
   std::partial_sort(all.begin(), all.begin() + want, all.end(),
                     [&](const ScoredPoint& a, const ScoredPoint& b) {
@@ -569,9 +613,9 @@ absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredP
 
 absl::StatusOr<std::vector<ScoredPoint>> Collection::Search(const SearchRequest& r,
                                                             SearchInfo* info) const {
-  if (r.vector.size() != config_.size) {
+  if (r.vector.size() != dim_) {
     return absl::InvalidArgumentError(absl::StrCat("wrong vector dimension: expected ",
-                                                   config_.size, ", got ", r.vector.size()));
+                                                   dim_, ", got ", r.vector.size()));
   }
   for (float x : r.vector) {
     if (!std::isfinite(x)) return absl::InvalidArgumentError("query vector has a non-finite value");
@@ -586,13 +630,19 @@ absl::StatusOr<std::vector<ScoredPoint>> Collection::Search(const SearchRequest&
   } else {
     CAIRN_ASSIGN_OR_RETURN(auto ctx, TakeContext());
     uint32_t k = static_cast<uint32_t>(std::min<size_t>(want + (r.exclude ? 1 : 0), kWidenCap));
-    uint32_t max_postings = r.max_postings > 0 ? r.max_postings : config_.max_postings;
+    uint32_t max_postings = r.max_postings > 0 ? r.max_postings : max_postings_.load();
+    // A target needs the index's posting budget; until it has one (a young
+    // collection) the fixed count serves.
+    double target = r.max_postings > 0 ? 0.0 : r.target_recall.value_or(target_recall_.load());
+    if (target > 0 && index_->posting_budget() == nullptr) target = 0;
     if (filtered) k = std::min<uint32_t>(kWidenCap, k * 4);
     bool done = false;
     while (!done) {
       SpannSearchParams p;
       p.k = k;
       p.max_postings = max_postings;
+      p.target_recall = target;
+      p.head_ef = r.head_ef;
       p.epsilon = r.epsilon;
       std::vector<LiveResult> hits;
       SearchStats stats;
@@ -640,6 +690,9 @@ absl::StatusOr<std::vector<ScoredPoint>> Collection::Search(const SearchRequest&
         return absl::DeadlineExceededError("request timed out widening a filtered search");
       } else {
         k = std::min<uint32_t>(kWidenCap, k * 4);
+        // Widening leaves the budget: twice the postings this round read.
+        if (target > 0) max_postings = std::max<uint32_t>(1, stats.postings_read);
+        target = 0;
         max_postings = std::min<uint32_t>(max_postings * 2, 1024);
       }
     }
@@ -668,7 +721,7 @@ absl::Status Collection::Scroll(const std::optional<ExternalId>& start, uint32_t
       CAIRN_ASSIGN_OR_RETURN(ExternalId id, FromStoreKey(key));
       CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(key));
       if (!rec.has_value()) continue;
-      CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, config_.size));
+      CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, dim_));
       if (!filter.empty() && !filter.Matches(ToFilterId(id), p.payload)) continue;
       if (out->size() == limit) {
         *next = id;

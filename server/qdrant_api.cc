@@ -138,6 +138,9 @@ Json CollectionInfo(const Collection& c) {
       {"payload_schema", Json::object()},
       {"cairn",
        {{"max_postings", c.config().max_postings},
+        {"target_recall", c.config().target_recall},
+        {"posting_budget", st.calibrated_vectors > 0},
+        {"budget_fitted_on", st.calibrated_vectors},
         {"live_heads", st.live_heads},
         {"splits", st.splits},
         {"merges", st.merges},
@@ -360,8 +363,32 @@ HttpResponse QdrantApi::DropCollection(const HttpRequest& r, const PathParams& p
 
 HttpResponse QdrantApi::UpdateCollection(const HttpRequest& r, const PathParams& params) {
   const std::string name(params.Get("name"));
-  if (collections_->Get(name) == nullptr) return NoCollection(name);
-  return Ok(true, 0);  // optimizer and HNSW tuning: nothing to change here
+  std::shared_ptr<Collection> c = collections_->Get(name);
+  if (c == nullptr) return NoCollection(name);
+  Json body;
+  if (!r.body.empty()) {
+    body = Json::parse(r.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) return Error(400, "expected a JSON object");
+  }
+  // Cairn's search defaults; Qdrant's optimizer and HNSW tuning have nothing
+  // to change here.
+  if (body.contains("cairn") && !body["cairn"].is_null()) {
+    const Json& k = body["cairn"];
+    if (!k.is_object()) return Error(400, "cairn: expected an object");
+    for (const auto& [key, value] : k.items()) {
+      if (key != "target_recall" && key != "max_postings") {
+        return Error(400, absl::StrCat("cairn.", key, ": cannot be changed after creation"));
+      }
+    }
+    auto target = OptNumber(k, "target_recall", "cairn");
+    auto max_postings = OptUint(k, "max_postings", "cairn");
+    if (!target.ok()) return Error(400, std::string(target.status().message()));
+    if (!max_postings.ok()) return Error(400, std::string(max_postings.status().message()));
+    absl::Status s = c->UpdateSearchDefaults(*target, *max_postings);
+    if (absl::IsInvalidArgument(s)) return Error(400, std::string(s.message()));
+    if (!s.ok()) return Error(500, std::string(s.message()));
+  }
+  return Ok(true, 0);
 }
 
 HttpResponse QdrantApi::CollectionExists(const HttpRequest& r, const PathParams& params) {

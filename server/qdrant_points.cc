@@ -114,6 +114,20 @@ absl::Status ParseParams(const Json& body, SearchRequest* req) {
   if (!p.is_object()) return InvalidArgumentError("params: expected an object");
   CAIRN_ASSIGN_OR_RETURN(auto exact, OptBool(p, "exact", "params"));
   req->exact = exact.value_or(false);
+  // Cairn's per-query budget: the mean recall@k to aim at (0: a fixed count).
+  CAIRN_ASSIGN_OR_RETURN(auto target, OptNumber(p, "target_recall", "params"));
+  if (target.has_value()) {
+    if (!(*target >= 0 && *target <= 1)) {
+      return InvalidArgumentError("params.target_recall: expected a number in [0, 1]");
+    }
+    req->target_recall = *target;
+  }
+  // Qdrant's HNSW beam is the beam of Cairn's head graph (an HNSW too).
+  CAIRN_ASSIGN_OR_RETURN(auto ef, OptUint(p, "hnsw_ef", "params"));
+  if (ef.has_value()) {
+    if (*ef == 0 || *ef > 100000) return InvalidArgumentError("params.hnsw_ef: expected 1..100000");
+    req->head_ef = static_cast<uint32_t>(*ef);
+  }
   if (p.contains("cairn") && !p["cairn"].is_null()) {
     const Json& c = p["cairn"];
     if (!c.is_object()) return InvalidArgumentError("params.cairn: expected an object");

@@ -601,3 +601,77 @@ TEST(QdrantApiLanesTest, WritesAreTheRoutesThatChangeData) {
 
 }  // namespace
 }  // namespace cairn::testing
+
+namespace cairn::testing {
+namespace {
+
+// Search by target recall over REST: the request param, Qdrant's hnsw_ef,
+// the collection's default set at creation and by PATCH (persisted), and
+// the posting budget the live index fits once the collection is large
+// enough (until then the fixed count serves).
+TEST_F(ServerTest, TargetRecallParamsAndSearchDefaults) {
+  auto r = client_->Json("PUT", "/collections/t",
+                         {{"vectors", {{"size", kDim}, {"distance", "Euclid"}}},
+                          {"cairn", {{"target_recall", 0.9}}}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto info = client_->Request("GET", "/collections/t");
+  EXPECT_EQ(info.json["result"]["cairn"]["target_recall"], 0.9);
+  EXPECT_EQ(info.json["result"]["cairn"]["posting_budget"], false);
+  ExpectError(client_->Json("PUT", "/collections/t2",
+                            {{"vectors", {{"size", kDim}, {"distance", "Dot"}}},
+                             {"cairn", {{"target_recall", 1.5}}}}),
+              400);
+  Fill("t", 2500);
+  auto search = [&](const json& params, uint64_t id) {
+    return client_->Json("POST", "/collections/t/points/search",
+                         {{"vector", Vec(id)}, {"limit", 3}, {"params", params}});
+  };
+  // Before the budget exists, a target still answers (from the fixed count).
+  for (const json& params : {json{{"target_recall", 0.95}}, json{{"hnsw_ef", 64}},
+                             json{{"target_recall", 0}}, json::object()}) {
+    auto s = search(params, 11);
+    ASSERT_EQ(s.status, 200) << params << " " << s.body;
+    EXPECT_EQ(s.json["result"][0]["id"], 11) << params;
+  }
+  ExpectError(search({{"target_recall", 1.5}}, 1), 400);
+  ExpectError(search({{"target_recall", "high"}}, 1), 400);
+  ExpectError(search({{"hnsw_ef", 0}}, 1), 400);
+
+  // Maintenance fits the budget in the background (no time is asserted
+  // beyond "eventually").
+  bool fitted = false;
+  for (int i = 0; i < 600 && !fitted; ++i) {
+    fitted = client_->Request("GET", "/collections/t").json["result"]["cairn"]["posting_budget"] ==
+             true;
+    if (!fitted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(fitted);
+  for (uint64_t id : {3, 500, 1999, 2499}) {
+    auto s = search({{"target_recall", 0.95}}, id);
+    ASSERT_EQ(s.status, 200) << s.body;
+    EXPECT_EQ(s.json["result"][0]["id"], id);
+  }
+
+  // PATCH the defaults; what cannot change is refused.
+  auto p = client_->Json("PATCH", "/collections/t",
+                         {{"cairn", {{"target_recall", 0.99}, {"max_postings", 20}}}});
+  ASSERT_EQ(p.status, 200) << p.body;
+  ExpectError(client_->Json("PATCH", "/collections/t", {{"cairn", {{"target_recall", 2}}}}), 400);
+  ExpectError(client_->Json("PATCH", "/collections/t", {{"cairn", {{"sync_writes", false}}}}),
+              400);
+  EXPECT_EQ(client_->Json("PATCH", "/collections/t",
+                          {{"optimizers_config", {{"indexing_threshold", 10000}}}})
+                .status,
+            200);
+  Stop();
+  Start({}, {});
+  info = client_->Request("GET", "/collections/t");
+  EXPECT_EQ(info.json["result"]["cairn"]["target_recall"], 0.99);
+  EXPECT_EQ(info.json["result"]["cairn"]["max_postings"], 20);
+  EXPECT_EQ(info.json["result"]["cairn"]["posting_budget"], true);  // routing.budget reloaded
+  auto s = client_->Json("POST", "/collections/t/points/search", {{"vector", Vec(77)}, {"limit", 1}});
+  EXPECT_EQ(s.json["result"][0]["id"], 77);
+}
+
+}  // namespace
+}  // namespace cairn::testing

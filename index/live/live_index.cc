@@ -16,6 +16,7 @@
 #include "index/live/live_internal.h"
 #include "index/spann/posting_scan.h"
 #include "index/spann/posting_search.h"
+#include "index/spann/route_calibration.h"
 #include "index/spann/spann_limits.h"
 
 namespace cairn {
@@ -48,6 +49,12 @@ absl::Status LiveOptions::Validate() const {
   if (!(rng_factor >= 0)) return absl::InvalidArgumentError("rng_factor must be >= 0");
   if (std::isnan(closure_epsilon)) {
     return absl::InvalidArgumentError("closure_epsilon must be a number");
+  }
+  if (!(recalibrate_fraction >= 0)) {
+    return absl::InvalidArgumentError("recalibrate_fraction must be >= 0");
+  }
+  if (calibration_queries == 0 || calibration_queries > 100000) {
+    return absl::InvalidArgumentError("calibration_queries must be in [1, 100000]");
   }
   return absl::OkStatus();
 }
@@ -342,6 +349,29 @@ absl::StatusOr<std::unique_ptr<LiveSearchContext>> LiveIndex::NewContext() {
   return ctx;
 }
 
+absl::StatusOr<size_t> LiveIndex::HeadsForTarget(const float* q, const SpannSearchParams& params,
+                                                  std::vector<HeadHit>* hits) {
+  const std::shared_ptr<const PostingBudget> budget = posting_budget();
+  if (budget == nullptr) {
+    return absl::FailedPreconditionError(
+        "target_recall needs a posting budget, fitted once the index holds " +
+        std::to_string(options_.recalibrate_min_vectors) + " vectors");
+  }
+  const uint32_t n = std::max(budget->MaxPostings(params.target_recall),
+                              PostingBudget::kFeatureHeads);
+  const uint32_t beam = params.head_ef > 0 ? params.head_ef : budget->head_ef();
+  {
+    absl::ReaderMutexLock lock(&heads_mu_);
+    heads_->Search(q, n, std::max(beam, n), hits);
+  }
+  float distances[PostingBudget::kFeatureHeads];
+  const size_t m = std::min<size_t>(hits->size(), PostingBudget::kFeatureHeads);
+  for (size_t i = 0; i < m; ++i) distances[i] = RoutingDistance(metric_, (*hits)[i].distance);
+  double features[PostingBudget::kNumFeatures];
+  PostingBudget::Features(distances, m, features);
+  return std::min<size_t>(hits->size(), budget->Postings(params.target_recall, features));
+}
+
 absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& params,
                                LiveSearchContext* context, std::vector<LiveResult>* out,
                                SearchStats* stats) {
@@ -374,15 +404,19 @@ absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& para
   for (const auto& m : c.mems) buffered += m->size();
 
   const auto t0 = std::chrono::steady_clock::now();
-  const uint32_t ef = std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
-  {
+  size_t keep = 0;
+  if (params.target_recall > 0) {
+    CAIRN_ASSIGN_OR_RETURN(keep, HeadsForTarget(q, params, &c.hits));
+  } else {
+    const uint32_t ef = std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
     absl::ReaderMutexLock lock(&heads_mu_);
     heads_->Search(q, params.max_postings, ef, &c.hits);
+    keep = c.hits.size();
   }
   const auto t1 = std::chrono::steady_clock::now();
   local.head_ns = Nanos(t0, t1);
 
-  const size_t keep = PruneByRatio(c.hits, params.epsilon, metric_);
+  keep = std::min(keep, PruneByRatio(c.hits, params.epsilon, metric_));
   const size_t entry_bytes = PostingEntryBytes(dim_, stored_);
   uint64_t total_bytes = 0;
   c.requests.clear();
@@ -461,6 +495,11 @@ LiveStats LiveIndex::stats() {
   s.reassigned = maintenance_counts_.reassigned;
   s.checkpoints = n_checkpoints_;
   s.wal_records_replayed = n_replayed_;
+  {
+    absl::MutexLock lock(&budget_mu_);
+    s.calibrations = calibrations_;
+    s.calibrated_vectors = budget_ != nullptr ? budget_->num_vectors() : 0;
+  }
   uint64_t resident = 0;
   {
     absl::ReaderMutexLock lock(&heads_mu_);

@@ -28,8 +28,9 @@
 //
 // Locking order: maint_mu_ before wal_mu_ (shared for writers, exclusive for
 // rotation) before write_mu_ before id_mu_ and bg_mu_; bg_mu_ before mem_mu_.
-// heads_mu_, id_mu_, mem_mu_ and hint_mu_ are leaves. Writers never take
-// maint_mu_ while holding another lock (backpressure waits before step 1).
+// heads_mu_, id_mu_, mem_mu_, hint_mu_ and budget_mu_ are leaves. Writers
+// never take maint_mu_ while holding another lock (backpressure waits before
+// step 1).
 // Search takes only heads_mu_ and mem_mu_ shared, briefly, hint_mu_ with
 // TryLock (it never waits for it), and id_mu_ shared to name its results.
 #ifndef CAIRN_INDEX_LIVE_LIVE_INDEX_H_
@@ -54,6 +55,7 @@
 #include "index/live/memtable.h"
 #include "index/live/posting_directory.h"
 #include "index/live/posting_maintainer.h"
+#include "index/routing/posting_budget.h"
 #include "index/spann/head_index.h"
 #include "index/spann/search_types.h"
 #include "index/spann/spann_files.h"
@@ -93,6 +95,14 @@ struct LiveOptions {
   uint32_t max_frozen_memtables = 2;  // writers wait beyond this (backpressure)
   uint64_t checkpoint_wal_bytes = uint64_t{256} << 20;  // auto checkpoint
   bool background = true;  // false: maintenance only in Flush/Checkpoint (tests)
+  // target_recall searches use a posting budget fitted on the live vectors
+  // (index/spann/route_calibration.h). Maintenance refits it once at least
+  // recalibrate_min_vectors are live and writes since the last fit exceed
+  // this fraction of the vectors it was fitted on; 0: never (the bulk
+  // build's budget, if any, stays).
+  double recalibrate_fraction = 0.25;
+  uint64_t recalibrate_min_vectors = 1000;
+  uint32_t calibration_queries = 1000;  // sampled from the live vectors
   absl::Status Validate() const;
 };
 
@@ -108,6 +118,8 @@ struct LiveStats {
   uint32_t live_heads = 0, total_heads = 0;
   uint32_t buffered = 0;  // vectors in memtables
   uint64_t wal_bytes = 0;
+  uint64_t calibrations = 0;       // budgets fitted since open
+  uint64_t calibrated_vectors = 0;  // vectors the serving budget was fitted on; 0: none
   PostingStoreStats store;
   uint64_t resident_bytes = 0;
 };
@@ -178,6 +190,12 @@ class LiveIndex {
   absl::Status Compact();
 
   LiveStats stats();
+  // The posting budget target_recall searches use, or null (none fitted
+  // yet: the index holds too few vectors, or was built without it).
+  std::shared_ptr<const PostingBudget> posting_budget() const;
+  // Fits the budget on the live vectors in postings now, writes
+  // routing.budget and serves it. Maintenance calls it when due.
+  absl::Status Recalibrate();
   // The checks Upsert makes of one vector (finite, fits the stored type,
   // not zero for cosine), without writing anything.
   absl::Status CheckVector(const float* v) const {
@@ -263,6 +281,17 @@ class LiveIndex {
   // Rewrites the postings searches reported as mostly stale.
   absl::Status ProcessHints() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
 
+  // The posting budget (live_calibration.cc).
+  void LoadBudget();
+  // After a failed refit: the next waits for as many writes as a refit
+  // would (not every maintenance round).
+  void NoteCalibrationFailure();
+  // Target-recall searches: the nearest heads into *hits and how many of
+  // them to read.
+  absl::StatusOr<size_t> HeadsForTarget(const float* q, const SpannSearchParams& params,
+                                        std::vector<HeadHit>* hits);
+  bool CalibrationDue();
+
   // Checkpoints (live_index_open.cc).
   absl::Status DoCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   absl::Status RotateWal(uint64_t* new_wal_start) ABSL_LOCKS_EXCLUDED(wal_mu_);
@@ -346,6 +375,13 @@ class LiveIndex {
   std::atomic<uint64_t> n_upserts_{0}, n_deletes_{0}, n_flushes_{0}, n_flushed_{0},
       n_checkpoints_{0}, n_replayed_{0};
   std::atomic<int64_t> live_vectors_{0};
+
+  // The posting budget; budget_mu_ is a leaf. Searches copy the pointer.
+  mutable absl::Mutex budget_mu_;
+  std::shared_ptr<const PostingBudget> budget_ ABSL_GUARDED_BY(budget_mu_);
+  uint64_t writes_at_calibration_ ABSL_GUARDED_BY(budget_mu_) = 0;
+  uint64_t calibrations_ ABSL_GUARDED_BY(budget_mu_) = 0;
+  uint64_t retry_at_writes_ ABSL_GUARDED_BY(budget_mu_) = 0;
 };
 
 }  // namespace cairn

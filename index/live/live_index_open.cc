@@ -150,6 +150,7 @@ absl::StatusOr<std::unique_ptr<LiveIndex>> LiveIndex::Open(const std::string& di
       CAIRN_RETURN_IF_ERROR(s);
     }
   }
+  x->LoadBudget();
   if (options.background) x->bg_thread_ = std::thread([p = x.get()] { p->MaintenanceLoop(); });
   return x;
 }

@@ -210,10 +210,23 @@ void LiveIndex::MaintenanceLoop() {
       FailWrites(s);
       continue;
     }
-    absl::MutexLock lock(&bg_mu_);
-    if (!space_error_.ok()) {
-      std::fprintf(stderr, "cairn: live index %s: maintenance resumed\n", dir_.c_str());
-      space_error_ = absl::OkStatus();
+    {
+      absl::MutexLock lock(&bg_mu_);
+      if (!space_error_.ok()) {
+        std::fprintf(stderr, "cairn: live index %s: maintenance resumed\n", dir_.c_str());
+        space_error_ = absl::OkStatus();
+      }
+    }
+    // Outside maint_mu_ but for the copy of the postings: the fit itself
+    // (exact ground truth of sampled vectors) takes seconds on a large
+    // index. A failure costs only target_recall freshness.
+    if (CalibrationDue()) {
+      absl::Status c = Recalibrate();
+      if (!c.ok()) {
+        std::fprintf(stderr, "cairn: live index %s: posting budget not refitted: %s\n",
+                     dir_.c_str(), std::string(c.message()).c_str());
+        NoteCalibrationFailure();
+      }
     }
   }
 }

@@ -15,6 +15,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "index/spann/route_calibration.h"
 #include "index/spann/spann_build_stages.h"
 #include "storage/env.h"
 #include "storage/file_lock.h"
@@ -140,6 +141,9 @@ absl::Status SpannBuildOptions::Validate() const {
     return absl::InvalidArgumentError("--code-rotation must be hadamard or learned");
   }
   if (code_sample < 16) return absl::InvalidArgumentError("--code-sample must be at least 16");
+  if (calibration_queries > 1000000) {
+    return absl::InvalidArgumentError("--calibration-queries must be at most 1000000");
+  }
   if (memory_budget_bytes != 0 && memory_budget_bytes < (16u << 20)) {
     return absl::InvalidArgumentError("--memory-budget must be at least 16 MiB");
   }
@@ -257,6 +261,21 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
                            WriteIndexManifest(in, stored, num_heads, codes.get()));
     return absl::OkStatus();
   }));
+  if (o.calibration_queries > 0) {
+    CAIRN_RETURN_IF_ERROR(stages.Run("calibration", [&]() -> absl::Status {
+      CalibrationOptions c;
+      c.queries = o.calibration_queries;
+      c.seed = o.seed;
+      c.progress = o.progress;
+      absl::StatusOr<CalibrationReport> r = CalibrateIndex(out_dir, input_path, c);
+      // An index too small for any recall target still serves fixed counts.
+      if (absl::IsInvalidArgument(r.status())) {
+        report.calibration_skipped = std::string(r.status().message());
+        return absl::OkStatus();
+      }
+      return r.status();
+    }));
+  }
   report.num_heads = num_heads;
   report.replicas_per_vector = static_cast<double>(report.total_entries) / in.n;
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -99,6 +99,10 @@ struct SpannBuildOptions {
   uint32_t code_bits_per_dim = 1;
   std::string code_rotation = "hadamard";  // rabitq: hadamard | learned
   uint32_t code_sample = 50000;            // residuals the model is trained on
+  // Base vectors sampled as queries to calibrate the per-query posting
+  // budget of target_recall searches (index/spann/route_calibration.h),
+  // after the manifest; 0 skips it (`cairn calibrate` can run it later).
+  uint32_t calibration_queries = 2000;
   bool progress = true;
 
   absl::Status Validate() const;
@@ -117,6 +121,9 @@ struct SpannBuildReport {
   // First stage run in this call when an earlier, interrupted call had
   // finished some stages; "" for a fresh build.
   std::string resumed_from;
+  // Why the calibration stage wrote no budget (an index too small for any
+  // recall target), else "".
+  std::string calibration_skipped;
   nlohmann::json stage_seconds;
 };
 

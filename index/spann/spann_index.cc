@@ -14,12 +14,50 @@
 #include "index/spann/posting_scan.h"
 #include "index/spann/posting_search.h"
 #include "index/spann/coded_search.h"
+#include "index/spann/route_calibration.h"
 #include "storage/posting_file.h"
 
 namespace cairn {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The calibrated budget of the index in `dir`, if any. A missing file is
+// not an error (the index predates calibration or was built without it); an
+// unreadable or stale one is reported through *status and the index still
+// opens: fixed-count searches do not need it.
+std::unique_ptr<PostingBudget> LoadBudget(Env* env, const std::string& dir,
+                                          const IndexManifest& m, absl::Status* status) {
+  const std::string path = dir + "/" + kPostingBudgetFileName;
+  absl::StatusOr<PostingBudget> b = ReadPostingBudget(env, path);
+  if (absl::IsNotFound(b.status())) {
+    *status = absl::FailedPreconditionError(absl::StrCat(
+        dir, " has no routing calibration (", kPostingBudgetFileName,
+        "): run `cairn calibrate --index ", dir, " --base <its input>` to search by target recall"));
+    return nullptr;
+  }
+  if (!b.ok()) {
+    *status = absl::FailedPreconditionError(
+        absl::StrCat(b.status().message(), "; run `cairn calibrate` again to replace it"));
+    return nullptr;
+  }
+  if (b->num_vectors() != m.num_vectors) {
+    *status = absl::FailedPreconditionError(
+        absl::StrCat(path, " was calibrated for ", b->num_vectors(), " vectors, the index has ",
+                     m.num_vectors, ": run `cairn calibrate` again"));
+    return nullptr;
+  }
+  *status = absl::OkStatus();
+  return std::make_unique<PostingBudget>(*std::move(b));
+}
+
+// True distances of the nearest heads, for the routing features.
+void HeadDistances(const std::vector<HeadHit>& hits, Metric metric, std::vector<float>* out) {
+  out->clear();
+  for (size_t i = 0; i < hits.size() && i < PostingBudget::kFeatureHeads; ++i) {
+    out->push_back(RoutingDistance(metric, hits[i].distance));
+  }
+}
 
 }  // namespace
 
@@ -28,6 +66,7 @@ struct SearchContext::Impl {
   AlignedBuffer buffer{kDirectIoAlignment};
   std::vector<ReadRequest> requests;
   std::vector<HeadHit> hits;
+  std::vector<float> head_distances;
   std::vector<float> query;  // normalised copy for cosine
   VisitedSet visited;
   std::vector<Neighbor> heap;
@@ -45,6 +84,9 @@ absl::Status SpannSearchParams::Validate() const {
     return absl::InvalidArgumentError("max_postings must be in [1, 100000]");
   }
   if (!(epsilon >= 0)) return absl::InvalidArgumentError("epsilon must be >= 0");
+  if (!(target_recall >= 0 && target_recall <= 1)) {
+    return absl::InvalidArgumentError("target_recall must be in (0, 1], or 0 for a fixed count");
+  }
   if (batch_cost_kib > (1u << 22)) {
     return absl::InvalidArgumentError("batch_cost_kib must be at most 4194304 (4 GiB)");
   }
@@ -143,6 +185,7 @@ absl::StatusOr<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& 
     }
     index->rerank_pages_x16_ = 16 * 2 * 10;  // first guess: two pages per result of k = 10
   }
+  index->budget_ = LoadBudget(env, dir, m, &index->budget_status_);
   uint64_t entries = 0;
   for (size_t i = 0; i < index->directory_.size(); ++i) {
     const DirectoryEntry& e = index->directory_[i];
@@ -186,10 +229,24 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
   CAIRN_RETURN_IF_ERROR(PrepareQuery(query, manifest_.dim, manifest_.metric, &c.query, &q));
 
   auto t0 = Clock::now();
-  const uint32_t ef = std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
-  heads_->Search(q, params.max_postings, ef, &c.hits);
+  size_t keep = 0;
+  if (params.target_recall > 0) {
+    if (budget_ == nullptr) return budget_status_;
+    const uint32_t n = std::max(budget_->MaxPostings(params.target_recall),
+                                PostingBudget::kFeatureHeads);
+    const uint32_t beam = params.head_ef > 0 ? params.head_ef : budget_->head_ef();
+    heads_->Search(q, n, std::max(beam, n), &c.hits);
+    HeadDistances(c.hits, manifest_.metric, &c.head_distances);
+    double features[PostingBudget::kNumFeatures];
+    PostingBudget::Features(c.head_distances.data(), c.head_distances.size(), features);
+    keep = std::min<size_t>(c.hits.size(), budget_->Postings(params.target_recall, features));
+  } else {
+    const uint32_t ef = std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
+    heads_->Search(q, params.max_postings, ef, &c.hits);
+    keep = c.hits.size();
+  }
   local.head_ns = Nanos(t0, Clock::now());
-  const size_t keep = PruneByRatio(c.hits, params.epsilon, manifest_.metric);
+  keep = std::min(keep, PruneByRatio(c.hits, params.epsilon, manifest_.metric));
 
   uint64_t total_bytes = 0, total_entries = 0, head_bytes = 0;
   const uint32_t entry_bytes = manifest_.code_entry_bytes;
@@ -265,7 +322,8 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
 
 uint64_t SpannIndex::ResidentBytes() const {
   return heads_->MemoryBytes() + directory_.size() * sizeof(DirectoryEntry) + sizeof(*this) +
-         (codes_ != nullptr ? codes_->ram_bytes() : 0);
+         (codes_ != nullptr ? codes_->ram_bytes() : 0) +
+         (budget_ != nullptr ? budget_->Serialize().size() : 0);
 }
 
 uint64_t SpannIndex::PostingFileBytes() const { return posting_file_bytes_; }

@@ -27,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "index/codes/code_model.h"
+#include "index/routing/posting_budget.h"
 #include "index/spann/head_index.h"
 #include "index/spann/search_types.h"
 #include "index/spann/spann_files.h"
@@ -41,11 +42,19 @@ namespace cairn {
 struct SpannSearchParams {
   uint32_t k = 10;
   uint32_t max_postings = 10;
+  // 0: read max_postings postings. In (0, 1]: the index's calibrated budget
+  // (routing.budget, index/routing/posting_budget.h) decides per query how
+  // many of its nearest postings to read for a mean recall@k of about this
+  // much; max_postings is then ignored. FailedPrecondition when the index
+  // has no calibration.
+  double target_recall = 0;
   // Infinity disables pruning. Applies to L2 and cosine (by the L2 distance
   // of normalised vectors); plain inner product is not pruned.
   float epsilon = std::numeric_limits<float>::infinity();
-  // Head-graph beam; 0 means max(max_postings, 32) (a wider beam than the
-  // postings read finds the true nearest heads more often, for ~0.01 ms).
+  // Head-graph beam; 0 means max(max_postings, 32) for a fixed count (a
+  // wider beam than the postings read finds the true nearest heads more
+  // often, for ~0.01 ms), and the beam the budget was calibrated with for
+  // target_recall.
   uint32_t head_ef = 0;
   // Indexes built with codes (index/coded_search.h). kAuto reads code
   // sections and then candidate pages when that is predicted to read at
@@ -126,6 +135,11 @@ class SpannIndex {
   uint64_t PostingFileBytes() const;
   // The code model of an index built with codes, else null.
   const CodeModel* code_model() const { return codes_.get(); }
+  // The calibrated posting budget (routing.budget), else null; when the file
+  // exists but cannot be read, null and budget_status() says why (the index
+  // still serves fixed-count searches).
+  const PostingBudget* posting_budget() const { return budget_.get(); }
+  const absl::Status& budget_status() const { return budget_status_; }
 
  private:
   SpannIndex() = default;
@@ -138,6 +152,8 @@ class SpannIndex {
   uint64_t posting_file_bytes_ = 0;
   uint32_t max_posting_bytes_ = 0;
   std::unique_ptr<CodeModel> codes_;
+  std::unique_ptr<PostingBudget> budget_;
+  absl::Status budget_status_;
   // Candidate pages per two-step query, running mean x 16 (racy updates
   // between threads only blur the prediction).
   mutable std::atomic<uint32_t> rerank_pages_x16_{0};

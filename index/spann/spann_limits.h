@@ -17,6 +17,9 @@ inline constexpr uint32_t kMaxCandidates = 1024;
 inline constexpr uint32_t kDefaultCandidates = 64;
 // Most postings one query may read.
 inline constexpr uint32_t kMaxPostingsPerQuery = 4096;
+// The recall@k a search aims at when the caller names no budget and the
+// index is calibrated (index/routing/posting_budget.h).
+inline constexpr double kDefaultTargetRecall = 0.95;
 // "No head": an unassigned slot in head arrays and maps.
 inline constexpr uint32_t kNoHead = 0xFFFFFFFFu;
 

@@ -1,8 +1,10 @@
-// The analysis half of `cairn bench route-study` (bench/route_study.h): given,
-// per query, where in the head order each true neighbour first appears and
-// the query's routing features, how many postings would a budget rule read
-// to reach a mean recall@k target? Pure functions over in-memory
-// observations, so that tests can feed them made-up queries.
+// Fitting a per-query posting budget: given, per calibration query, where in
+// the head order each true neighbour first appears and the query's routing
+// features, how many postings must a rule read to reach a mean recall@k
+// target? Pure functions over in-memory observations, so that tests can feed
+// them made-up queries. The index's shipped budget (posting_budget.h) is
+// fitted with these at build time; `cairn bench route-study` (bench/) uses
+// them to compare feature sets.
 //
 // A budget rule has three parts, all fitted on calibration queries only:
 //   score   least squares of log(oracle postings) on the chosen features
@@ -14,8 +16,8 @@
 //           (kQuantile, a simpler rule to ship).
 //
 // Thread-safety: pure functions.
-#ifndef CAIRN_BENCH_ROUTE_BUDGET_H_
-#define CAIRN_BENCH_ROUTE_BUDGET_H_
+#ifndef CAIRN_INDEX_ROUTING_BUDGET_FIT_H_
+#define CAIRN_INDEX_ROUTING_BUDGET_FIT_H_
 
 #include <cstdint>
 #include <limits>
@@ -101,4 +103,4 @@ double Spearman(const std::vector<double>& a, const std::vector<double>& b);
 
 }  // namespace cairn
 
-#endif  // CAIRN_BENCH_ROUTE_BUDGET_H_
+#endif  // CAIRN_INDEX_ROUTING_BUDGET_FIT_H_

@@ -1,4 +1,4 @@
-#include "bench/route_budget.h"
+#include "index/routing/budget_fit.h"
 
 #include <algorithm>
 #include <cmath>
