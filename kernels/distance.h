@@ -8,13 +8,15 @@
 //
 // Conventions (see index/metric.h): L2 kernels return the squared distance;
 // Dot kernels return the plain dot product <a, b> (callers negate for the
-// inner-product distance). Integer kernels accumulate exactly (int32 lanes
-// flushed into int64) for any dim and return float. Mixed kernels (float
-// query q, stored vector x of uint8 or int8, for postings kept in their
-// narrowest lossless type) convert every x[i] exactly to float and
-// accumulate in float like the f32 kernels, so, like them, SIMD levels may
-// differ from scalar in the last bits. All kernels accept any dim >= 0 (no
-// padding or alignment required) and are thread-safe (pure functions).
+// inner-product distance); the L1 kernel returns sum |a_i - b_i| (Qdrant's
+// Manhattan distance, scored by the server, not by the index). Integer
+// kernels accumulate exactly (int32 lanes flushed into int64) for any dim and
+// return float. Mixed kernels (float query q, stored vector x of uint8 or
+// int8, for postings kept in their narrowest lossless type) convert every
+// x[i] exactly to float and accumulate in float like the f32 kernels, so,
+// like them, SIMD levels may differ from scalar in the last bits. All kernels
+// accept any dim >= 0 (no padding or alignment required) and are thread-safe
+// (pure functions).
 #ifndef CAIRN_KERNELS_DISTANCE_H_
 #define CAIRN_KERNELS_DISTANCE_H_
 
@@ -39,6 +41,7 @@ struct DistanceKernels {
   SimdLevel level;
   F32Kernel l2_f32;
   F32Kernel dot_f32;
+  F32Kernel l1_f32;
   U8Kernel l2_u8;
   U8Kernel dot_u8;
   I8Kernel l2_i8;

@@ -126,6 +126,34 @@ float DotF32(const float* a, const float* b, size_t dim) {
       _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 }
 
+// |a - b| per lane: clearing the sign bit is exact (no rounding).
+inline __m256 AbsDiff(__m256 a, __m256 b) {
+  return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(a, b));
+}
+
+float L1F32(const float* a, const float* b, size_t dim) {
+  __m256 acc0 = _mm256_setzero_ps();
+  __m256 acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps();
+  __m256 acc3 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    acc0 = _mm256_add_ps(acc0, AbsDiff(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    acc1 = _mm256_add_ps(acc1, AbsDiff(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8)));
+    acc2 = _mm256_add_ps(acc2, AbsDiff(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16)));
+    acc3 = _mm256_add_ps(acc3, AbsDiff(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24)));
+  }
+  for (; i + 8 <= dim; i += 8) {
+    acc0 = _mm256_add_ps(acc0, AbsDiff(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+  }
+  if (i < dim) {
+    const __m256i mask = TailMask(dim - i);
+    acc1 = _mm256_add_ps(acc1,
+                         AbsDiff(_mm256_maskload_ps(a + i, mask), _mm256_maskload_ps(b + i, mask)));
+  }
+  return HorizontalSum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+}
+
 // The low 8 bytes of v -> 8 floats, exactly.
 inline __m256 U8ToF32(__m128i v) {
   return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
@@ -257,6 +285,7 @@ constexpr DistanceKernels kAvx2Kernels = {
     .level = SimdLevel::kAvx2,
     .l2_f32 = L2F32,
     .dot_f32 = DotF32,
+    .l1_f32 = L1F32,
     .l2_u8 = L2U8,
     .dot_u8 = DotU8,
     .l2_i8 = L2I8,

@@ -120,6 +120,32 @@ float DotF32(const float* a, const float* b, size_t dim) {
       _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
+// |a - b| per lane (clearing the sign bit is exact).
+inline __m512 AbsDiff(__m512 a, __m512 b) { return _mm512_abs_ps(_mm512_sub_ps(a, b)); }
+
+float L1F32(const float* a, const float* b, size_t dim) {
+  __m512 acc0 = _mm512_setzero_ps();
+  __m512 acc1 = _mm512_setzero_ps();
+  __m512 acc2 = _mm512_setzero_ps();
+  __m512 acc3 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 64 <= dim; i += 64) {
+    acc0 = _mm512_add_ps(acc0, AbsDiff(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+    acc1 = _mm512_add_ps(acc1, AbsDiff(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16)));
+    acc2 = _mm512_add_ps(acc2, AbsDiff(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32)));
+    acc3 = _mm512_add_ps(acc3, AbsDiff(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48)));
+  }
+  for (; i + 16 <= dim; i += 16) {
+    acc0 = _mm512_add_ps(acc0, AbsDiff(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+  }
+  if (i < dim) {
+    const __mmask16 mask = FloatTailMask(dim - i);
+    acc1 = _mm512_add_ps(
+        acc1, AbsDiff(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i)));
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
 // 16 bytes -> 16 floats, exactly.
 inline __m512 U8ToF32(__m128i v) {
   return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
@@ -257,6 +283,7 @@ constexpr DistanceKernels kAvx512Kernels = {
     .level = SimdLevel::kAvx512,
     .l2_f32 = L2F32,
     .dot_f32 = DotF32,
+    .l1_f32 = L1F32,
     .l2_u8 = L2U8,
     .dot_u8 = DotU8,
     .l2_i8 = L2I8,

@@ -44,6 +44,15 @@ float DotF32(const float* a, const float* b, size_t dim) {
   return sum;
 }
 
+float L1F32(const float* a, const float* b, size_t dim) {
+  float sum = 0.0f;
+  for (size_t i = 0; i < dim; ++i) {
+    const float d = a[i] - b[i];
+    sum += d < 0.0f ? -d : d;
+  }
+  return sum;
+}
+
 float L2U8(const uint8_t* a, const uint8_t* b, size_t dim) {
   int64_t sum = 0;
   for (size_t i = 0; i < dim; ++i) {
@@ -101,6 +110,7 @@ constexpr DistanceKernels kScalarKernels = {
     .level = SimdLevel::kScalar,
     .l2_f32 = L2F32,
     .dot_f32 = DotF32,
+    .l1_f32 = L1F32,
     .l2_u8 = L2U8,
     .dot_u8 = DotU8,
     .l2_i8 = L2I8,

@@ -195,46 +195,116 @@ Json PayloadSelector::Apply(const Json& payload) const {
   return payload;
 }
 
-absl::StatusOr<bool> ParseWithVector(const Json* j, bool fallback) {
-  if (j == nullptr || j->is_null()) return fallback;
-  if (j->is_boolean()) return j->get<bool>();
-  if (j->is_array()) return !j->empty();  // names: the one unnamed vector
-  return absl::InvalidArgumentError("with_vector: expected a boolean or a list of names");
-}
-
-Json RecordJson(const PointData& p, const PayloadSelector& payload, bool with_vector) {
+Json RecordJson(const PointData& p, const PayloadSelector& payload, const VectorSelector& vectors,
+                const CollectionConfig& c) {
   Json j = {{"id", PointIdToJson(p.id)}};
   j["payload"] = payload.enabled ? payload.Apply(p.payload) : Json(nullptr);
-  j["vector"] = with_vector ? Json(p.vector) : Json(nullptr);
+  j["vector"] = vectors.Apply(p.vector, c);
   return j;
 }
 
-Json ScoredJson(const ScoredPoint& p, const PayloadSelector& payload, bool with_vector) {
+Json ScoredJson(const ScoredPoint& p, const PayloadSelector& payload, const VectorSelector& vectors,
+                const CollectionConfig& c) {
   Json j = {{"id", PointIdToJson(p.id)}, {"version", 0}, {"score", p.score}};
   j["payload"] = payload.enabled && p.data ? payload.Apply(p.data->payload) : Json(nullptr);
-  j["vector"] = with_vector && p.data ? Json(p.data->vector) : Json(nullptr);
+  j["vector"] = p.data ? vectors.Apply(p.data->vector, c) : Json(nullptr);
   return j;
 }
+
+namespace {
+
+// One VectorParams object ({"size", "distance", ...}) at `where`.
+absl::Status ParseVectorParams(const Json& p, const std::string& where, CollectionConfig* c) {
+  if (!p.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": expected {\"size\": N, \"distance\": \"Cosine\"}"));
+  }
+  for (auto it = p.begin(); it != p.end(); ++it) {
+    const std::string& k = it.key();
+    if (k != "size" && k != "distance" && k != "hnsw_config" && k != "quantization_config" &&
+        k != "on_disk" && k != "datatype" && k != "multivector_config") {
+      return absl::InvalidArgumentError(absl::StrCat(where, ".", k, ": unknown field"));
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto size, OptUint(p, "size", where));
+  if (!size.has_value() || *size == 0 || *size > 65536) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".size: expected an integer in [1, 65536]"));
+  }
+  c->size = *size;
+  if (!p.contains("distance") || !p["distance"].is_string()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".distance: expected Cosine, Euclid, Dot or Manhattan"));
+  }
+  auto distance = ParseDistance(p["distance"].get<std::string>());
+  if (!distance.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".distance: ", distance.status().message()));
+  }
+  c->distance = *distance;
+  if (p.contains("datatype") && !p["datatype"].is_null() && p["datatype"] != "float32") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".datatype: only float32 is supported, got ", p["datatype"].dump()));
+  }
+  if (p.contains("multivector_config") && !p["multivector_config"].is_null()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".multivector_config: multivectors are not supported"));
+  }
+  return absl::OkStatus();
+}
+
+// "vectors": the unnamed form, or a map holding exactly one named vector.
+absl::Status ParseVectorsField(const Json& body, CollectionConfig* c) {
+  if (!body.contains("vectors") || body["vectors"].is_null()) {
+    return absl::InvalidArgumentError(
+        "vectors: missing; expected {\"size\": N, \"distance\": ...} or {\"<name>\": {...}}");
+  }
+  const Json& v = body["vectors"];
+  if (!v.is_object()) {
+    return absl::InvalidArgumentError(
+        "vectors: expected {\"size\": N, \"distance\": ...} or {\"<name>\": {...}}");
+  }
+  // Unnamed when "size" or "distance" holds a value rather than a vector's
+  // params (a vector could itself be named "size").
+  const bool unnamed = (v.contains("size") && !v["size"].is_object()) ||
+                       (v.contains("distance") && !v["distance"].is_object());
+  if (unnamed) return ParseVectorParams(v, "vectors", c);
+  if (v.empty()) {
+    return absl::InvalidArgumentError(
+        "vectors: an empty map; a Cairn collection has exactly one dense vector");
+  }
+  if (v.size() > 1) {
+    std::string names;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      absl::StrAppend(&names, names.empty() ? "" : ", ", Json(it.key()).dump());
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("vectors: ", v.size(), " named vectors (", names,
+                     "); Cairn supports one dense vector per collection, named or not"));
+  }
+  const std::string& name = v.begin().key();
+  if (name.size() > 255) {
+    return absl::InvalidArgumentError("vectors: a vector name is at most 255 bytes");
+  }
+  CAIRN_RETURN_IF_ERROR(
+      ParseVectorParams(v.begin().value(), absl::StrCat("vectors[", Json(name).dump(), "]"), c));
+  c->vector_name = name;
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body) {
   CollectionConfig c;
-  if (!body.contains("vectors") || !body["vectors"].is_object()) {
-    return absl::InvalidArgumentError("vectors: expected {\"size\": N, \"distance\": \"Cosine\"}");
+  CAIRN_RETURN_IF_ERROR(ParseVectorsField(body, &c));
+  if (body.contains("sparse_vectors") && !body["sparse_vectors"].is_null()) {
+    const Json& sv = body["sparse_vectors"];
+    if (!sv.is_object()) return absl::InvalidArgumentError("sparse_vectors: expected a map");
+    if (!sv.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sparse_vectors[", Json(sv.begin().key()).dump(), "]: sparse vectors are not supported"));
+    }
   }
-  const Json& v = body["vectors"];
-  if (!v.contains("size")) {
-    return absl::InvalidArgumentError(
-        "vectors: named vectors are not supported; expected {\"size\": N, \"distance\": ...}");
-  }
-  CAIRN_ASSIGN_OR_RETURN(auto size, OptUint(v, "size", "vectors"));
-  if (!size.has_value() || *size == 0 || *size > 65536) {
-    return absl::InvalidArgumentError("vectors.size: expected an integer in [1, 65536]");
-  }
-  c.size = *size;
-  if (!v.contains("distance") || !v["distance"].is_string()) {
-    return absl::InvalidArgumentError("vectors.distance: expected Cosine, Euclid or Dot");
-  }
-  CAIRN_ASSIGN_OR_RETURN(c.distance, ParseDistance(v["distance"].get<std::string>()));
   if (body.contains("cairn") && body["cairn"].is_object()) {
     CAIRN_ASSIGN_OR_RETURN(auto mp, OptUint(body["cairn"], "max_postings", "cairn"));
     if (mp.has_value()) {
@@ -255,6 +325,12 @@ absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body) {
     if (sync.has_value()) c.sync_writes = *sync;
   }
   return c;
+}
+
+Json VectorsConfigJson(const CollectionConfig& c) {
+  Json params = {{"size", c.size}, {"distance", DistanceName(c.distance)}};
+  if (!c.vector_name.has_value()) return params;
+  return Json{{*c.vector_name, params}};
 }
 
 }  // namespace cairn

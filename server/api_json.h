@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "server/collection.h"
+#include "server/vector_json.h"
 
 namespace cairn {
 
@@ -36,16 +37,20 @@ struct PayloadSelector {
   static absl::StatusOr<PayloadSelector> Parse(const Json* j, bool fallback);
   Json Apply(const Json& payload) const;
 };
-// with_vector: true/false (one unnamed vector per point).
-absl::StatusOr<bool> ParseWithVector(const Json* j, bool fallback);
-
-// The body of PUT /collections/{name}: {"vectors": {"size": N, "distance":
-// "Cosine" | "Euclid" | "Dot"}, "cairn": {"max_postings", "sync_writes"}}.
-// InvalidArgument naming the field for anything else.
+// The body of PUT /collections/{name}: "vectors" is one vector, unnamed
+// ({"size": N, "distance": "Cosine" | "Euclid" | "Dot" | "Manhattan"}) or a
+// map with one name ({"<name>": {"size", "distance"}}); "sparse_vectors"
+// absent, null or {}; "cairn": {"max_postings", "sync_writes"}.
+// InvalidArgument naming the field for what Cairn cannot do (several named
+// vectors, sparse vectors, multivectors, datatypes other than float32).
 absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body);
+// The "vectors" of collection info: the config as it was given.
+Json VectorsConfigJson(const CollectionConfig& c);
 
-Json RecordJson(const PointData& p, const PayloadSelector& payload, bool with_vector);
-Json ScoredJson(const ScoredPoint& p, const PayloadSelector& payload, bool with_vector);
+Json RecordJson(const PointData& p, const PayloadSelector& payload, const VectorSelector& vectors,
+                const CollectionConfig& c);
+Json ScoredJson(const ScoredPoint& p, const PayloadSelector& payload, const VectorSelector& vectors,
+                const CollectionConfig& c);
 
 }  // namespace cairn
 

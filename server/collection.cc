@@ -11,56 +11,14 @@
 #include "common/status_macros.h"
 #include "datasets/vector_file.h"
 #include "index/spann/empty_index.h"
-#include "kernels/head_distance.h"
 #include "index/spann/spann_files.h"
+#include "kernels/distance.h"
 #include "server/point_id.h"
 #include "storage/record_file.h"
 
 namespace cairn {
 
 namespace {
-
-constexpr char kCollectionMagic[] = "CAIRNCOL";
-constexpr uint32_t kCollectionVersion = 1;
-constexpr uint32_t kWidenCap = 4096;
-
-Metric MetricOf(VectorDistance d) {
-  return d == VectorDistance::kCosine ? Metric::kCosine
-         : d == VectorDistance::kDot  ? Metric::kInnerProduct
-                                      : Metric::kL2;
-}
-
-absl::Status WriteConfig(Env* env, const std::string& dir, const CollectionConfig& c) {
-  nlohmann::json j = {{"size", c.size},
-                      {"distance", DistanceName(c.distance)},
-                      {"max_postings", c.max_postings},
-                      {"target_recall", c.target_recall},
-                      {"sync_writes", c.sync_writes}};
-  return WriteRecordFile(env, dir + "/collection.json", kCollectionMagic, kCollectionVersion,
-                         j.dump());
-}
-
-absl::StatusOr<CollectionConfig> ReadConfig(Env* env, const std::string& dir) {
-  const std::string path = dir + "/collection.json";
-  CAIRN_ASSIGN_OR_RETURN(std::string body,
-                         ReadRecordFile(env, path, kCollectionMagic, kCollectionVersion, nullptr));
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("size") || !j["size"].is_number_unsigned() ||
-      !j.contains("distance") || !j["distance"].is_string()) {
-    return absl::DataLossError(absl::StrCat(path, ": malformed collection config"));
-  }
-  CollectionConfig c;
-  c.size = j["size"].get<uint32_t>();
-  CAIRN_ASSIGN_OR_RETURN(c.distance, ParseDistance(j["distance"].get<std::string>()));
-  c.max_postings = j.value("max_postings", 32u);
-  c.target_recall = j.value("target_recall", 0.0);
-  c.sync_writes = j.value("sync_writes", true);
-  if (c.max_postings == 0 || c.max_postings > kMaxPostingsPerQuery ||
-      !(c.target_recall >= 0 && c.target_recall <= 1)) {
-    return absl::DataLossError(absl::StrCat(path, ": search defaults out of range"));
-  }
-  return c;
-}
 
 LiveOptions IndexOptions(Env* env, const CollectionConfig& c) {
   LiveOptions o;
@@ -75,18 +33,6 @@ PointStoreOptions StoreOptions(const CollectionConfig& c) {
   return o;
 }
 
-absl::StatusOr<PointData> DecodeRecord(const ExternalId& id, const PointRecord& rec, uint32_t dim) {
-  PointData p;
-  p.id = id;
-  CAIRN_ASSIGN_OR_RETURN(p.vector, DecodeVector(rec.vector, dim));
-  p.payload = rec.payload.empty() ? nlohmann::json::object()
-                                  : nlohmann::json::parse(rec.payload, nullptr, false);
-  if (p.payload.is_discarded()) {
-    return absl::DataLossError(absl::StrCat("payload of point ", id.ToString(), " is not JSON"));
-  }
-  return p;
-}
-
 PointRecord EncodeRecord(const PointData& p) {
   PointRecord r;
   r.vector = EncodeVector(p.vector);
@@ -98,30 +44,41 @@ PointRecord EncodeRecord(const PointData& p) {
 
 }  // namespace
 
-absl::StatusOr<VectorDistance> ParseDistance(const std::string& name) {
-  if (name == "Cosine") return VectorDistance::kCosine;
-  if (name == "Euclid") return VectorDistance::kEuclid;
-  if (name == "Dot") return VectorDistance::kDot;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown distance \"", name, "\" (Cosine, Euclid or Dot)"));
+absl::StatusOr<PointData> DecodePointRecord(const ExternalId& id, const PointRecord& rec,
+                                            uint32_t dim) {
+  PointData p;
+  p.id = id;
+  CAIRN_ASSIGN_OR_RETURN(p.vector, DecodeVector(rec.vector, dim));
+  p.payload = rec.payload.empty() ? nlohmann::json::object()
+                                  : nlohmann::json::parse(rec.payload, nullptr, false);
+  if (p.payload.is_discarded()) {
+    return absl::DataLossError(absl::StrCat("payload of point ", id.ToString(), " is not JSON"));
+  }
+  return p;
 }
 
-const char* DistanceName(VectorDistance d) {
+Metric IndexMetricOf(VectorDistance d) {
   switch (d) {
-    case VectorDistance::kCosine: return "Cosine";
-    case VectorDistance::kEuclid: return "Euclid";
-    case VectorDistance::kDot: return "Dot";
+    case VectorDistance::kCosine:
+      return Metric::kCosine;
+    case VectorDistance::kDot:
+      return Metric::kInnerProduct;
+    case VectorDistance::kEuclid:
+    case VectorDistance::kManhattan:
+      return Metric::kL2;
   }
-  return "?";
+  return Metric::kL2;
 }
 
 std::string EncodeVector(const std::vector<float>& v) {
+  if (v.empty()) return std::string();  // no vector (and no memcpy from null)
   std::string s(v.size() * sizeof(float), '\0');
   std::memcpy(s.data(), v.data(), s.size());
   return s;
 }
 
 absl::StatusOr<std::vector<float>> DecodeVector(const std::string& bytes, uint32_t dim) {
+  if (bytes.empty()) return std::vector<float>();  // a point without a vector
   if (bytes.size() != size_t{dim} * sizeof(float)) {
     return absl::DataLossError(absl::StrCat("stored vector has ", bytes.size(), " bytes, want ",
                                             size_t{dim} * sizeof(float)));
@@ -143,10 +100,11 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(const std::string
     return absl::AlreadyExistsError(absl::StrCat(dir, ": collection exists"));
   }
   SpannBuildOptions bo;
-  bo.metric = MetricOf(config.distance);
+  bo.metric = IndexMetricOf(config.distance);
   CAIRN_RETURN_IF_ERROR(
       CreateEmptyIndex(env, dir + "/index", config.size, StoredType::kFloat32, bo));
-  CAIRN_RETURN_IF_ERROR(WriteConfig(env, dir, config));  // last: it marks the collection complete
+  CAIRN_RETURN_IF_ERROR(
+      WriteConfigFile(env, dir, config));  // last: it marks the collection complete
   return Open(dir, env);
 }
 
@@ -155,6 +113,7 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::CreateFromIndex(
   CAIRN_ASSIGN_OR_RETURN(IndexManifest m, ReadManifest(Env::Default(), index_dir));
   CollectionConfig config = requested;
   config.size = m.dim;
+  config.vector_name.reset();
   config.distance = m.metric == Metric::kCosine ? VectorDistance::kCosine
                     : m.metric == Metric::kL2   ? VectorDistance::kEuclid
                                                 : VectorDistance::kDot;
@@ -198,43 +157,35 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::CreateFromIndex(
     row += got;
   }
   store.reset();
-  CAIRN_RETURN_IF_ERROR(WriteConfig(Env::Default(), dir, config));
+  CAIRN_RETURN_IF_ERROR(WriteConfigFile(Env::Default(), dir, config));
   return Open(dir);
 }
 
 absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const std::string& dir, Env* env) {
   std::unique_ptr<Collection> c(new Collection());
   c->dir_ = dir;
+  uint32_t version = 0;
   c->env_ = env;
-  CAIRN_ASSIGN_OR_RETURN(CollectionConfig config, ReadConfig(env, dir));
-  c->dim_ = config.size;
-  c->distance_ = config.distance;
-  c->target_recall_ = config.target_recall;
-  c->max_postings_ = config.max_postings;
-  {
-    absl::MutexLock lock(&c->config_mu_);
-    c->config_ = config;
+  CAIRN_ASSIGN_OR_RETURN(c->config_, ReadConfigFile(env, dir, &version));
+  c->target_recall_ = c->config_.target_recall;
+  c->max_postings_ = c->config_.max_postings;
+  // See collection_config.h: an older binary must not open a collection
+  // that may come to hold points without a vector.
+  if (version < kCollectionConfigVersion) {
+    CAIRN_RETURN_IF_ERROR(WriteConfigFile(env, dir, c->config_));
   }
-  CAIRN_ASSIGN_OR_RETURN(c->index_, LiveIndex::Open(dir + "/index", IndexOptions(env, config)));
-  if (c->index_->dim() != config.size) {
+  CAIRN_ASSIGN_OR_RETURN(c->index_, LiveIndex::Open(dir + "/index", IndexOptions(env, c->config_)));
+  if (c->index_->dim() != c->config_.size) {
     return absl::DataLossError(absl::StrCat(dir, ": index dimension ", c->index_->dim(),
-                                            " differs from the collection's ", config.size));
+                                            " differs from the collection's ", c->config_.size));
   }
   CAIRN_ASSIGN_OR_RETURN(c->points_,
-                         PointStore::Open(env, dir + "/points", StoreOptions(config)));
+                         PointStore::Open(env, dir + "/points", StoreOptions(c->config_)));
   CAIRN_RETURN_IF_ERROR(c->Reconcile());
   return c;
 }
 
 Collection::~Collection() = default;
-
-CollectionConfig Collection::config() const {
-  absl::MutexLock lock(&config_mu_);
-  CollectionConfig c = config_;
-  c.target_recall = target_recall_.load();
-  c.max_postings = max_postings_.load();
-  return c;
-}
 
 absl::Status Collection::UpdateSearchDefaults(std::optional<double> target_recall,
                                               std::optional<uint32_t> max_postings) {
@@ -247,21 +198,24 @@ absl::Status Collection::UpdateSearchDefaults(std::optional<double> target_recal
   }
   absl::MutexLock lock(&config_mu_);
   CollectionConfig next = config_;
+  next.target_recall = target_recall_.load();
+  next.max_postings = max_postings_.load();
   if (target_recall.has_value()) next.target_recall = *target_recall;
   if (max_postings.has_value()) next.max_postings = *max_postings;
-  // Persisted first: what a restart reads is what searches use now.
-  CAIRN_RETURN_IF_ERROR(WriteConfig(env_, dir_, next));
-  config_ = next;
+  // Persisted first: what a restart reads is what searches use from now.
+  CAIRN_RETURN_IF_ERROR(WriteConfigFile(env_, dir_, next));
   target_recall_ = next.target_recall;
   max_postings_ = next.max_postings;
   return absl::OkStatus();
 }
+
 
 absl::Status Collection::Reconcile() {
   // Store ahead of the index (crash between the two writes of an upsert).
   std::vector<LiveIndex::Item> items;
   std::vector<std::vector<float>> vecs;
   std::vector<ExternalId> ids;
+  std::vector<ExternalId> unvectored;  // no vector in the store, an id in the index
   std::vector<std::string> unusable;
   absl::Status status;
   // Writes are serialised and reach the store before the index, so a crash
@@ -270,7 +224,9 @@ absl::Status Collection::Reconcile() {
   // holds the old vector, and a get would return the new one while a search
   // with it misses the point. So the last batch is re-indexed whatever the
   // index holds (at most one batch; re-indexing an indexed vector is
-  // harmless).
+  // harmless), and an overwrite of it that removed the vector is deleted
+  // from the index. Points without a vector are never in the index, so each
+  // costs one record read here on every open.
   const std::vector<std::string> last_puts = points_->LastBatchPuts();
   const absl::flat_hash_set<std::string> last(last_puts.begin(), last_puts.end());
   size_t overwrites = 0;
@@ -284,7 +240,11 @@ absl::Status Collection::Reconcile() {
     if (indexed && !last.contains(key)) return true;
     auto rec = points_->Get(key);
     if (!rec.ok() || !rec->has_value()) return true;
-    auto v = DecodeVector((*rec)->vector, dim_);
+    if ((*rec)->vector.empty()) {
+      if (indexed) unvectored.push_back(*id);
+      return true;
+    }
+    auto v = DecodeVector((*rec)->vector, config_.size);
     if (!v.ok() || !index_->CheckVector(v->data()).ok()) {
       // Unusable (never acknowledged: the index refused it): drop it below.
       std::fprintf(stderr, "cairn: %s: dropping unindexable point %s\n", dir_.c_str(),
@@ -303,28 +263,30 @@ absl::Status Collection::Reconcile() {
     std::fprintf(stderr, "cairn: %s: re-indexing %zu points written before a crash\n",
                  dir_.c_str(), items.size() - overwrites);
   }
-  if (!items.empty()) CAIRN_RETURN_IF_ERROR(index_->Upsert(items));
+  if (!items.empty() || !unvectored.empty()) CAIRN_RETURN_IF_ERROR(WriteIndex(items, unvectored));
   // After the upsert: this batch becomes the store's last, and the one
   // before it must stay last until the index has it.
   if (!unusable.empty()) CAIRN_RETURN_IF_ERROR(points_->Apply({}, unusable));
+  return DeleteStrays();
+}
+
+absl::Status Collection::DeleteStrays() {
   // Index ahead of the store (crash between the two writes of a delete).
   std::vector<ExternalId> stray;
   index_->ForEachLiveId([&](const ExternalId& id) {
     if (!points_->Contains(StoreKey(id))) stray.push_back(id);
     return true;
   });
-  if (!stray.empty()) {
-    std::fprintf(stderr, "cairn: %s: deleting %zu points removed before a crash\n", dir_.c_str(),
-                 stray.size());
-    uint64_t n = 0;
-    CAIRN_RETURN_IF_ERROR(index_->Delete(stray, &n));
-  }
-  return absl::OkStatus();
+  if (stray.empty()) return absl::OkStatus();
+  std::fprintf(stderr, "cairn: %s: deleting %zu points removed before a crash\n", dir_.c_str(),
+               stray.size());
+  uint64_t n = 0;
+  return index_->Delete(stray, &n);
 }
 
 absl::Status Collection::ValidateVector(std::vector<float>* v) const {
-  if (v->size() != dim_) {
-    return absl::InvalidArgumentError(absl::StrCat("wrong vector dimension: expected ", dim_,
+  if (v->size() != config_.size) {
+    return absl::InvalidArgumentError(absl::StrCat("wrong vector dimension: expected ", config_.size,
                                                    ", got ", v->size()));
   }
   for (size_t d = 0; d < v->size(); ++d) {
@@ -332,41 +294,114 @@ absl::Status Collection::ValidateVector(std::vector<float>* v) const {
       return absl::InvalidArgumentError(absl::StrCat("vector value at ", d, " is not finite"));
     }
   }
-  if (distance_ == VectorDistance::kCosine) {
+  if (config_.distance == VectorDistance::kCosine) {
     double norm = 0;
     for (float x : *v) norm += double{x} * x;
     if (norm == 0) return absl::InvalidArgumentError("a zero vector has no cosine direction");
-    Normalize(v->data(), dim_);
+    Normalize(v->data(), config_.size);
   }
   return absl::OkStatus();
 }
 
-absl::Status Collection::Upsert(std::vector<PointData> points) {
+absl::Status Collection::ValidatePoints(std::vector<PointData>* points) const {
   absl::flat_hash_set<std::string> seen;
-  for (PointData& p : points) {
+  for (PointData& p : *points) {
     if (!seen.insert(p.id.Key()).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("point ", p.id.ToString(), " appears twice in one request"));
     }
-    if (auto s = ValidateVector(&p.vector); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("point ", p.id.ToString(), ": ", s.message()));
-    }
-    if (auto s = index_->CheckVector(p.vector.data()); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("point ", p.id.ToString(), ": ", s.message()));
+    if (!p.vector.empty()) {
+      if (auto s = ValidateVector(&p.vector); !s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("point ", p.id.ToString(), ": ", s.message()));
+      }
+      if (auto s = index_->CheckVector(p.vector.data()); !s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("point ", p.id.ToString(), ": ", s.message()));
+      }
     }
     if (!p.payload.is_null() && !p.payload.is_object()) {
       return absl::InvalidArgumentError(
           absl::StrCat("point ", p.id.ToString(), ": payload must be an object"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::Upsert(std::vector<PointData> points) {
+  CAIRN_RETURN_IF_ERROR(ValidatePoints(&points));
   if (points.empty()) return absl::OkStatus();
   absl::MutexLock lock(&write_mu_);
+  return WritePoints(points);
+}
+
+absl::Status Collection::UpdateVectors(std::vector<PointData> points) {
+  for (const PointData& p : points) {
+    if (p.vector.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("point ", p.id.ToString(), ": no vector to update"));
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(ValidatePoints(&points));
+  if (points.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&write_mu_);
+  for (PointData& p : points) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(StoreKey(p.id)));
+    if (!rec.has_value()) {
+      return absl::NotFoundError(absl::StrCat("No point with id ", p.id.ToString(), " found"));
+    }
+    CAIRN_ASSIGN_OR_RETURN(PointData old, DecodePointRecord(p.id, *rec, config_.size));
+    p.payload = std::move(old.payload);
+  }
+  return WritePoints(points);
+}
+
+absl::Status Collection::DeleteVectors(const std::vector<ExternalId>& ids) {
+  absl::MutexLock lock(&write_mu_);
+  std::vector<PointData> points;
+  absl::flat_hash_set<std::string> seen;
+  for (const ExternalId& id : ids) {
+    if (!seen.insert(id.Key()).second) continue;
+    CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(StoreKey(id)));
+    if (!rec.has_value() || rec->vector.empty()) continue;  // nothing to remove
+    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_.size));
+    p.vector.clear();
+    points.push_back(std::move(p));
+  }
+  if (points.empty()) return absl::OkStatus();
+  return WritePoints(points);
+}
+
+absl::Status Collection::WritePoints(const std::vector<PointData>& points) {
   std::vector<PointStore::Put> puts;
   puts.reserve(points.size());
-  for (const PointData& p : points) puts.emplace_back(StoreKey(p.id), EncodeRecord(p));
   std::vector<LiveIndex::Item> items;
-  for (const PointData& p : points) items.push_back({p.id, p.vector.data()});
-  return WriteBoth(puts, {}, [&] { return index_->Upsert(items); });
+  std::vector<ExternalId> unvectored;
+  for (const PointData& p : points) {
+    puts.emplace_back(StoreKey(p.id), EncodeRecord(p));
+    if (p.vector.empty()) {
+      unvectored.push_back(p.id);
+    } else {
+      items.push_back({p.id, p.vector.data()});
+    }
+  }
+  return WriteBoth(puts, {}, [&] { return WriteIndex(items, unvectored); });
+}
+
+absl::Status Collection::WriteIndex(const std::vector<LiveIndex::Item>& items,
+                                    const std::vector<ExternalId>& unvectored) {
+  // Deletes first. If the upsert then fails cleanly (a full disk), the store
+  // undoes the batch, and the ids deleted here are points the store still
+  // has with their old vector: unsearchable until the next open, whose
+  // Reconcile re-indexes them. The other order would leave vectors in the
+  // index that the store undid, which nothing repairs.
+  std::vector<ExternalId> indexed;
+  for (const ExternalId& id : unvectored) {
+    if (index_->Contains(id)) indexed.push_back(id);
+  }
+  if (!indexed.empty()) CAIRN_RETURN_IF_ERROR(index_->Delete(indexed, nullptr));
+  if (items.empty()) return absl::OkStatus();
+  return index_->Upsert(items);
 }
 
 absl::Status Collection::WriteBoth(const std::vector<PointStore::Put>& puts,
@@ -407,7 +442,7 @@ absl::Status Collection::DeleteByFilter(const Filter& filter, uint64_t* deleted)
 absl::StatusOr<std::optional<PointData>> Collection::Get(const ExternalId& id) const {
   CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(StoreKey(id)));
   if (!rec.has_value()) return std::optional<PointData>();
-  CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, dim_));
+  CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_.size));
   return std::optional<PointData>(std::move(p));
 }
 
@@ -464,7 +499,7 @@ absl::Status Collection::UpdatePayload(const std::vector<ExternalId>& ids, const
     if (!seen.insert(k).second) continue;
     CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(k));
     if (!rec.has_value()) continue;
-    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, dim_));
+    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_.size));
     if (mode == "set") {
       nlohmann::json* target = key.empty() ? &p.payload : ObjectAtPath(&p.payload, key);
       for (const auto& [name, value] : payload.items()) (*target)[name] = value;
@@ -524,189 +559,6 @@ absl::StatusOr<std::vector<ExternalId>> Collection::Select(
   return out;
 }
 
-float Collection::Score(float d) const {
-  switch (distance_) {
-    case VectorDistance::kCosine: return 1.0f - d;
-    case VectorDistance::kEuclid: return std::sqrt(std::max(0.0f, d));
-    case VectorDistance::kDot: return -d;
-  }
-  return d;
-}
-
-bool Collection::Passes(const SearchRequest& r, float score) const {
-  if (!r.score_threshold.has_value()) return true;
-  // Qdrant: a threshold is a lower bound on similarity, an upper bound on
-  // Euclidean distance.
-  return distance_ == VectorDistance::kEuclid ? score <= *r.score_threshold
-                                               : score >= *r.score_threshold;
-}
-
-absl::StatusOr<std::unique_ptr<LiveSearchContext>> Collection::TakeContext() const {
-  {
-    absl::MutexLock lock(&ctx_mu_);
-    if (!contexts_.empty()) {
-      auto c = std::move(contexts_.back());
-      contexts_.pop_back();
-      return c;
-    }
-  }
-  return index_->NewContext();
-}
-
-void Collection::ReturnContext(std::unique_ptr<LiveSearchContext> ctx) const {
-  absl::MutexLock lock(&ctx_mu_);
-  contexts_.push_back(std::move(ctx));
-}
-
-absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out) const {
-  std::vector<float> q = r.vector;
-  if (distance_ == VectorDistance::kCosine) Normalize(q.data(), dim_);
-  const Metric metric = MetricOf(distance_);
-  std::vector<ScoredPoint> all;
-  absl::Status status;
-  uint64_t visited = 0;
-  points_->ForEachKey([&](const std::string& key) {
-    if ((++visited & 1023) == 0 && std::chrono::steady_clock::now() > r.deadline) {
-      status = absl::DeadlineExceededError("request timed out scoring every point");
-      return false;
-    }
-    auto id = FromStoreKey(key);
-    if (!id.ok()) {
-      status = id.status();
-      return false;
-    }
-    if (r.exclude.has_value() && *id == *r.exclude) return true;
-    auto rec = points_->Get(key);
-    if (!rec.ok()) {
-      status = rec.status();
-      return false;
-    }
-    if (!rec->has_value()) return true;
-    auto p = DecodeRecord(*id, **rec, dim_);
-    if (!p.ok()) {
-      status = p.status();
-      return false;
-    }
-    if (r.filter != nullptr && !r.filter->Matches(ToFilterId(*id), p->payload)) return true;
-    float d = GraphDistance(metric, q.data(), p->vector.data(), dim_);
-    if (metric == Metric::kCosine) d += 1.0f;
-    const float score = Score(d);
-    if (!Passes(r, score)) return true;
-    ScoredPoint sp;
-    sp.id = *id;
-    sp.score = score;
-    if (r.load_data) sp.data = std::move(*p);
-    all.push_back(std::move(sp));
-    return true;
-  });
-  CAIRN_RETURN_IF_ERROR(status);
-  const bool ascending = distance_ == VectorDistance::kEuclid;
-  const size_t want = std::min<size_t>(all.size(), size_t{r.limit} + r.offset);
-  std::partial_sort(all.begin(), all.begin() + want, all.end(),
-                    [&](const ScoredPoint& a, const ScoredPoint& b) {
-                      return ascending ? a.score < b.score : a.score > b.score;
-                    });
-  all.resize(want);
-  *out = std::move(all);
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<ScoredPoint>> Collection::Search(const SearchRequest& r,
-                                                            SearchInfo* info) const {
-  if (r.vector.size() != dim_) {
-    return absl::InvalidArgumentError(absl::StrCat("wrong vector dimension: expected ",
-                                                   dim_, ", got ", r.vector.size()));
-  }
-  for (float x : r.vector) {
-    if (!std::isfinite(x)) return absl::InvalidArgumentError("query vector has a non-finite value");
-  }
-  if (r.limit == 0) return std::vector<ScoredPoint>();
-  const size_t want = size_t{r.limit} + r.offset;
-  std::vector<ScoredPoint> kept;
-  const bool filtered = r.filter != nullptr && !r.filter->empty();
-  if (r.exact) {
-    CAIRN_RETURN_IF_ERROR(ExactSearch(r, &kept));
-    if (info != nullptr) info->exact_fallback = true;
-  } else {
-    CAIRN_ASSIGN_OR_RETURN(auto ctx, TakeContext());
-    uint32_t k = static_cast<uint32_t>(std::min<size_t>(want + (r.exclude ? 1 : 0), kWidenCap));
-    uint32_t max_postings = r.max_postings > 0 ? r.max_postings : max_postings_.load();
-    // A target needs the index's posting budget; until it has one (a young
-    // collection) the fixed count serves.
-    double target = r.max_postings > 0 ? 0.0 : r.target_recall.value_or(target_recall_.load());
-    if (target > 0 && index_->posting_budget() == nullptr) target = 0;
-    if (filtered) k = std::min<uint32_t>(kWidenCap, k * 4);
-    bool done = false;
-    while (!done) {
-      SpannSearchParams p;
-      p.k = k;
-      p.max_postings = max_postings;
-      p.target_recall = target;
-      p.head_ef = r.head_ef;
-      p.epsilon = r.epsilon;
-      std::vector<LiveResult> hits;
-      SearchStats stats;
-      absl::Status s = index_->Search(r.vector.data(), p, ctx.get(), &hits, &stats);
-      if (!s.ok()) {
-        ReturnContext(std::move(ctx));
-        return s;
-      }
-      if (info != nullptr) {
-        info->postings_read += stats.postings_read;
-        info->bytes_read += stats.bytes_read;
-      }
-      kept.clear();
-      for (const LiveResult& h : hits) {
-        if (r.exclude.has_value() && h.id == *r.exclude) continue;
-        const float score = Score(h.distance);
-        if (!Passes(r, score)) continue;
-        ScoredPoint sp;
-        sp.id = h.id;
-        sp.score = score;
-        if (filtered || r.load_data) {
-          auto got = Get(h.id);
-          if (!got.ok()) {
-            ReturnContext(std::move(ctx));
-            return got.status();
-          }
-          if (!got->has_value()) continue;  // deleted since
-          if (info != nullptr) ++info->candidates_checked;
-          if (filtered && !r.filter->Matches(ToFilterId(h.id), (*got)->payload)) continue;
-          if (r.load_data) sp.data = std::move(**got);
-        }
-        kept.push_back(std::move(sp));
-        if (kept.size() == want) break;
-      }
-      const bool exhausted = hits.size() < k;
-      if (kept.size() >= want || exhausted || !filtered) {
-        done = true;
-      } else if (k >= kWidenCap) {
-        // Too few matches near the query: score every matching point.
-        CAIRN_RETURN_IF_ERROR(ExactSearch(r, &kept));
-        if (info != nullptr) info->exact_fallback = true;
-        done = true;
-      } else if (std::chrono::steady_clock::now() > r.deadline) {
-        ReturnContext(std::move(ctx));
-        return absl::DeadlineExceededError("request timed out widening a filtered search");
-      } else {
-        k = std::min<uint32_t>(kWidenCap, k * 4);
-        // Widening leaves the budget: twice the postings this round read.
-        if (target > 0) max_postings = std::max<uint32_t>(1, stats.postings_read);
-        target = 0;
-        max_postings = std::min<uint32_t>(max_postings * 2, 1024);
-      }
-    }
-    ReturnContext(std::move(ctx));
-  }
-  if (kept.size() > r.offset) {
-    kept.erase(kept.begin(), kept.begin() + r.offset);
-  } else {
-    kept.clear();
-  }
-  if (kept.size() > r.limit) kept.resize(r.limit);
-  return kept;
-}
-
 absl::Status Collection::Scroll(const std::optional<ExternalId>& start, uint32_t limit,
                                 const Filter& filter, std::vector<PointData>* out,
                                 std::optional<ExternalId>* next) const {
@@ -721,7 +573,7 @@ absl::Status Collection::Scroll(const std::optional<ExternalId>& start, uint32_t
       CAIRN_ASSIGN_OR_RETURN(ExternalId id, FromStoreKey(key));
       CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(key));
       if (!rec.has_value()) continue;
-      CAIRN_ASSIGN_OR_RETURN(PointData p, DecodeRecord(id, *rec, dim_));
+      CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_.size));
       if (!filter.empty() && !filter.Matches(ToFilterId(id), p.payload)) continue;
       if (out->size() == limit) {
         *next = id;

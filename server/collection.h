@@ -20,6 +20,15 @@
 // overwrite cut between the two writes left the old vector in the index,
 // while a get returns the new one.
 //
+// Points without a vector are stored with an empty vector and are absent
+// from the index; a write that removes a point's vector deletes its id from
+// the index before it inserts other vectors (WriteIndex in the .cc says why).
+//
+// Manhattan collections are indexed under L2 (the SPANN index has no L1
+// clustering): the index proposes candidates, which are rescored exactly by
+// L1 from the point store (collection_search.cc), so results are approximate
+// like every index search and exact with params.exact.
+//
 // Filtered search widens: it asks the index for 4x, then 16x ... the wanted
 // results and checks each candidate's payload, until enough match or the
 // candidates run out; past 4,096 candidates it falls back to an exact scan of
@@ -44,35 +53,20 @@
 #include "absl/synchronization/mutex.h"
 #include "index/live/id_map.h"
 #include "index/live/live_index.h"
+#include "kernels/metric.h"
 #include "nlohmann/json.hpp"
+#include "server/collection_config.h"
 #include "server/filter.h"
 #include "storage/env.h"
 #include "storage/point_store.h"
 
 namespace cairn {
 
-enum class VectorDistance { kCosine, kEuclid, kDot };
-absl::StatusOr<VectorDistance> ParseDistance(const std::string& name);  // Qdrant's spelling
-const char* DistanceName(VectorDistance d);
-
-struct CollectionConfig {
-  uint32_t size = 0;
-  VectorDistance distance = VectorDistance::kCosine;
-  // Search defaults when a request names none. With target_recall > 0 and
-  // a posting budget (the live index fits one once it holds enough
-  // vectors) a search aims at that recall; otherwise it reads max_postings
-  // postings. The REST default is the fixed count: a budget aims at a mean
-  // recall over queries like the stored vectors, and does not promise that
-  // every stored vector is the top hit of its own vector, which the fixed
-  // count of 32 keeps (tests/crash/disk_full_test.py found 1-6 of 300
-  // points missed at target 0.95 after splits).
-  double target_recall = 0;
-  uint32_t max_postings = 32;
-  bool sync_writes = true;  // fsync before answering writes
-};
-
 struct PointData {
   ExternalId id = ExternalId::Number(0);
+  // The collection's one dense vector; empty when the point has none
+  // (Qdrant's "vector": {}): such a point keeps its payload, is found by id,
+  // scroll, count and filters, and is never in the index nor a search hit.
   std::vector<float> vector;
   nlohmann::json payload = nlohmann::json::object();
 };
@@ -124,17 +118,28 @@ class Collection {
                                                           Env* env = Env::Default());
   ~Collection();
 
-  // A copy: the search defaults change under PATCH.
-  CollectionConfig config() const;
-  // Changes the search defaults (PATCH /collections/{name}) and persists
-  // them. InvalidArgument for values out of range.
+  // As opened; its search defaults may since have changed (PATCH): read
+  // them from target_recall() and max_postings().
+  const CollectionConfig& config() const { return config_; }
+  double target_recall() const { return target_recall_.load(); }
+  uint32_t max_postings() const { return max_postings_.load(); }
+  // Changes the search defaults (PATCH /collections/{name}), persisted
+  // before searches see them. InvalidArgument for values out of range.
   absl::Status UpdateSearchDefaults(std::optional<double> target_recall,
                                     std::optional<uint32_t> max_postings);
   const std::string& dir() const { return dir_; }
 
   // All or nothing per call; validated first (dimension, finite values,
-  // duplicate ids). Cosine vectors are normalised, as Qdrant stores them.
+  // duplicate ids). Cosine vectors are normalised, as Qdrant stores them. A
+  // point with an empty vector is stored without one.
   absl::Status Upsert(std::vector<PointData> points);
+  // Qdrant's update_vectors: replaces the vector of existing points and
+  // keeps their payload; NotFound naming the first id that does not exist
+  // (and nothing changes). An empty vector is an InvalidArgument.
+  absl::Status UpdateVectors(std::vector<PointData> points);
+  // Qdrant's delete_vectors: the listed points keep their payload and lose
+  // their vector; ids that do not exist are skipped.
+  absl::Status DeleteVectors(const std::vector<ExternalId>& ids);
   absl::Status Delete(const std::vector<ExternalId>& ids, uint64_t* deleted);
   absl::Status DeleteByFilter(const Filter& filter, uint64_t* deleted);
   absl::StatusOr<std::optional<PointData>> Get(const ExternalId& id) const;
@@ -160,6 +165,8 @@ class Collection {
       const Filter& filter,
       std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) const;
   uint64_t points_count() const;
+  // Points that have a vector (Qdrant's indexed_vectors_count).
+  uint64_t vectors_count() const { return index_->stats().live_vectors; }
   LiveStats index_stats() const { return index_->stats(); }
   PointStoreStats store_stats() const { return points_->stats(); }
   // Flush + checkpoint (graceful shutdown).
@@ -171,6 +178,8 @@ class Collection {
  private:
   Collection() = default;
   absl::Status Reconcile();
+  // Deletes from the index the ids the store lacks (Reconcile's last step).
+  absl::Status DeleteStrays();
   // Applies a batch to the point store and, before the store publishes it,
   // `index_write` to the index (see "Write order" above).
   absl::Status WriteBoth(const std::vector<PointStore::Put>& puts,
@@ -178,6 +187,26 @@ class Collection {
                          const std::function<absl::Status()>& index_write)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status ValidateVector(std::vector<float>* v) const;
+  // Validates each point's vector (if any) and normalises Cosine ones.
+  absl::Status ValidatePoints(std::vector<PointData>* points) const;
+  // Writes `points` (validated) to the store and the index, under write_mu_.
+  absl::Status WritePoints(const std::vector<PointData>& points)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // The index side of a write: deletes the ids in `unvectored` that the
+  // index holds, then upserts `items`.
+  absl::Status WriteIndex(const std::vector<LiveIndex::Item>& items,
+                          const std::vector<ExternalId>& unvectored);
+  // Search helpers (collection_search.cc). The index rounds of a search:
+  // widening for a filter, the exact fallback past kWidenCap candidates.
+  absl::Status WidenSearch(const SearchRequest& r, LiveSearchContext* ctx, SearchInfo* info,
+                           std::vector<ScoredPoint>* kept) const;
+  // One round's hits -> at most `want` results: exclusion, threshold,
+  // filter, data, and for Manhattan the L1 rescoring and re-sort.
+  absl::Status KeepHits(const SearchRequest& r, const std::vector<LiveResult>& hits, size_t want,
+                        SearchInfo* info, std::vector<ScoredPoint>* kept) const;
+  // The score the answer reports for stored vector `v` (the collection's
+  // exact distance or similarity); `query` normalised for Cosine.
+  float ExactScore(const std::vector<float>& query, const float* v) const;
   absl::StatusOr<std::unique_ptr<LiveSearchContext>> TakeContext() const;
   void ReturnContext(std::unique_ptr<LiveSearchContext> ctx) const;
   absl::Status ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out) const;
@@ -185,12 +214,10 @@ class Collection {
 
   std::string dir_;
   Env* env_ = nullptr;
-  // config_'s search defaults change under PATCH (config_mu_); searches read
-  // the atomics.
-  mutable absl::Mutex config_mu_;
-  CollectionConfig config_ ABSL_GUARDED_BY(config_mu_);
-  uint32_t dim_ = 0;
-  VectorDistance distance_ = VectorDistance::kCosine;
+  // As opened; its search defaults are superseded by the atomics, which
+  // searches read and UpdateSearchDefaults (under config_mu_) writes.
+  CollectionConfig config_;
+  absl::Mutex config_mu_;
   std::atomic<double> target_recall_{0};
   std::atomic<uint32_t> max_postings_{32};
   std::unique_ptr<LiveIndex> index_;
@@ -200,9 +227,16 @@ class Collection {
   mutable std::vector<std::unique_ptr<LiveSearchContext>> contexts_ ABSL_GUARDED_BY(ctx_mu_);
 };
 
-// Point record encoding in the point store (opaque to it).
+// Point record encoding in the point store (opaque to it): dim float32
+// values, or no bytes for a point without a vector (docs/formats.md).
 std::string EncodeVector(const std::vector<float>& v);
 absl::StatusOr<std::vector<float>> DecodeVector(const std::string& bytes, uint32_t dim);
+// A stored record -> the point (payload parsed); DataLoss if damaged.
+absl::StatusOr<PointData> DecodePointRecord(const ExternalId& id, const PointRecord& rec,
+                                            uint32_t dim);
+// The index metric a collection's vectors are clustered under (Manhattan:
+// L2, see above).
+Metric IndexMetricOf(VectorDistance d);
 
 }  // namespace cairn
 

@@ -8,6 +8,8 @@
 #include "index/spann/spann_limits.h"
 #include "kernels/distance.h"
 #include "server/point_id.h"
+#include "server/qdrant_vectors.h"
+#include "server/vector_json.h"
 
 namespace cairn {
 
@@ -27,83 +29,11 @@ absl::StatusOr<Filter> ParseFilterField(const Json& body) {
   return Filter::Parse(body["filter"]);
 }
 
-absl::StatusOr<std::vector<PointData>> ParseUpsert(const Json& body) {
-  std::vector<PointData> points;
-  if (body.contains("points")) {
-    const Json& list = body["points"];
-    if (!list.is_array()) return InvalidArgumentError("points: expected an array");
-    for (size_t i = 0; i < list.size(); ++i) {
-      const std::string where = absl::StrCat("points[", i, "]");
-      const Json& p = list[i];
-      if (!p.is_object()) return InvalidArgumentError(absl::StrCat(where, ": expected an object"));
-      if (!p.contains("id")) return InvalidArgumentError(absl::StrCat(where, ".id: missing"));
-      if (!p.contains("vector")) {
-        return InvalidArgumentError(absl::StrCat(where, ".vector: missing"));
-      }
-      PointData d;
-      CAIRN_ASSIGN_OR_RETURN(d.id, ParsePointId(p["id"], where + ".id"));
-      CAIRN_ASSIGN_OR_RETURN(d.vector, ParseVector(p["vector"], where + ".vector"));
-      if (p.contains("payload") && !p["payload"].is_null()) {
-        if (!p["payload"].is_object()) {
-          return InvalidArgumentError(absl::StrCat(where, ".payload: expected an object"));
-        }
-        d.payload = p["payload"];
-      }
-      points.push_back(std::move(d));
-    }
-    return points;
-  }
-  if (body.contains("batch")) {
-    const Json& b = body["batch"];
-    if (!b.is_object() || !b.contains("ids") || !b.contains("vectors")) {
-      return InvalidArgumentError("batch: expected {\"ids\": [...], \"vectors\": [...]}");
-    }
-    CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(b["ids"], "batch.ids"));
-    const Json& vectors = b["vectors"];
-    if (!vectors.is_array() || vectors.size() != ids.size()) {
-      return InvalidArgumentError("batch.vectors: expected one vector per id");
-    }
-    const Json* payloads =
-        b.contains("payloads") && !b["payloads"].is_null() ? &b["payloads"] : nullptr;
-    if (payloads != nullptr && (!payloads->is_array() || payloads->size() != ids.size())) {
-      return InvalidArgumentError("batch.payloads: expected one payload (or null) per id");
-    }
-    for (size_t i = 0; i < ids.size(); ++i) {
-      PointData d;
-      d.id = ids[i];
-      CAIRN_ASSIGN_OR_RETURN(d.vector,
-                             ParseVector(vectors[i], absl::StrCat("batch.vectors[", i, "]")));
-      if (payloads != nullptr && !(*payloads)[i].is_null()) {
-        if (!(*payloads)[i].is_object()) {
-          return InvalidArgumentError(absl::StrCat("batch.payloads[", i, "]: expected an object"));
-        }
-        d.payload = (*payloads)[i];
-      }
-      points.push_back(std::move(d));
-    }
-    return points;
-  }
-  return InvalidArgumentError("expected \"points\": [...] or \"batch\": {...}");
-}
-
-// Points named by "points": [ids] or chosen by "filter".
-absl::StatusOr<std::vector<ExternalId>> Selected(const Collection& c, const Json& body,
-                                                 std::chrono::steady_clock::time_point deadline) {
-  if (body.contains("points") && !body["points"].is_null()) {
-    return ParseIdList(body["points"], "points");
-  }
-  if (body.contains("filter") && !body["filter"].is_null()) {
-    CAIRN_ASSIGN_OR_RETURN(Filter f, Filter::Parse(body["filter"]));
-    return c.Select(f, deadline);
-  }
-  return InvalidArgumentError("expected \"points\": [ids] or \"filter\": {...}");
-}
-
 struct SearchSpec {
   SearchRequest request;
   Filter filter;
   PayloadSelector payload;
-  bool with_vector = false;
+  VectorSelector vectors;
   std::optional<float> mmr_diversity;
   uint32_t mmr_candidates = 0;
 };
@@ -148,8 +78,21 @@ absl::Status ParseParams(const Json& body, SearchRequest* req) {
   return absl::OkStatus();
 }
 
+// Fields Cairn does not implement: a 400 naming them, never a silent
+// ignore (null is absent, as in Qdrant).
+absl::Status RefuseUnsupported(const Json& body, std::initializer_list<const char*> fields) {
+  for (const char* f : fields) {
+    if (body.contains(f) && !body[f].is_null()) {
+      return InvalidArgumentError(absl::StrCat(f, " is not supported"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The shared part of search and query requests.
-absl::Status ParseCommon(const Json& body, bool default_payload, SearchSpec* spec) {
+absl::Status ParseCommon(const Collection& c, const Json& body, bool default_payload,
+                         SearchSpec* spec) {
+  CAIRN_RETURN_IF_ERROR(RefuseUnsupported(body, {"lookup_from"}));
   CAIRN_ASSIGN_OR_RETURN(spec->filter, ParseFilterField(body));
   CAIRN_ASSIGN_OR_RETURN(auto limit, OptUint(body, "limit", "request"));
   CAIRN_ASSIGN_OR_RETURN(auto top, OptUint(body, "top", "request"));
@@ -161,18 +104,11 @@ absl::Status ParseCommon(const Json& body, bool default_payload, SearchSpec* spe
   if (threshold.has_value()) spec->request.score_threshold = static_cast<float>(*threshold);
   CAIRN_ASSIGN_OR_RETURN(spec->payload,
                          PayloadSelector::Parse(Field(body, "with_payload"), default_payload));
-  CAIRN_ASSIGN_OR_RETURN(spec->with_vector, ParseWithVector(Field(body, "with_vector"), false));
+  CAIRN_ASSIGN_OR_RETURN(spec->vectors,
+                         VectorSelector::Parse(Field(body, "with_vector"), c.config(), false));
   CAIRN_RETURN_IF_ERROR(ParseParams(body, &spec->request));
-  spec->request.load_data = spec->payload.enabled || spec->with_vector;
+  spec->request.load_data = spec->payload.enabled || spec->vectors.enabled;
   return absl::OkStatus();
-}
-
-// A search request's "vector": a list, or {"name": ..., "vector": [...]}.
-absl::StatusOr<std::vector<float>> SearchVector(const Json& body) {
-  if (!body.contains("vector")) return InvalidArgumentError("vector: missing");
-  const Json& v = body["vector"];
-  if (v.is_object() && v.contains("vector")) return ParseVector(v["vector"], "vector.vector");
-  return ParseVector(v, "vector");
 }
 
 // A query's "query": a vector, a point id, {"nearest": vector or id} with
@@ -185,7 +121,11 @@ absl::Status ParseQuery(const Collection& c, const Json& body, SearchSpec* spec,
     return InvalidArgumentError("prefetch is not supported");
   }
   *has_query = true;
+  CAIRN_RETURN_IF_ERROR(CheckUsing(body, c.config()));
   const Json* q = &body["query"];
+  if (q->is_object() && (q->contains("indices") || q->contains("values"))) {
+    return InvalidArgumentError("query: sparse vectors are not supported");
+  }
   if (q->is_object()) {
     if (q->contains("mmr") && !(*q)["mmr"].is_null()) {
       const Json& mmr = (*q)["mmr"];
@@ -204,6 +144,14 @@ absl::Status ParseQuery(const Collection& c, const Json& body, SearchSpec* spec,
           "optional \"mmr\")");
     }
     q = &(*q)["nearest"];
+    if (q->is_object()) {
+      return InvalidArgumentError(q->contains("indices")
+                                      ? "query.nearest: sparse vectors are not supported"
+                                      : "query.nearest: expected a vector or a point id");
+    }
+  }
+  if (q->is_array() && !q->empty() && (*q)[0].is_array()) {
+    return InvalidArgumentError("query: multivectors (a list of lists) are not supported");
   }
   if (q->is_array()) {
     CAIRN_ASSIGN_OR_RETURN(spec->request.vector, ParseVector(*q, "query"));
@@ -213,6 +161,10 @@ absl::Status ParseQuery(const Collection& c, const Json& body, SearchSpec* spec,
   CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, c.Get(id));
   if (!p.has_value()) {
     return absl::NotFoundError(absl::StrCat("No point with id ", id.ToString(), " found"));
+  }
+  if (p->vector.empty()) {
+    return InvalidArgumentError(absl::StrCat("query: point ", id.ToString(), " has no vector ",
+                                             Json(VectorNameOf(c.config())).dump()));
   }
   spec->request.vector = std::move(p->vector);
   spec->request.exclude = id;
@@ -240,9 +192,12 @@ absl::StatusOr<std::vector<ScoredPoint>> RunSearch(const Collection& c, SearchSp
   return out;
 }
 
-Json ScoredList(const std::vector<ScoredPoint>& pts, const SearchSpec& spec) {
+Json ScoredList(const std::vector<ScoredPoint>& pts, const SearchSpec& spec,
+                const CollectionConfig& config) {
   Json list = Json::array();
-  for (const ScoredPoint& p : pts) list.push_back(ScoredJson(p, spec.payload, spec.with_vector));
+  for (const ScoredPoint& p : pts) {
+    list.push_back(ScoredJson(p, spec.payload, spec.vectors, config));
+  }
   return list;
 }
 
@@ -250,27 +205,28 @@ using Deadline = std::chrono::steady_clock::time_point;
 
 absl::StatusOr<Json> Search(const Collection& c, const Json& body, Metrics& m, Deadline deadline) {
   SearchSpec spec;
-  CAIRN_RETURN_IF_ERROR(ParseCommon(body, /*default_payload=*/false, &spec));
+  CAIRN_RETURN_IF_ERROR(ParseCommon(c, body, /*default_payload=*/false, &spec));
   spec.request.deadline = deadline;
-  CAIRN_ASSIGN_OR_RETURN(spec.request.vector, SearchVector(body));
+  CAIRN_ASSIGN_OR_RETURN(spec.request.vector, ParseSearchVector(body, c.config()));
   CAIRN_ASSIGN_OR_RETURN(auto pts, RunSearch(c, spec, m));
-  return ScoredList(pts, spec);
+  return ScoredList(pts, spec, c.config());
 }
 
 absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_form);
 
 absl::StatusOr<Json> Query(const Collection& c, const Json& body, Metrics& m, Deadline deadline) {
   SearchSpec spec;
-  CAIRN_RETURN_IF_ERROR(ParseCommon(body, /*default_payload=*/false, &spec));
+  CAIRN_RETURN_IF_ERROR(ParseCommon(c, body, /*default_payload=*/false, &spec));
   spec.request.deadline = deadline;
   bool has_query = false;
   CAIRN_RETURN_IF_ERROR(ParseQuery(c, body, &spec, &has_query));
   if (!has_query) return Scroll(c, body, /*query_form=*/true);
   CAIRN_ASSIGN_OR_RETURN(auto pts, RunSearch(c, spec, m));
-  return Json{{"points", ScoredList(pts, spec)}};
+  return Json{{"points", ScoredList(pts, spec, c.config())}};
 }
 
 absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_form) {
+  CAIRN_RETURN_IF_ERROR(RefuseUnsupported(body, {"order_by"}));
   CAIRN_ASSIGN_OR_RETURN(Filter filter, ParseFilterField(body));
   CAIRN_ASSIGN_OR_RETURN(auto limit, OptUint(body, "limit", "request"));
   const uint32_t n = limit.value_or(10);
@@ -288,13 +244,14 @@ absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_fo
   CAIRN_ASSIGN_OR_RETURN(PayloadSelector payload,
                          PayloadSelector::Parse(Field(body, "with_payload"),
                                                 /*fallback=*/!query_form));
-  CAIRN_ASSIGN_OR_RETURN(bool with_vector, ParseWithVector(Field(body, "with_vector"), false));
+  CAIRN_ASSIGN_OR_RETURN(VectorSelector vectors,
+                         VectorSelector::Parse(Field(body, "with_vector"), c.config(), false));
   std::vector<PointData> pts;
   std::optional<ExternalId> next;
   CAIRN_RETURN_IF_ERROR(c.Scroll(start, n + skip, filter, &pts, &next));
   Json list = Json::array();
   for (size_t i = skip; i < pts.size(); ++i) {
-    Json rec = RecordJson(pts[i], payload, with_vector);
+    Json rec = RecordJson(pts[i], payload, vectors, c.config());
     if (query_form) {
       rec["version"] = 0;
       rec["score"] = 1.0;
@@ -330,23 +287,19 @@ absl::StatusOr<Json> Batch(const Json& body,
 // there is nothing to build; accepted so clients work.
 absl::StatusOr<Json> CreateFieldIndex(const CollectionCall& call) { return UpdateResult(); }
 
-absl::StatusOr<Json> UpsertPoints(const CollectionCall& call) {
-  CAIRN_ASSIGN_OR_RETURN(std::vector<PointData> pts, ParseUpsert(call.body));
-  CAIRN_RETURN_IF_ERROR(call.collection.Upsert(std::move(pts)));
-  return UpdateResult();
-}
-
 absl::StatusOr<Json> RetrievePoints(const CollectionCall& call) {
   const Json& body = call.body;
   if (!body.contains("ids")) return InvalidArgumentError("ids: missing");
   CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(body["ids"], "ids"));
   CAIRN_ASSIGN_OR_RETURN(PayloadSelector payload,
                          PayloadSelector::Parse(Field(body, "with_payload"), true));
-  CAIRN_ASSIGN_OR_RETURN(bool with_vector, ParseWithVector(Field(body, "with_vector"), false));
+  const CollectionConfig& config = call.collection.config();
+  CAIRN_ASSIGN_OR_RETURN(VectorSelector vectors,
+                         VectorSelector::Parse(Field(body, "with_vector"), config, false));
   Json out = Json::array();
   for (const ExternalId& id : ids) {
     CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, call.collection.Get(id));
-    if (p.has_value()) out.push_back(RecordJson(*p, payload, with_vector));
+    if (p.has_value()) out.push_back(RecordJson(*p, payload, vectors, config));
   }
   return out;
 }
@@ -364,9 +317,11 @@ absl::StatusOr<Json> GetPoint(const CollectionCall& call) {
   if (!p.has_value()) {
     return absl::NotFoundError(absl::StrCat("Point with id ", id.ToString(), " does not exists!"));
   }
-  PayloadSelector all;
-  all.enabled = true;
-  return RecordJson(*p, all, true);
+  PayloadSelector all_payload;
+  all_payload.enabled = true;
+  VectorSelector all_vectors;
+  all_vectors.enabled = true;
+  return RecordJson(*p, all_payload, all_vectors, call.collection.config());
 }
 
 absl::StatusOr<Json> SearchPoints(const CollectionCall& call) {
@@ -418,7 +373,7 @@ absl::StatusOr<Json> DeletePoints(const CollectionCall& call) {
 absl::StatusOr<Json> ChangePayload(const CollectionCall& call, const std::string& mode) {
   const Json& body = call.body;
   CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids,
-                         Selected(call.collection, body, call.deadline));
+                         SelectedPoints(call.collection, body, call.deadline));
   Json payload = Json::object();
   std::vector<std::string> keys;
   std::string key;
@@ -470,6 +425,8 @@ std::span<const CollectionRoute> CollectionRoutes() {
       {"*", "/collections/{name}/index", kWrite, &CreateFieldIndex},
       {"*", "/collections/{name}/index/{field}", kWrite, &CreateFieldIndex, kIndex},
       {"PUT", "/collections/{name}/points", kWrite, &UpsertPoints, kPointsPut},
+      {"PUT", "/collections/{name}/points/vectors", kWrite, &UpdateVectors},
+      {"POST", "/collections/{name}/points/vectors/delete", kWrite, &DeleteVectors},
       {"POST", "/collections/{name}/points", kRead, &RetrievePoints, kPointsPost},
       {"GET", "/collections/{name}/points/{id}", kRead, &GetPoint},
       {"POST", "/collections/{name}/points/search", kRead, &SearchPoints},
@@ -489,17 +446,31 @@ std::span<const CollectionRoute> CollectionRoutes() {
   return kRoutes;
 }
 
+absl::StatusOr<std::vector<ExternalId>> SelectedPoints(
+    const Collection& c, const Json& body, std::chrono::steady_clock::time_point deadline) {
+  if (body.contains("points") && !body["points"].is_null()) {
+    return ParseIdList(body["points"], "points");
+  }
+  if (body.contains("filter") && !body["filter"].is_null()) {
+    CAIRN_ASSIGN_OR_RETURN(Filter f, Filter::Parse(body["filter"]));
+    return c.Select(f, deadline);
+  }
+  return InvalidArgumentError("expected \"points\": [ids] or \"filter\": {...}");
+}
+
 std::vector<ScoredPoint> SelectMmr(const Collection& c, std::vector<ScoredPoint> cand,
                                    float diversity, uint32_t limit) {
   const uint32_t dim = c.config().size;
+  const VectorDistance distance = c.config().distance;
   auto sim = [&](const std::vector<float>& a, const std::vector<float>& b) -> float {
-    if (c.config().distance == VectorDistance::kEuclid) {
+    if (distance == VectorDistance::kEuclid) {
       return -std::sqrt(Kernels().l2_f32(a.data(), b.data(), dim));
     }
+    if (distance == VectorDistance::kManhattan) return -Kernels().l1_f32(a.data(), b.data(), dim);
     return Kernels().dot_f32(a.data(), b.data(), dim);  // cosine vectors are unit length
   };
   auto relevance = [&](const ScoredPoint& p) {
-    return c.config().distance == VectorDistance::kEuclid ? -p.score : p.score;
+    return LowerIsBetter(distance) ? -p.score : p.score;
   };
   std::vector<ScoredPoint> picked;
   std::vector<float> max_sim(cand.size(), -std::numeric_limits<float>::infinity());

@@ -37,6 +37,11 @@ using CollectionRoute = Route<CollectionHandler>;
 // The routes under /collections/{name}/ (but its /exists).
 std::span<const CollectionRoute> CollectionRoutes();
 
+// The points a write names: "points": [ids], else those matching "filter";
+// InvalidArgument when the body has neither.
+absl::StatusOr<std::vector<ExternalId>> SelectedPoints(
+    const Collection& c, const Json& body, std::chrono::steady_clock::time_point deadline);
+
 // Maximal marginal relevance over `candidates` (each with its vector):
 // picks `limit` greedily by (1 - diversity) * sim(query) - diversity *
 // max sim(already picked), sim being the collection's similarity.

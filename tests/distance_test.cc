@@ -217,6 +217,7 @@ class KernelTest : public testing::TestWithParam<SimdLevel> {
 TEST_P(KernelTest, LevelFieldMatches) {
   EXPECT_EQ(kernels_->level, GetParam());
   EXPECT_NE(kernels_->l2_f32, nullptr);
+  EXPECT_NE(kernels_->l1_f32, nullptr);
   EXPECT_NE(kernels_->dot_f32, nullptr);
   EXPECT_NE(kernels_->l2_u8, nullptr);
   EXPECT_NE(kernels_->dot_u8, nullptr);
@@ -249,6 +250,12 @@ TEST_P(KernelTest, F32MatchesScalar) {
                   kF32RelTolerance * l2_abs);
       EXPECT_NEAR(kernels_->dot_f32(pa, pb, dim), scalar_->dot_f32(pa, pb, dim),
                   kF32RelTolerance * dot_abs);
+      // L1's terms are all >= 0, so sum |t| is the result itself.
+      double l1 = 0.0;
+      for (size_t i = 0; i < dim; ++i) l1 += std::fabs(double{pa[i]} - double{pb[i]});
+      EXPECT_NEAR(kernels_->l1_f32(pa, pb, dim), scalar_->l1_f32(pa, pb, dim),
+                  kF32RelTolerance * l1);
+      EXPECT_NEAR(scalar_->l1_f32(pa, pb, dim), l1, kF32RelTolerance * l1);
     }
   }
 }
@@ -492,6 +499,23 @@ TEST_P(KernelTest, MixedExtremes) {
   EXPECT_EQ(kernels_->l2_f32_i8(ones.data(), i_min.data(), 784), 13046544.0f);
 }
 
+TEST_P(KernelTest, L1OfSmallIntegersIsExact) {
+  // Integer-valued floats: every partial sum is an integer below 2^24, so
+  // any summation order gives the exact L1 distance.
+  for (size_t dim : kDims) {
+    SCOPED_TRACE(testing::Message() << "dim=" << dim);
+    std::vector<float> a(dim), b(dim);
+    double want = 0;
+    for (size_t i = 0; i < dim; ++i) {
+      a[i] = static_cast<float>(static_cast<int>(i % 7) - 3);
+      b[i] = static_cast<float>(static_cast<int>(i % 5) * 2 - 4);
+      want += std::fabs(double{a[i]} - double{b[i]});
+    }
+    EXPECT_EQ(kernels_->l1_f32(a.data(), b.data(), dim), static_cast<float>(want));
+    EXPECT_EQ(kernels_->l1_f32(b.data(), a.data(), dim), static_cast<float>(want));
+  }
+}
+
 TEST_P(KernelTest, NeverReadsPastTheEnd) {
   // Tails must use masked loads or copies, never a full-width load.
   for (size_t dim : kDims) {
@@ -506,6 +530,7 @@ TEST_P(KernelTest, NeverReadsPastTheEnd) {
     const uint8_t* u = ubuf.PlaceAtEnd(ua);
     const int8_t* s = ibuf.PlaceAtEnd(ia);
     EXPECT_EQ(kernels_->l2_f32(f, f, dim), 0.0f);
+    EXPECT_EQ(kernels_->l1_f32(f, f, dim), 0.0f);
     EXPECT_NEAR(kernels_->dot_f32(f, f, dim), scalar_->dot_f32(f, f, dim),
                 kF32RelTolerance * scalar_->dot_f32(f, f, dim));
     EXPECT_EQ(kernels_->l2_u8(u, u, dim), 0.0f);

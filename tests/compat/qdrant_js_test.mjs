@@ -347,6 +347,40 @@ describe('qdrant js client without an API key', () => {
     assert.deepEqual(await client.count(COLLECTION), { count: 2 });
   });
 
+  test('one named vector: upsert, query using, vector updates, points without a vector', async () => {
+    const NAMED = 'named';
+    assert.equal(await client.createCollection(NAMED, {
+      vectors: { text: { size: 4, distance: 'Dot' } },
+    }), true);
+    const info = await client.getCollection(NAMED);
+    assert.deepEqual(info.config.params.vectors, { text: { size: 4, distance: 'Dot' } });
+    await client.upsert(NAMED, {
+      wait: true,
+      points: [
+        { id: 1, vector: { text: [1, 0, 0, 0] }, payload: { k: 'a' } },
+        { id: 2, vector: { text: [0, 1, 0, 0] }, payload: { k: 'b' } },
+        { id: 3, vector: {}, payload: { k: 'bare' } },
+      ],
+    });
+    assert.equal((await client.getCollection(NAMED)).points_count, 3);
+    const q = await client.query(NAMED, { query: [0.9, 0.1, 0, 0], using: 'text', with_vector: true });
+    assert.deepEqual(q.points.map((p) => p.id), [1, 2]);  // 3 has no vector
+    assert.deepEqual(q.points[0].vector, { text: [1, 0, 0, 0] });
+    const unknown = await statusOf(client.query(NAMED, { query: [1, 0, 0, 0], using: 'image' }));
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.data.status.error, /Not existing vector name error: image/);
+    // update_vectors gives 3 a vector; delete_vectors takes 1's away.
+    await client.updateVectors(NAMED, { wait: true, points: [{ id: 3, vector: { text: [0, 0, 1, 0] } }] });
+    await client.deleteVectors(NAMED, { wait: true, points: [1], vector: ['text'] });
+    const got = await client.retrieve(NAMED, { ids: [1, 3], with_vector: true });
+    assert.deepEqual(got.find((p) => p.id === 1).vector, {});
+    assert.deepEqual(got.find((p) => p.id === 1).payload, { k: 'a' });
+    assert.deepEqual(got.find((p) => p.id === 3).vector, { text: [0, 0, 1, 0] });
+    const after = await client.query(NAMED, { query: [1, 0, 1, 0], using: 'text' });
+    assert.deepEqual(after.points.map((p) => p.id), [3, 2]);
+    assert.equal(await client.deleteCollection(NAMED), true);
+  });
+
   test('errors come back in Qdrant\'s body', async () => {
     const missing = await statusOf(client.getCollection('absent'));
     assert.equal(missing.status, 404);
