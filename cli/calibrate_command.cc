@@ -43,7 +43,7 @@ int RunCalibrate(const CalibrateArgs& a) {
   std::printf("  target  calib.recall  mean postings  budget per bucket (easy first)\n");
   for (const PostingBudget::Table& t : b.tables()) {
     std::string counts;
-    for (uint32_t n : t.budget) counts += absl::StrFormat(" %u", n);
+    for (double n : t.counts) counts += absl::StrFormat(" %.2f", n);
     std::printf("  %6.3f  %12.4f  %13.2f  %s\n", t.target, t.calib_recall, t.calib_postings,
                 counts.c_str());
   }

@@ -55,11 +55,19 @@ std::vector<RouteObservation> MixedQueries(uint64_t seed, size_t n, uint32_t pre
   return out;
 }
 
+// A per-query hash for rounding fractional counts, as a searcher would
+// take from the query vector.
+uint64_t Hash(const RouteObservation& q) {
+  return PostingBudget::QueryHash(reinterpret_cast<const float*>(q.first_rank.data()),
+                                  static_cast<uint32_t>(q.first_rank.size())) ^
+         static_cast<uint64_t>(q.features[0] * 1e15);
+}
+
 double MeanRecall(const PostingBudget& b, double target, const std::vector<RouteObservation>& qs,
                   double* mean_postings) {
   double recall = 0, postings = 0;
   for (const RouteObservation& q : qs) {
-    const uint32_t n = b.Postings(target, q.features.data());
+    const uint32_t n = b.Postings(target, q.features.data(), Hash(q));
     recall += RecallAt(q, n);
     postings += n;
   }
@@ -99,7 +107,7 @@ TEST(PostingBudgetTest, EasyQueriesGetFewerPostingsAndTargetsAreReachedOnFreshQu
   const RouteObservation easy = Query({0, 1}, 0.25, 64), hard = Query({0, 19}, 0.015, 64);
   for (double target : {0.8, 0.9, 0.95, 0.99}) {
     SCOPED_TRACE(target);
-    EXPECT_LT(b->Postings(target, easy.features.data()), b->Postings(target, hard.features.data()));
+    EXPECT_LT(b->Postings(target, easy.features.data(), Hash(easy)), b->Postings(target, hard.features.data(), Hash(hard)));
     double postings = 0;
     const double recall = MeanRecall(*b, target, fresh, &postings);
     EXPECT_GE(recall, target - 0.01);
@@ -158,12 +166,12 @@ TEST(PostingBudgetTest, TargetsBetweenTablesInterpolateAndUnreachableOnesAreDrop
   for (const auto& t : b->tables()) EXPECT_LE(t.target, 0.9);
   // Above the highest table: that table's counts.
   const RouteObservation q = Query({0}, 0.1, 32);
-  EXPECT_EQ(b->Postings(0.99, q.features.data()), b->Postings(b->max_target(), q.features.data()));
+  EXPECT_EQ(b->Postings(0.99, q.features.data(), Hash(q)), b->Postings(b->max_target(), q.features.data(), Hash(q)));
   // Between two tables: between their counts, per query.
   const double lo = 0.80, hi = 0.85;
   for (const RouteObservation& c : calib) {
-    const uint32_t a = b->Postings(lo, c.features.data()), z = b->Postings(hi, c.features.data());
-    const uint32_t mid = b->Postings(0.825, c.features.data());
+    const uint32_t a = b->Postings(lo, c.features.data(), Hash(c)), z = b->Postings(hi, c.features.data(), Hash(c));
+    const uint32_t mid = b->Postings(0.825, c.features.data(), Hash(c));
     EXPECT_GE(mid, std::min(a, z));
     EXPECT_LE(mid, std::max(a, z));
   }
@@ -184,7 +192,7 @@ TEST(PostingBudgetTest, WithoutFeaturesEveryQueryGetsTheSameCount) {
   EXPECT_FALSE(b->uses_features());
   EXPECT_EQ(b->buckets(), 1u);
   const RouteObservation easy = Query({0}, 0.3, 64), hard = Query({0}, 0.01, 64);
-  EXPECT_EQ(b->Postings(0.9, easy.features.data()), b->Postings(0.9, hard.features.data()));
+  EXPECT_EQ(b->Postings(0.9, easy.features.data(), Hash(easy)), b->Postings(0.9, hard.features.data(), Hash(hard)));
 }
 
 TEST(PostingBudgetTest, FileRoundTripsAndDamageIsRefused) {
@@ -205,7 +213,7 @@ TEST(PostingBudgetTest, FileRoundTripsAndDamageIsRefused) {
   EXPECT_EQ(r->calib_queries(), 800u);
   EXPECT_EQ(r->Serialize(), b->Serialize());
   for (const RouteObservation& q : calib) {
-    ASSERT_EQ(r->Postings(0.93, q.features.data()), b->Postings(0.93, q.features.data()));
+    ASSERT_EQ(r->Postings(0.93, q.features.data(), Hash(q)), b->Postings(0.93, q.features.data(), Hash(q)));
   }
   // A flipped byte fails the checksum; a missing file is NotFound.
   std::vector<uint8_t> bytes = testing::ReadBytes(path);

@@ -369,7 +369,9 @@ absl::StatusOr<size_t> LiveIndex::HeadsForTarget(const float* q, const SpannSear
   for (size_t i = 0; i < m; ++i) distances[i] = RoutingDistance(metric_, (*hits)[i].distance);
   double features[PostingBudget::kNumFeatures];
   PostingBudget::Features(distances, m, features);
-  return std::min<size_t>(hits->size(), budget->Postings(params.target_recall, features));
+  return std::min<size_t>(
+      hits->size(),
+      budget->Postings(params.target_recall, features, PostingBudget::QueryHash(q, dim_)));
 }
 
 absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& params,

@@ -181,11 +181,17 @@ uint32_t BudgetRule::Budget(const std::vector<double>& f) const {
 }
 
 bool AllocateBudgets(const std::vector<std::vector<const RouteObservation*>>& groups, double target,
-                     uint32_t max_n, std::vector<uint32_t>* budgets, uint32_t min_n) {
+                     uint32_t max_n, std::vector<uint32_t>* budgets, uint32_t min_n,
+                     std::vector<double>* fractional) {
   const size_t ng = groups.size();
   std::vector<std::vector<double>> hits(ng);
   double total_q = 0, have = 0;
   budgets->assign(ng, min_n);
+  auto finish = [&](size_t g, uint32_t from, double part) {
+    if (fractional == nullptr) return;
+    fractional->assign(budgets->begin(), budgets->end());
+    if (g < ng) (*fractional)[g] = from + part * ((*budgets)[g] - from);
+  };
   for (size_t g = 0; g < ng; ++g) {
     hits[g] = GroupHits(groups[g], max_n);
     total_q += groups[g].size();
@@ -227,13 +233,17 @@ bool AllocateBudgets(const std::vector<std::vector<const RouteObservation*>>& gr
           break;
         }
       }
+      const uint32_t from = (*budgets)[best_g];
+      const double gain = hits[best_g][best_to] - hits[best_g][from];
       (*budgets)[best_g] = best_to;
+      finish(best_g, from, gain > 0 ? std::clamp((need - have) / gain, 0.0, 1.0) : 1.0);
       return true;
     }
     have += hits[g][to] - hits[g][n];
     (*budgets)[g] = to;
     push_best(g);
   }
+  finish(ng, 0, 0);  // reached without a last raise
   return true;
 }
 
@@ -254,7 +264,8 @@ absl::StatusOr<BudgetRule> CalibrateBudget(const std::vector<RouteObservation>& 
   }
   const bool ok =
       o.method == BudgetMethod::kGreedy
-          ? AllocateBudgets(groups, o.target, o.max_postings, &rule.budget, o.min_postings)
+          ? AllocateBudgets(groups, o.target, o.max_postings, &rule.budget, o.min_postings,
+                            &rule.fractional)
           : QuantileBudgets(groups, o.target, o.max_postings, o.min_postings, &rule.budget);
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrFormat(

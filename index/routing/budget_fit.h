@@ -53,6 +53,10 @@ struct BudgetRule {
   std::vector<double> coef;         // intercept, then one per feature
   std::vector<double> bounds;       // bucket upper bounds on the score (B - 1)
   std::vector<uint32_t> budget;     // postings per bucket (B)
+  // kGreedy only: budget with the last raise taken in part (see
+  // AllocateBudgets); the mean recall of the calibration queries is then the
+  // target itself rather than above it.
+  std::vector<double> fractional;
   uint32_t min_postings = 1;        // already read before the rule applies
   double calib_recall = 0;          // mean recall on the calibration queries
   double calib_r2 = 0;              // of the score against log(oracle count)
@@ -89,9 +93,13 @@ BudgetOutcome EvaluateBudget(const BudgetRule& rule, const std::vector<RouteObse
 // recall gained per posting, jumps of any length, so a flat stretch of a
 // group's recall curve does not stop it). budgets gets one count per group.
 // False when the target is out of reach within max_postings.
+// The last raise usually overshoots the target; `fractional` (if not null)
+// gets the counts with that raise taken only in part (count + p * step, p
+// the share of the raise that lands exactly on the target), for callers that
+// read floor(count) postings or one more with probability frac(count).
 bool AllocateBudgets(const std::vector<std::vector<const RouteObservation*>>& groups, double target,
                      uint32_t max_postings, std::vector<uint32_t>* budgets,
-                     uint32_t min_postings = 1);
+                     uint32_t min_postings = 1, std::vector<double>* fractional = nullptr);
 
 // The per-query lower bound: each query reads its own count (one group per
 // query), the mean recall reaching `target`.

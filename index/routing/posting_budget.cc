@@ -8,6 +8,7 @@
 #include "common/status_macros.h"
 #include "storage/coding.h"
 #include "storage/record_file.h"
+#include "storage/checksum.h"
 
 namespace cairn {
 namespace {
@@ -77,9 +78,9 @@ absl::Status CheckShape(const PostingBudget& b, const std::string& where) {
   for (const PostingBudget::Table& t : b.tables()) {
     if (!(t.target > last && t.target <= 1.0)) return bad("targets are not ascending in (0, 1]");
     last = t.target;
-    if (t.budget.size() != b.buckets()) return bad("has a table of the wrong size");
-    for (uint32_t n : t.budget) {
-      if (n == 0 || n > b.prefix()) return bad("gives a count outside [1, prefix]");
+    if (t.counts.size() != b.buckets()) return bad("has a table of the wrong size");
+    for (double n : t.counts) {
+      if (!(n >= 1 && n <= b.prefix())) return bad("gives a count outside [1, prefix]");
     }
   }
   return absl::OkStatus();
@@ -167,11 +168,11 @@ absl::StatusOr<PostingBudget> PostingBudget::Fit(const std::vector<RouteObservat
     }
     Table t;
     t.target = target;
-    t.budget = rule->budget;
-    const BudgetOutcome at = EvaluateBudget(*rule, calib);
-    t.calib_recall = at.recall;
-    t.calib_postings = at.mean_postings;
+    t.counts = rule->fractional.empty()
+                   ? std::vector<double>(rule->budget.begin(), rule->budget.end())
+                   : rule->fractional;
     b.tables_.push_back(std::move(t));
+    b.SettleFraction(calib, *rule, fit.target, &b.tables_.back());
   }
   if (b.tables_.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("recall ", targets.front(),
@@ -186,6 +187,41 @@ double PostingBudget::Score(const double f[kNumFeatures]) const {
   double s = coef_[0];
   for (size_t i = 0; i < kNumFeatures; ++i) s += coef_[i + 1] * (f[i] - mean_[i]) / scale_[i];
   return s;
+}
+
+void PostingBudget::SettleFraction(const std::vector<RouteObservation>& calib,
+                                   const BudgetRule& rule, double target, Table* t) const {
+  // The partial raise is linear in the count, but recall is not linear over
+  // a raise of several postings (the greedy jumps flat stretches), so the
+  // fraction is found again by bisection between it and the whole raise,
+  // which reaches the target.
+  size_t g = t->counts.size();
+  for (size_t i = 0; i < t->counts.size(); ++i) {
+    if (t->counts[i] != rule.budget[i]) g = i;
+  }
+  if (g < t->counts.size()) {
+    double lo = t->counts[g], hi = rule.budget[g];
+    for (int it = 0; it < 30; ++it) {
+      t->counts[g] = 0.5 * (lo + hi);
+      Evaluate(calib, t);
+      (t->calib_recall >= target - 1e-12 ? hi : lo) = t->counts[g];
+    }
+    t->counts[g] = hi;
+  }
+  Evaluate(calib, t);
+}
+
+void PostingBudget::Evaluate(const std::vector<RouteObservation>& calib, Table* t) const {
+  double recall = 0, postings = 0;
+  for (const RouteObservation& q : calib) {
+    const double c = t->counts[Bucket(q.features.data())];
+    const uint32_t lo = static_cast<uint32_t>(c);
+    const double up = c - lo;  // the share of queries that read one more
+    recall += (1 - up) * RecallAt(q, lo) + up * RecallAt(q, lo + 1);
+    postings += c;
+  }
+  t->calib_recall = recall / calib.size();
+  t->calib_postings = postings / calib.size();
 }
 
 size_t PostingBudget::Bucket(const double f[kNumFeatures]) const {
@@ -210,26 +246,31 @@ void PostingBudget::Bracket(double target, size_t* lo, size_t* hi, double* frac)
   }
 }
 
-uint32_t PostingBudget::Postings(double target, const double features[kNumFeatures]) const {
+double PostingBudget::Count(double target, size_t bucket) const {
   size_t lo, hi;
   double frac;
   Bracket(target, &lo, &hi, &frac);
-  const size_t bucket = Bucket(features);
-  const double a = tables_[lo].budget[bucket], b = tables_[hi].budget[bucket];
-  const double n = std::ceil(a + (b - a) * frac - 1e-9);
-  return std::clamp<uint32_t>(static_cast<uint32_t>(std::max(n, 1.0)), 1, prefix_);
+  const double a = tables_[lo].counts[bucket], b = tables_[hi].counts[bucket];
+  return a + (b - a) * frac;
+}
+
+uint64_t PostingBudget::QueryHash(const float* query, uint32_t dim) {
+  return Checksum64(query, size_t{dim} * sizeof(float));
+}
+
+uint32_t PostingBudget::Postings(double target, const double features[kNumFeatures],
+                                 uint64_t query_hash) const {
+  const double c = Count(target, Bucket(features));
+  const uint32_t lo = static_cast<uint32_t>(c);
+  const double u = static_cast<double>(query_hash >> 11) * 0x1.0p-53;
+  const uint32_t n = lo + (u < c - lo ? 1 : 0);
+  return std::clamp<uint32_t>(n, 1, prefix_);
 }
 
 uint32_t PostingBudget::MaxPostings(double target) const {
-  size_t lo, hi;
-  double frac;
-  Bracket(target, &lo, &hi, &frac);
-  uint32_t most = 1;
-  for (size_t bucket = 0; bucket < buckets(); ++bucket) {
-    const double a = tables_[lo].budget[bucket], b = tables_[hi].budget[bucket];
-    most = std::max(most, static_cast<uint32_t>(std::ceil(a + (b - a) * frac - 1e-9)));
-  }
-  return std::min(most, prefix_);
+  double most = 1;
+  for (size_t bucket = 0; bucket < buckets(); ++bucket) most = std::max(most, Count(target, bucket));
+  return std::min(static_cast<uint32_t>(std::ceil(most)), prefix_);
 }
 
 std::string PostingBudget::Serialize() const {
@@ -249,7 +290,7 @@ std::string PostingBudget::Serialize() const {
     PutF64(t.target, &out);
     PutF64(t.calib_recall, &out);
     PutF64(t.calib_postings, &out);
-    for (uint32_t n : t.budget) PutU32(n, &out);
+    for (double n : t.counts) PutF64(n, &out);
   }
   return out;
 }
@@ -284,10 +325,7 @@ absl::StatusOr<PostingBudget> PostingBudget::Deserialize(std::string_view body,
     if (!r.F64(&t.target) || !r.F64(&t.calib_recall) || !r.F64(&t.calib_postings)) {
       return short_body;
     }
-    t.budget.resize(buckets);
-    for (uint32_t& n : t.budget) {
-      if (!r.U32(&n)) return short_body;
-    }
+    if (!r.F64s(buckets, &t.counts)) return short_body;
   }
   if (!r.done()) return short_body;
   CAIRN_RETURN_IF_ERROR(CheckShape(b, where));

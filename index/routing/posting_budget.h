@@ -10,7 +10,11 @@
 // places the query in one of B equal-count buckets; a table per recall
 // target gives each bucket its count, allocated greedily so that the mean
 // recall of the calibration queries reaches the target at the least mean
-// postings. Targets between the calibrated ones interpolate the counts.
+// postings. Counts are fractional (3.4: 3 postings, or 4 for 40% of
+// queries, chosen by a hash of the query, so the same query always reads
+// the same): a whole count would overshoot the target by up to one
+// bucket's step, which at 3-4 postings a query is 0.01-0.02 of recall.
+// Targets between the calibrated ones interpolate the counts.
 //
 // The calibration queries are base vectors, each left out of its own exact
 // ground truth, never the test queries (index/spann/route_calibration.h).
@@ -80,8 +84,11 @@ class PostingBudget {
                                            const PostingBudgetOptions& options);
 
   // Postings to read for `target` given the features (ignored when the
-  // budget has none). At least 1, at most prefix().
-  uint32_t Postings(double target, const double features[kNumFeatures]) const;
+  // budget has none) and a hash of the query (QueryHash), which rounds a
+  // fractional count. At least 1, at most prefix().
+  uint32_t Postings(double target, const double features[kNumFeatures],
+                    uint64_t query_hash) const;
+  static uint64_t QueryHash(const float* query, uint32_t dim);
   // The most any query is given for `target` (the head search's size).
   uint32_t MaxPostings(double target) const;
 
@@ -96,7 +103,7 @@ class PostingBudget {
   // reached on the calibration queries.
   struct Table {
     double target = 0, calib_recall = 0, calib_postings = 0;
-    std::vector<uint32_t> budget;  // per bucket
+    std::vector<double> counts;  // per bucket, fractional
   };
   const std::vector<Table>& tables() const { return tables_; }
   double max_target() const { return tables_.back().target; }
@@ -106,6 +113,15 @@ class PostingBudget {
 
  private:
   double Score(const double features[kNumFeatures]) const;
+  // The fractional count of `bucket` for `target`.
+  double Count(double target, size_t bucket) const;
+  // Fills t's calibration recall and mean postings (expected over the
+  // rounding of fractional counts).
+  void Evaluate(const std::vector<RouteObservation>& calib, Table* t) const;
+  // Makes t's one fractional count the least that reaches `target` on the
+  // calibration queries.
+  void SettleFraction(const std::vector<RouteObservation>& calib, const BudgetRule& rule,
+                      double target, Table* t) const;
   size_t Bucket(const double features[kNumFeatures]) const;
   // The budgets of `target`: the table at or above it, interpolated from the
   // one below; lo/hi/frac describe the mix.

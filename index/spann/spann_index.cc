@@ -239,7 +239,9 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
     HeadDistances(c.hits, manifest_.metric, &c.head_distances);
     double features[PostingBudget::kNumFeatures];
     PostingBudget::Features(c.head_distances.data(), c.head_distances.size(), features);
-    keep = std::min<size_t>(c.hits.size(), budget_->Postings(params.target_recall, features));
+    keep = std::min<size_t>(
+        c.hits.size(), budget_->Postings(params.target_recall, features,
+                                         PostingBudget::QueryHash(q, manifest_.dim)));
   } else {
     const uint32_t ef = std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
     heads_->Search(q, params.max_postings, ef, &c.hits);
