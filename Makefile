@@ -29,7 +29,7 @@ fuzz: fuzz-build
 	@bash scripts/fuzz.sh run $(FUZZ_SECONDS)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its
-# own build directory (here: about 21 min to build on 2 cores, 4 min to run).
+# own build directory (here: about 21 min to build on 2 cores, 9 min to run).
 ASAN_BUILD_DIR ?= build-asan
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_SANITIZE=ON >/dev/null
