@@ -16,7 +16,7 @@
 #include "index/live/live_internal.h"
 #include "index/spann/posting_scan.h"
 #include "index/spann/posting_search.h"
-#include "index/spann/route_calibration.h"
+#include "index/spann/budget_search.h"
 #include "index/spann/spann_limits.h"
 
 namespace cairn {
@@ -357,21 +357,13 @@ absl::StatusOr<size_t> LiveIndex::HeadsForTarget(const float* q, const SpannSear
         "target_recall needs a posting budget, fitted once the index holds " +
         std::to_string(options_.recalibrate_min_vectors) + " vectors");
   }
-  const uint32_t n = std::max(budget->MaxPostings(params.target_recall),
-                              PostingBudget::kFeatureHeads);
-  const uint32_t beam = params.head_ef > 0 ? params.head_ef : budget->head_ef();
-  {
-    absl::ReaderMutexLock lock(&heads_mu_);
-    heads_->Search(q, n, std::max(beam, n), hits);
-  }
-  float distances[PostingBudget::kFeatureHeads];
-  const size_t m = std::min<size_t>(hits->size(), PostingBudget::kFeatureHeads);
-  for (size_t i = 0; i < m; ++i) distances[i] = RoutingDistance(metric_, (*hits)[i].distance);
-  double features[PostingBudget::kNumFeatures];
-  PostingBudget::Features(distances, m, features);
-  return std::min<size_t>(
-      hits->size(),
-      budget->Postings(params.target_recall, features, PostingBudget::QueryHash(q, dim_)));
+  return RoutedHeads(
+      *budget, params, metric_, q, dim_,
+      [&](uint32_t n, uint32_t ef, std::vector<HeadHit>* out) {
+        absl::ReaderMutexLock lock(&heads_mu_);
+        heads_->Search(q, n, ef, out);
+      },
+      hits);
 }
 
 absl::Status LiveIndex::Search(const float* query, const SpannSearchParams& params,

@@ -14,7 +14,7 @@
 #include "index/spann/posting_scan.h"
 #include "index/spann/posting_search.h"
 #include "index/spann/coded_search.h"
-#include "index/spann/route_calibration.h"
+#include "index/spann/budget_search.h"
 #include "storage/posting_file.h"
 
 namespace cairn {
@@ -51,14 +51,6 @@ std::unique_ptr<PostingBudget> LoadBudget(Env* env, const std::string& dir,
   return std::make_unique<PostingBudget>(*std::move(b));
 }
 
-// True distances of the nearest heads, for the routing features.
-void HeadDistances(const std::vector<HeadHit>& hits, Metric metric, std::vector<float>* out) {
-  out->clear();
-  for (size_t i = 0; i < hits.size() && i < PostingBudget::kFeatureHeads; ++i) {
-    out->push_back(RoutingDistance(metric, hits[i].distance));
-  }
-}
-
 }  // namespace
 
 struct SearchContext::Impl {
@@ -66,7 +58,6 @@ struct SearchContext::Impl {
   AlignedBuffer buffer{kDirectIoAlignment};
   std::vector<ReadRequest> requests;
   std::vector<HeadHit> hits;
-  std::vector<float> head_distances;
   std::vector<float> query;  // normalised copy for cosine
   VisitedSet visited;
   std::vector<Neighbor> heap;
@@ -232,16 +223,10 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
   size_t keep = 0;
   if (params.target_recall > 0) {
     if (budget_ == nullptr) return budget_status_;
-    const uint32_t n = std::max(budget_->MaxPostings(params.target_recall),
-                                PostingBudget::kFeatureHeads);
-    const uint32_t beam = params.head_ef > 0 ? params.head_ef : budget_->head_ef();
-    heads_->Search(q, n, std::max(beam, n), &c.hits);
-    HeadDistances(c.hits, manifest_.metric, &c.head_distances);
-    double features[PostingBudget::kNumFeatures];
-    PostingBudget::Features(c.head_distances.data(), c.head_distances.size(), features);
-    keep = std::min<size_t>(
-        c.hits.size(), budget_->Postings(params.target_recall, features,
-                                         PostingBudget::QueryHash(q, manifest_.dim)));
+    keep = RoutedHeads(
+        *budget_, params, manifest_.metric, q, manifest_.dim,
+        [&](uint32_t n, uint32_t ef, std::vector<HeadHit>* hits) { heads_->Search(q, n, ef, hits); },
+        &c.hits);
   } else {
     const uint32_t ef = std::max(params.head_ef > 0 ? params.head_ef : 32u, params.max_postings);
     heads_->Search(q, params.max_postings, ef, &c.hits);
