@@ -123,14 +123,7 @@ absl::Status LiveIndex::Recalibrate() {
     if (rows < 2) return absl::FailedPreconditionError("too few vectors to calibrate");
     CAIRN_RETURN_IF_ERROR(writer->Finish());
     snap.vectors = rows;
-    std::sort(pairs.begin(), pairs.end());
-    snap.membership.start.assign(rows + 1, 0);
-    snap.membership.heads.resize(pairs.size());
-    for (size_t i = 0; i < pairs.size(); ++i) {
-      ++snap.membership.start[(pairs[i] >> 32) + 1];
-      snap.membership.heads[i] = static_cast<uint32_t>(pairs[i]);
-    }
-    for (uint64_t r = 0; r < rows; ++r) snap.membership.start[r + 1] += snap.membership.start[r];
+    snap.membership = Membership::FromPairs(std::move(pairs), rows);
     absl::ReaderMutexLock lock(&heads_mu_);
     CAIRN_ASSIGN_OR_RETURN(std::string graph, heads_->Serialize(dir_ + "/" + kCalibrationHeads));
     CAIRN_ASSIGN_OR_RETURN(snap.heads, HeadIndex::Deserialize(graph, dir_ + "/" + kCalibrationHeads,

@@ -273,6 +273,13 @@ uint32_t PostingBudget::MaxPostings(double target) const {
   return std::min(static_cast<uint32_t>(std::ceil(most)), prefix_);
 }
 
+uint64_t PostingBudget::ram_bytes() const {
+  uint64_t bytes = sizeof(*this) + sizeof(double) * (mean_.size() + scale_.size() + coef_.size() +
+                                                     bounds_.size());
+  for (const Table& t : tables_) bytes += sizeof(Table) + sizeof(double) * t.counts.size();
+  return bytes;
+}
+
 std::string PostingBudget::Serialize() const {
   std::string out;
   PutU32(k_, &out);

@@ -107,6 +107,8 @@ class PostingBudget {
   };
   const std::vector<Table>& tables() const { return tables_; }
   double max_target() const { return tables_.back().target; }
+  // Bytes it holds in RAM (for resident-size reports).
+  uint64_t ram_bytes() const;
 
   std::string Serialize() const;
   static absl::StatusOr<PostingBudget> Deserialize(std::string_view body, const std::string& where);

@@ -110,15 +110,19 @@ absl::StatusOr<Membership> ReadMembership(const std::string& dir, const IndexPar
         }
         return absl::OkStatus();
       }));
+  return Membership::FromPairs(std::move(pairs), m.num_vectors);
+}
+
+Membership Membership::FromPairs(std::vector<uint64_t> pairs, uint64_t vectors) {
   std::sort(pairs.begin(), pairs.end());
   Membership mem;
-  mem.start.assign(m.num_vectors + 1, 0);
+  mem.start.assign(vectors + 1, 0);
   mem.heads.resize(pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) {
     ++mem.start[(pairs[i] >> 32) + 1];
     mem.heads[i] = static_cast<uint32_t>(pairs[i]);
   }
-  for (uint64_t v = 0; v < m.num_vectors; ++v) mem.start[v + 1] += mem.start[v];
+  for (uint64_t v = 0; v < vectors; ++v) mem.start[v + 1] += mem.start[v];
   return mem;
 }
 

@@ -41,6 +41,8 @@ struct Membership {
   std::span<const uint32_t> of(uint32_t id) const {
     return {heads.data() + start[id], heads.data() + start[id + 1]};
   }
+  // From (id << 32 | head) pairs in any order, ids below `vectors`.
+  static Membership FromPairs(std::vector<uint64_t> pairs, uint64_t vectors);
 };
 
 // What calibration reads of an index besides its postings.

@@ -310,7 +310,7 @@ absl::Status SpannIndex::Search(const float* query, const SpannSearchParams& par
 uint64_t SpannIndex::ResidentBytes() const {
   return heads_->MemoryBytes() + directory_.size() * sizeof(DirectoryEntry) + sizeof(*this) +
          (codes_ != nullptr ? codes_->ram_bytes() : 0) +
-         (budget_ != nullptr ? budget_->Serialize().size() : 0);
+         (budget_ != nullptr ? budget_->ram_bytes() : 0);
 }
 
 uint64_t SpannIndex::PostingFileBytes() const { return posting_file_bytes_; }
