@@ -67,7 +67,7 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--hnsw-ef-construction", a->options.hnsw_ef_construction, "Head graph build beam");
   cmd->add_option("--seed", a->options.seed, "Seed");
   cmd->add_option("--codes", a->codes,
-                  "Binary codes in postings: none | lsh | itq | rabitq (search reads codes first)");
+                  "Codes in postings: none | lsh | itq | rabitq | sq8 (search reads codes first)");
   cmd->add_option("--code-bits-per-dim", a->options.code_bits_per_dim,
                   "Code bits per dimension (lsh: hyperplanes per dimension)");
   cmd->add_option("--code-rotation", a->options.code_rotation,

@@ -339,5 +339,31 @@ TEST(CodeEstimatorTest, BoundsCoverFashionMnist) {
   ExpectBoundHolds(TrainAndMeasure(itq, Metric::kL2, s, "itq"), "itq");
 }
 
+// sq8's bound is not a confidence statement: the true distance lies within
+// it for every pair, on Gaussian postings in both metrics, at a padded dim,
+// far from the origin (where float rounding of the large terms matters
+// most), and on Fashion-MNIST; and it is tight (about 1% of the distance).
+void ExpectExactBound(const PostingSet& s, Metric metric, const std::string& what) {
+  const Coverage c = TrainAndMeasure(Params(CodeFamily::kSq8), metric, s, what);
+  EXPECT_EQ(c.covered, 1.0) << what;
+  EXPECT_LT(c.mean_err, 0.03 * c.mean_abs_dist) << what << ": the bound is loose";
+}
+
+TEST(CodeEstimatorTest, Sq8BoundHoldsForEveryEntry) {
+  const PostingSet s = GaussianPostings(128, 24, 50, 30, 7);
+  ExpectExactBound(s, Metric::kL2, "sq8 l2");
+  ExpectExactBound(s, Metric::kInnerProduct, "sq8 ip");
+  ExpectExactBound(GaussianPostings(100, 24, 50, 30, 8), Metric::kL2, "sq8 l2 dim 100");
+  PostingSet far = GaussianPostings(128, 24, 50, 30, 9);
+  for (std::vector<float>* v : {&far.heads, &far.base, &far.queries}) {
+    for (float& x : *v) x += 300;
+  }
+  ExpectExactBound(far, Metric::kL2, "sq8 l2 far from the origin");
+  ExpectExactBound(far, Metric::kInnerProduct, "sq8 ip far from the origin");
+  PostingSet fashion;
+  ASSERT_TRUE(FashionPostings(&fashion));
+  ExpectExactBound(fashion, Metric::kL2, "sq8 fashion-mnist");
+}
+
 }  // namespace
 }  // namespace cairn

@@ -43,6 +43,9 @@ std::vector<ModelSetup> AllSetups() {
     p.rotation = RotationKind::kLearned;
     p.itq_iterations = 5;
     out.push_back({"rabitq-learned/" + m, p, metric});
+    p = CodeParams();
+    p.family = CodeFamily::kSq8;
+    out.push_back({"sq8/" + m, p, metric});
   }
   return out;
 }
@@ -152,7 +155,9 @@ TEST(CodeModelTest, TruncatedAndCorruptBodiesAreDataLoss) {
     bad[0] ^= 1;
     ExpectDataLoss(CodeModel::Deserialize(Bytes(bad), "model.codes"), s.name + " magic");
     // A NaN in the last float (a matrix value, or lsh/itq/rabitq's last field).
-    if (s.params.family != CodeFamily::kRabitq || s.params.rotation == RotationKind::kLearned) {
+    // (sq8's last field is its rotation's round count.)
+    if ((s.params.family != CodeFamily::kRabitq && s.params.family != CodeFamily::kSq8) ||
+        s.params.rotation == RotationKind::kLearned) {
       bad = body;
       const float nan = std::nanf("");
       std::memcpy(&bad[bad.size() - 4], &nan, 4);
@@ -197,6 +202,13 @@ TEST(CodeModelTest, EntryBytesFollowTheLayout) {
     expect_layout(*TrainOrDie(s, dim, 50), (dim + 63) / 64 * 64, "rabitq" + d);
     s.params.rotation = RotationKind::kLearned;
     expect_layout(*TrainOrDie(s, dim, 50), dim, "rabitq learned" + d);
+    // sq8: one byte per padded coordinate and four floats.
+    s.params = CodeParams();
+    s.params.family = CodeFamily::kSq8;
+    auto sq = TrainOrDie(s, dim, 50);
+    const uint32_t padded = (dim + 63) / 64 * 64;
+    EXPECT_EQ(sq->code_bits(), 8 * padded) << "sq8" << d;
+    EXPECT_EQ(sq->entry_bytes(), padded + 16) << "sq8" << d;
   }
 }
 
@@ -226,6 +238,19 @@ TEST(CodeModelTest, BadParametersAreInvalidArgument) {
   p.bits_per_dim = 0;
   EXPECT_EQ(train(p), kInvalid);
   p.bits_per_dim = 1;
+  CodeParams sq;
+  sq.family = CodeFamily::kSq8;
+  EXPECT_EQ(train(sq), absl::StatusCode::kOk);
+  sq.bits_per_dim = 8;
+  EXPECT_EQ(train(sq), absl::StatusCode::kOk);
+  sq.bits_per_dim = 4;
+  EXPECT_EQ(train(sq), kInvalid);  // 8 bits only
+  sq.bits_per_dim = 8;
+  sq.rotation = RotationKind::kLearned;
+  EXPECT_EQ(train(sq), kInvalid);
+  sq.rotation = RotationKind::kHadamard;
+  const auto wide = Gaussian(8200, 3);
+  EXPECT_EQ(train(sq, 8200, 1, wide.data()), kInvalid);  // 8 x padded dim > 65536 code bits
   auto nan = residuals;
   nan[17] = std::nanf("");
   EXPECT_EQ(train(p, 8, 20, nan.data()), kInvalid);
@@ -233,8 +258,8 @@ TEST(CodeModelTest, BadParametersAreInvalidArgument) {
 }
 
 TEST(CodeModelTest, Names) {
-  for (CodeFamily f :
-       {CodeFamily::kNone, CodeFamily::kLsh, CodeFamily::kItq, CodeFamily::kRabitq}) {
+  for (CodeFamily f : {CodeFamily::kNone, CodeFamily::kLsh, CodeFamily::kItq, CodeFamily::kRabitq,
+                       CodeFamily::kSq8}) {
     auto parsed = ParseCodeFamily(CodeFamilyName(f));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, f);

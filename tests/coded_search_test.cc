@@ -104,6 +104,43 @@ TEST_F(CodedSearchTest, RabitqTwoStepReachesRecallWithExactScoresAndReadsLess) {
   }
 }
 
+// sq8's bound holds for every entry, so the two-step read returns exactly
+// what reading every vector returns (ids and exact distances), while it
+// reads code sections plus a few vector pages; the same holds under a
+// target_recall budget.
+TEST_F(CodedSearchTest, Sq8TwoStepReturnsExactlyTheWholeReadResults) {
+  auto index = Open(IndexFor("sq8"));
+  ASSERT_NE(index, nullptr);
+  ASSERT_NE(index->code_model(), nullptr);
+  EXPECT_EQ(index->code_model()->family(), CodeFamily::kSq8);
+  VerifyPostings(IndexFor("sq8"), S().base, Metric::kL2, 8);
+  Results two_step, whole;
+  SearchStats st2, stw;
+  for (uint32_t postings : {4u, 16u}) {
+    SpannSearchParams p2 = Plan(SpannSearchParams::Plan::kTwoStep);
+    SpannSearchParams pw = Plan(SpannSearchParams::Plan::kWhole);
+    p2.max_postings = pw.max_postings = postings;
+    ASSERT_TRUE(SearchAll(*index, S().queries, p2, &two_step, &st2).ok());
+    ASSERT_TRUE(SearchAll(*index, S().queries, pw, &whole, &stw).ok());
+    ExpectSameResults(two_step, whole, "sq8 two-step vs whole, " + std::to_string(postings));
+  }
+  SpannSearchParams t2 = Plan(SpannSearchParams::Plan::kTwoStep);
+  SpannSearchParams tw = Plan(SpannSearchParams::Plan::kWhole);
+  t2.target_recall = tw.target_recall = 0.95;
+  Results routed2, routedw;
+  ASSERT_TRUE(SearchAll(*index, S().queries, t2, &routed2).ok());
+  ASSERT_TRUE(SearchAll(*index, S().queries, tw, &routedw).ok());
+  ExpectSameResults(routed2, routedw, "sq8 at target_recall 0.95");
+  std::printf("sq8: %.1f KiB and %.1f reranked per query two-step, %.1f KiB whole\n",
+              st2.bytes_read / 2048.0 / kQueries, double(st2.reranked) / (2 * kQueries),
+              stw.bytes_read / 2048.0 / kQueries);
+  EXPECT_EQ(st2.two_step_queries, 2 * kQueries);
+  EXPECT_LT(st2.pages_read, stw.pages_read);
+  // The bound is tight: few more entries are reranked than returned.
+  EXPECT_LT(st2.reranked, 4 * 10 * 2 * kQueries);
+  EXPECT_LT(st2.entries_scanned, stw.entries_scanned / 4);
+}
+
 TEST_F(CodedSearchTest, AutoPlanWeighsTheExtraBatchAgainstBytesSaved) {
   auto index = Open(IndexFor("rabitq"));
   ASSERT_NE(index, nullptr);

@@ -26,6 +26,8 @@ const char* CodeFamilyName(CodeFamily f) {
       return "itq";
     case CodeFamily::kRabitq:
       return "rabitq";
+    case CodeFamily::kSq8:
+      return "sq8";
   }
   return "?";
 }
@@ -33,11 +35,12 @@ const char* CodeFamilyName(CodeFamily f) {
 absl::StatusOr<CodeFamily> ParseCodeFamily(const std::string& name) {
   const std::string lower = absl::AsciiStrToLower(name);
   for (CodeFamily f :
-       {CodeFamily::kNone, CodeFamily::kLsh, CodeFamily::kItq, CodeFamily::kRabitq}) {
+       {CodeFamily::kNone, CodeFamily::kLsh, CodeFamily::kItq, CodeFamily::kRabitq,
+        CodeFamily::kSq8}) {
     if (lower == CodeFamilyName(f)) return f;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown code family \"", name, "\" (expected none, lsh, itq or rabitq)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown code family \"", name, "\" (expected none, lsh, itq, rabitq or sq8)"));
 }
 
 const char* RotationKindName(RotationKind r) {
@@ -71,6 +74,8 @@ absl::StatusOr<std::unique_ptr<CodeModel>> CodeModel::Train(const CodeParams& pa
       return TrainItq(params, metric, dim, residuals, n);
     case CodeFamily::kRabitq:
       return TrainRabitq(params, metric, dim, residuals, n);
+    case CodeFamily::kSq8:
+      return TrainSq(params, metric, dim);
   }
   return absl::InvalidArgumentError("unknown code family");
 }
@@ -95,7 +100,7 @@ absl::StatusOr<std::unique_ptr<CodeModel>> CodeModel::Deserialize(std::span<cons
   CAIRN_RETURN_IF_ERROR(r.U32(&entry_bytes));
   CAIRN_RETURN_IF_ERROR(r.F64(&h.eps0));
   CAIRN_RETURN_IF_ERROR(r.U64(&h.seed));
-  if (family < 1 || family > 3) return r.Corrupt(absl::StrCat("bad family ", family));
+  if (family < 1 || family > 4) return r.Corrupt(absl::StrCat("bad family ", family));
   if (metric > 2) return r.Corrupt(absl::StrCat("bad metric ", metric));
   if (rotation > 1) return r.Corrupt(absl::StrCat("bad rotation ", rotation));
   if (query_bits != kQueryBits) return r.Corrupt(absl::StrCat("bad query bits ", query_bits));
@@ -103,7 +108,10 @@ absl::StatusOr<std::unique_ptr<CodeModel>> CodeModel::Deserialize(std::span<cons
   if (h.code_bits == 0 || h.code_bits > kMaxCodeBits) {
     return r.Corrupt(absl::StrCat("bad code bits ", h.code_bits));
   }
-  if (entry_bytes != EntryBytes(h.code_bits)) {
+  const uint32_t expected_entry = family == static_cast<uint8_t>(CodeFamily::kSq8)
+                                      ? SqEntryBytes(h.code_bits / 8)
+                                      : EntryBytes(h.code_bits);
+  if (entry_bytes != expected_entry) {
     return r.Corrupt(
         absl::StrCat("entry bytes ", entry_bytes, " do not match ", h.code_bits, " bits"));
   }
@@ -119,6 +127,10 @@ absl::StatusOr<std::unique_ptr<CodeModel>> CodeModel::Deserialize(std::span<cons
     }
     case CodeFamily::kItq: {
       CAIRN_ASSIGN_OR_RETURN(model, LoadItq(h, &r));
+      break;
+    }
+    case CodeFamily::kSq8: {
+      CAIRN_ASSIGN_OR_RETURN(model, LoadSq(h, &r));
       break;
     }
     default: {

@@ -22,6 +22,9 @@
 //          transforms; or learned: the ITQ rotation at full dimension),
 //          B = dim padded; RaBitQ's estimator with the per-entry factor
 //          <x_bar, T o> and its error bound (Gao and Long, SIGMOD 2024).
+//   sq8    not a sign code: the Hadamard-rotated residual on a per-entry
+//          255-level grid, estimated through one float x uint8 dot product,
+//          with a bound that holds for every entry (index/codes/sq_codes.cc).
 //
 // Distances follow index/metric.h: squared L2, or -dot for inner product
 // (cosine indexes store normalised vectors and use the inner-product form;
@@ -43,9 +46,9 @@
 
 namespace cairn {
 
-enum class CodeFamily : uint8_t { kNone = 0, kLsh = 1, kItq = 2, kRabitq = 3 };
+enum class CodeFamily : uint8_t { kNone = 0, kLsh = 1, kItq = 2, kRabitq = 3, kSq8 = 4 };
 const char* CodeFamilyName(CodeFamily f);
-// "none", "lsh", "itq", "rabitq"; InvalidArgument otherwise.
+// "none", "lsh", "itq", "rabitq", "sq8"; InvalidArgument otherwise.
 absl::StatusOr<CodeFamily> ParseCodeFamily(const std::string& name);
 
 enum class RotationKind : uint8_t { kHadamard = 0, kLearned = 1 };

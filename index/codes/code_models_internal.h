@@ -1,5 +1,5 @@
 // Shared machinery of the code families (lsh_codes.cc, itq_codes.cc,
-// rabitq_codes.cc), for code_model.cc and those files only.
+// rabitq_codes.cc, sq_codes.cc), for code_model.cc and those files only.
 //
 // Entry layout (entry_bytes = 8 * words + 16, words = ceil(B / 64)):
 //   words x uint64   sign bits, bit j of word j / 64 set for s_j = +1
@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "index/codes/code_model.h"
+#include "index/codes/code_scan.h"
 #include "index/codes/rotation.h"
 
 namespace cairn::code_internal {
@@ -138,6 +139,11 @@ absl::StatusOr<std::unique_ptr<CodeModel>> TrainRabitq(const CodeParams& p, Metr
                                                        uint32_t dim, const float* residuals,
                                                        size_t n);
 absl::StatusOr<std::unique_ptr<CodeModel>> LoadRabitq(const ModelHeader& h, BodyReader* r);
+// sq8 (sq_codes.cc) has its own entry layout: padded_dim bytes + 16.
+uint32_t SqEntryBytes(uint32_t padded_dim);
+absl::StatusOr<std::unique_ptr<CodeModel>> TrainSq(const CodeParams& p, Metric metric,
+                                                   uint32_t dim);
+absl::StatusOr<std::unique_ptr<CodeModel>> LoadSq(const ModelHeader& h, BodyReader* r);
 
 // Calibration of the learned transforms (itq_codes.cc), whose errors have no
 // closed form: every 5th training residual is held out (all of them serve
