@@ -13,7 +13,7 @@ namespace {
 
 struct BuildArgs {
   std::string input, out, metric = "l2";
-  std::string head_type = "member", codes = "none";
+  std::string head_type = "member", codes = "auto";
   SpannBuildOptions options;
   double closure_epsilon = -1;
   bool quiet = false;
@@ -34,7 +34,10 @@ absl::Status ParseFlag(const char* flag, absl::StatusOr<T> parsed, T* out) {
 absl::Status ParseBuildArgs(BuildArgs& a) {
   CAIRN_ASSIGN_OR_RETURN(a.options.metric, ParseMetric(a.metric));
   CAIRN_RETURN_IF_ERROR(ParseFlag("--head-type", ParseHeadType(a.head_type), &a.options.head_type));
-  CAIRN_RETURN_IF_ERROR(ParseFlag("--codes", ParseCodeFamily(a.codes), &a.options.codes));
+  a.options.codes_auto = a.codes == "auto";
+  if (!a.options.codes_auto) {
+    CAIRN_RETURN_IF_ERROR(ParseFlag("--codes", ParseCodeFamily(a.codes), &a.options.codes));
+  }
   if (a.closure_epsilon >= 0) a.options.closure_epsilon = a.closure_epsilon;
   a.options.progress = !a.quiet;
   return absl::OkStatus();
@@ -67,7 +70,9 @@ void AddBuildCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--hnsw-ef-construction", a->options.hnsw_ef_construction, "Head graph build beam");
   cmd->add_option("--seed", a->options.seed, "Seed");
   cmd->add_option("--codes", a->codes,
-                  "Codes in postings: none | lsh | itq | rabitq | sq8 (search reads codes first)");
+                  "Codes in postings: auto (sq8 for float32 postings of dim >= 40, else none) | none | lsh | "
+                  "itq | rabitq | sq8 (search reads codes first)")
+      ->capture_default_str();
   cmd->add_option("--code-bits-per-dim", a->options.code_bits_per_dim,
                   "Code bits per dimension (lsh: hyperplanes per dimension)");
   cmd->add_option("--code-rotation", a->options.code_rotation,

@@ -54,6 +54,10 @@ absl::StatusOr<CodeFamily> ParseCodeFamily(const std::string& name);
 enum class RotationKind : uint8_t { kHadamard = 0, kLearned = 1 };
 const char* RotationKindName(RotationKind r);
 
+// Bytes of one sq8 entry at `dim`: a byte per coordinate of the dimension
+// padded to whole 64s, and four floats.
+uint32_t Sq8EntryBytes(uint32_t dim);
+
 struct CodeParams {
   CodeFamily family = CodeFamily::kNone;
   // lsh: hyperplanes per dimension (B = bits_per_dim * dim, >= 1);

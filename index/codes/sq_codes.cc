@@ -193,6 +193,16 @@ void SqCodeModel::Serialize(std::string* out) const {
 
 uint32_t SqEntryBytes(uint32_t padded_dim) { return padded_dim + 4 * kSqFloats; }
 
+}  // namespace cairn::code_internal
+
+namespace cairn {
+uint32_t Sq8EntryBytes(uint32_t dim) {
+  return code_internal::SqEntryBytes(HadamardRotation::PaddedDim(dim));
+}
+}  // namespace cairn
+
+namespace cairn::code_internal {
+
 absl::StatusOr<std::unique_ptr<CodeModel>> TrainSq(const CodeParams& p, Metric metric,
                                                    uint32_t dim) {
   if (p.bits_per_dim != 1 && p.bits_per_dim != 8) {

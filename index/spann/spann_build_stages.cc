@@ -247,7 +247,7 @@ absl::StatusOr<Assignment> LoadAssignment(const BuildInput& in) {
 // The residuals come from an evenly spaced sample of the input, each to its
 // row's nearest assigned head (the head its first copy sits under), so
 // learned codes fit what postings store.
-absl::StatusOr<std::unique_ptr<CodeModel>> TrainCodes(const BuildInput& in,
+absl::StatusOr<std::unique_ptr<CodeModel>> TrainCodes(const BuildInput& in, CodeFamily family,
                                                       const HeadIndex& heads,
                                                       const Assignment& assignment) {
   const SpannBuildOptions& o = *in.options;
@@ -263,7 +263,7 @@ absl::StatusOr<std::unique_ptr<CodeModel>> TrainCodes(const BuildInput& in,
     for (uint32_t d = 0; d < dim; ++d) residuals[i * dim + d] = row[d] - c[d];
   }
   CodeParams params;
-  params.family = o.codes;
+  params.family = family;
   params.bits_per_dim = o.code_bits_per_dim;
   params.rotation =
       o.code_rotation == "learned" ? RotationKind::kLearned : RotationKind::kHadamard;

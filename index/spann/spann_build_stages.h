@@ -104,10 +104,10 @@ struct Assignment {
 absl::StatusOr<Assignment> AssignVectors(const BuildInput& in, const HeadIndex& heads);
 absl::StatusOr<Assignment> LoadAssignment(const BuildInput& in);
 
-// Stage 3b, codes (only with options->codes != kNone): the code model,
-// trained on residuals of a sample to their nearest assigned head
-// -> codes.model.
-absl::StatusOr<std::unique_ptr<CodeModel>> TrainCodes(const BuildInput& in,
+// Stage 3b, codes (only when EffectiveCodes is not kNone): the code model
+// of `family`, trained on residuals of a sample to their nearest assigned
+// head -> codes.model.
+absl::StatusOr<std::unique_ptr<CodeModel>> TrainCodes(const BuildInput& in, CodeFamily family,
                                                       const HeadIndex& heads,
                                                       const Assignment& assignment);
 absl::StatusOr<std::unique_ptr<CodeModel>> LoadCodes(const BuildInput& in);

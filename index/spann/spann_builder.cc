@@ -140,6 +140,9 @@ absl::Status SpannBuildOptions::Validate() const {
   if (code_rotation != "hadamard" && code_rotation != "learned") {
     return absl::InvalidArgumentError("--code-rotation must be hadamard or learned");
   }
+  if (codes_auto && codes != CodeFamily::kNone) {
+    return absl::InvalidArgumentError("codes auto and a code family are exclusive");
+  }
   if (code_sample < 16) return absl::InvalidArgumentError("--code-sample must be at least 16");
   if (calibration_queries > 1000000) {
     return absl::InvalidArgumentError("--calibration-queries must be at most 1000000");
@@ -167,7 +170,7 @@ nlohmann::json SpannBuildOptions::ToJson() const {
           {"seed", seed},
           {"stored_type", stored_type},
           {"head_type", HeadTypeManifestName(head_type)},
-          {"codes", CodeFamilyName(codes)},
+          {"codes", codes_auto ? "auto" : CodeFamilyName(codes)},
           {"code_bits_per_dim", code_bits_per_dim},
           {"code_rotation", code_rotation},
           {"code_sample", code_sample}};
@@ -183,6 +186,13 @@ absl::StatusOr<HeadType> ParseHeadType(std::string_view name) {
 
 const char* HeadTypeManifestName(HeadType type) {
   return type == HeadType::kCentroid ? "centroid" : "nearest";
+}
+
+CodeFamily EffectiveCodes(const SpannBuildOptions& o, StoredType stored, uint32_t dim) {
+  if (!o.codes_auto) return o.codes;
+  const bool pays =
+      stored == StoredType::kFloat32 && 2 * uint64_t{Sq8EntryBytes(dim)} <= 4 * uint64_t{dim};
+  return pays ? CodeFamily::kSq8 : CodeFamily::kNone;
 }
 
 absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
@@ -239,12 +249,13 @@ absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
     return absl::OkStatus();
   }));
   std::unique_ptr<CodeModel> codes;
-  if (o.codes != CodeFamily::kNone) {
+  const CodeFamily family = EffectiveCodes(o, stored, in.dim);
+  if (family != CodeFamily::kNone) {
     if (stages.Done("codes")) {
       CAIRN_ASSIGN_OR_RETURN(codes, LoadCodes(in));
     }
     CAIRN_RETURN_IF_ERROR(stages.Run("codes", [&]() -> absl::Status {
-      CAIRN_ASSIGN_OR_RETURN(codes, TrainCodes(in, *heads, assignment));
+      CAIRN_ASSIGN_OR_RETURN(codes, TrainCodes(in, family, *heads, assignment));
       return absl::OkStatus();
     }));
   }

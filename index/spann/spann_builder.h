@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "index/codes/code_model.h"
+#include "index/spann/posting_format.h"
 #include "index/spann/spann_limits.h"
 #include "kernels/metric.h"
 #include "nlohmann/json.hpp"
@@ -96,6 +97,11 @@ struct SpannBuildOptions {
   // posting is written in the coded layout and a search reads code sections
   // first (index/spann/coded_search.h).
   CodeFamily codes = CodeFamily::kNone;
+  // Instead of `codes`: sq8 where it pays, float32 postings whose sq8 entry
+  // is at most half the vector (dim >= 40), none otherwise (uint8 or int8
+  // postings are already small, and 1-bit codes do not pay for them on
+  // this machine: docs/codes.md). `cairn build` defaults to it.
+  bool codes_auto = false;
   uint32_t code_bits_per_dim = 1;
   std::string code_rotation = "hadamard";  // rabitq: hadamard | learned
   uint32_t code_sample = 50000;            // residuals the model is trained on
@@ -126,6 +132,9 @@ struct SpannBuildReport {
   std::string calibration_skipped;
   nlohmann::json stage_seconds;
 };
+
+// The code family a build writes: `codes`, or codes_auto's choice.
+CodeFamily EffectiveCodes(const SpannBuildOptions& o, StoredType stored, uint32_t dim);
 
 absl::StatusOr<SpannBuildReport> BuildSpannIndex(const std::string& input_path,
                                                  const std::string& out_dir,
