@@ -56,8 +56,9 @@ class ClientTest : public ::testing::Test {
 };
 
 TEST_F(ClientTest, CollectionsAndErrors) {
-  ASSERT_TRUE(client_->CreateCollection(
-      "c", {.dim = 4, .distance = Distance::kCosine, .max_postings = 12}).ok());
+  ASSERT_TRUE(
+      client_->CreateCollection("c", {.dim = 4, .distance = Distance::kCosine, .max_postings = 12})
+          .ok());
   absl::Status again = client_->CreateCollection("c", {.dim = 4});
   EXPECT_TRUE(absl::IsAlreadyExists(again)) << again;
   EXPECT_EQ(HttpStatusOf(again), 409);
@@ -135,8 +136,8 @@ TEST_F(ClientTest, QueryWithFilterIdAndTargetRecall) {
   ASSERT_TRUE(hits.ok()) << hits.status();
   EXPECT_EQ(hits->size(), 3u);
   for (const ScoredPoint& p : *hits) EXPECT_NE(p.id, PointId(uint64_t{42}));
-  hits = client_->Query("q", {.vector = Vec(3), .limit = 1, .with_vector = true,
-                              .target_recall = 0.9});
+  hits = client_->Query("q",
+                        {.vector = Vec(3), .limit = 1, .with_vector = true, .target_recall = 0.9});
   ASSERT_TRUE(hits.ok()) << hits.status();
   EXPECT_EQ((*hits)[0].id, PointId(uint64_t{3}));
   EXPECT_EQ((*hits)[0].vector->size(), 8u);
@@ -146,16 +147,19 @@ TEST_F(ClientTest, QueryWithFilterIdAndTargetRecall) {
 }
 
 TEST_F(ClientTest, NamedVector) {
-  ASSERT_TRUE(client_->CreateCollection(
-      "n", {.dim = 8, .distance = Distance::kDot, .named = true, .vector_name = "text"}).ok());
+  ASSERT_TRUE(
+      client_
+          ->CreateCollection(
+              "n", {.dim = 8, .distance = Distance::kDot, .named = true, .vector_name = "text"})
+          .ok());
   auto info = client_->GetCollection("n");
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->vector_name, std::optional<std::string>("text"));
   std::vector<Point> points;
   for (uint64_t i = 0; i < 30; ++i) points.push_back({.id = i, .vector = Vec(i)});
   ASSERT_TRUE(client_->Upsert("n", points, 256, "text").ok());
-  auto hits = client_->Query("n", {.vector = Vec(5), .vector_name = "text", .limit = 30,
-                                   .exact = true});
+  auto hits =
+      client_->Query("n", {.vector = Vec(5), .vector_name = "text", .limit = 30, .exact = true});
   ASSERT_TRUE(hits.ok()) << hits.status();
   EXPECT_EQ(hits->size(), 30u);
   auto wrong = client_->Query("n", {.vector = Vec(5), .vector_name = "image"});
@@ -167,8 +171,8 @@ TEST_F(ClientTest, DeletesAndPayloadUpdates) {
   std::vector<PointId> three = {PointId(uint64_t{0}), PointId(uint64_t{1}), PointId(uint64_t{2})};
   ASSERT_TRUE(client_->DeletePoints("e", three).ok());
   EXPECT_EQ(*client_->Count("e"), 17u);
-  ASSERT_TRUE(client_->DeleteByFilter("e", {{"must", {{{"key", "i"}, {"range", {{"gte", 15}}}}}}})
-                  .ok());
+  ASSERT_TRUE(
+      client_->DeleteByFilter("e", {{"must", {{{"key", "i"}, {"range", {{"gte", 15}}}}}}}).ok());
   EXPECT_EQ(*client_->Count("e"), 12u);
   std::vector<PointId> one = {PointId(uint64_t{3})};
   ASSERT_TRUE(client_->SetPayload("e", {{"tag", "x"}}, one).ok());
@@ -277,12 +281,12 @@ class ScriptedServer {
           continue;
         }
         const std::string body = step == "503"
-                                      ? R"({"status":{"error":"Service internal error: busy"}})"
-                                      : R"({"result":{"collections":[]},"status":"ok","time":0})";
-        const std::string res = (step == "503" ? "HTTP/1.1 503 Service Unavailable\r\n"
-                                               : "HTTP/1.1 200 OK\r\n") +
-                                std::string("Content-Type: application/json\r\nContent-Length: ") +
-                                std::to_string(body.size()) + "\r\n\r\n" + body;
+                                     ? R"({"status":{"error":"Service internal error: busy"}})"
+                                     : R"({"result":{"collections":[]},"status":"ok","time":0})";
+        const std::string res =
+            (step == "503" ? "HTTP/1.1 503 Service Unavailable\r\n" : "HTTP/1.1 200 OK\r\n") +
+            std::string("Content-Type: application/json\r\nContent-Length: ") +
+            std::to_string(body.size()) + "\r\n\r\n" + body;
         if (send(c, res.data(), res.size(), MSG_NOSIGNAL) < 0) break;
       }
       if (open) close(c);
@@ -309,8 +313,8 @@ TEST(ClientRetryTest, IdempotentCallsRetry503AndClosedConnections) {
 
 TEST(ClientRetryTest, RetriesRunOut) {
   ScriptedServer server({"503", "503", "503", "503"});
-  auto c = Client::Create(
-      {.url = server.url(), .retries = 2, .backoff = std::chrono::milliseconds(5)});
+  auto c =
+      Client::Create({.url = server.url(), .retries = 2, .backoff = std::chrono::milliseconds(5)});
   auto count = (*c)->Count("x");
   EXPECT_TRUE(absl::IsUnavailable(count.status()));
   EXPECT_EQ(HttpStatusOf(count.status()), 503);

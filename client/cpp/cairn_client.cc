@@ -19,16 +19,25 @@ absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.
 
 absl::StatusCode CodeOfHttp(int status) {
   switch (status) {
-    case 400: return absl::StatusCode::kInvalidArgument;
-    case 401: return absl::StatusCode::kUnauthenticated;
-    case 403: return absl::StatusCode::kPermissionDenied;
-    case 404: return absl::StatusCode::kNotFound;
-    case 409: return absl::StatusCode::kAlreadyExists;
+    case 400:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 409:
+      return absl::StatusCode::kAlreadyExists;
     case 413:
-    case 507: return absl::StatusCode::kResourceExhausted;
-    case 503: return absl::StatusCode::kUnavailable;
-    case 504: return absl::StatusCode::kDeadlineExceeded;
-    default: return absl::StatusCode::kInternal;
+    case 507:
+      return absl::StatusCode::kResourceExhausted;
+    case 503:
+      return absl::StatusCode::kUnavailable;
+    case 504:
+      return absl::StatusCode::kDeadlineExceeded;
+    default:
+      return absl::StatusCode::kInternal;
   }
 }
 
@@ -42,7 +51,8 @@ std::string ServerMessage(const HttpResponse& res) {
 }
 
 absl::Status HttpError(const HttpResponse& res) {
-  absl::Status s(CodeOfHttp(res.status), absl::StrCat("HTTP ", res.status, ": ", ServerMessage(res)));
+  absl::Status s(CodeOfHttp(res.status),
+                 absl::StrCat("HTTP ", res.status, ": ", ServerMessage(res)));
   s.SetPayload(kHttpStatusPayload, absl::Cord(std::to_string(res.status)));
   return s;
 }
@@ -143,7 +153,8 @@ absl::StatusOr<HttpResponse> Client::Send(std::string_view method, std::string_v
       absl::MutexLock lock(&mu_);
       ++retries_done_;
     }
-    const auto wait = std::min(options_.max_backoff, options_.backoff * (1 << std::min(attempt, 16)));
+    const auto wait =
+        std::min(options_.max_backoff, options_.backoff * (1 << std::min(attempt, 16)));
     std::uniform_real_distribution<double> half_to_one(0.5, 1.0);
     std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(
         static_cast<double>(wait.count()) * half_to_one(jitter)));
@@ -204,8 +215,8 @@ absl::Status Client::UpsertBody(std::string_view name, std::string_view body) {
   return CallRaw("PUT", CollectionPath(name, "/points?wait=true"), body, true).status();
 }
 
-absl::Status Client::Upsert(std::string_view name, std::span<const Point> points,
-                            size_t batch_size, const std::optional<std::string>& vector_name) {
+absl::Status Client::Upsert(std::string_view name, std::span<const Point> points, size_t batch_size,
+                            const std::optional<std::string>& vector_name) {
   if (batch_size == 0) return absl::InvalidArgumentError("batch_size must be positive");
   std::string body;
   for (size_t i = 0; i < points.size(); i += batch_size) {
@@ -220,8 +231,8 @@ absl::Status Client::Upsert(std::string_view name, std::span<const Point> points
 absl::StatusOr<std::vector<Record>> Client::Retrieve(std::string_view name,
                                                      std::span<const PointId> ids,
                                                      bool with_payload, bool with_vector) {
-  const Json body = {{"ids", IdsJson(ids)}, {"with_payload", with_payload},
-                     {"with_vector", with_vector}};
+  const Json body = {
+      {"ids", IdsJson(ids)}, {"with_payload", with_payload}, {"with_vector", with_vector}};
   CAIRN_ASSIGN_OR_RETURN(Json r, Call("POST", CollectionPath(name, "/points"), &body, true));
   if (!r.is_array()) return absl::InternalError("unexpected answer to a retrieve");
   std::vector<Record> out;
@@ -278,8 +289,7 @@ absl::StatusOr<uint64_t> Client::Count(std::string_view name, const Json& filter
 }
 
 absl::Status Client::PointsWrite(std::string_view name, std::string_view suffix,
-                                 std::string_view method, Json body,
-                                 std::span<const PointId> ids) {
+                                 std::string_view method, Json body, std::span<const PointId> ids) {
   body["points"] = IdsJson(ids);
   return Call(method, CollectionPath(name, absl::StrCat("/points", AV(suffix), "?wait=true")),
               &body, true)

@@ -44,7 +44,7 @@ namespace cairn::client {
 
 struct ClientOptions {
   std::string url = "http://127.0.0.1:6333";
-  std::string api_key{};  // sent as the api-key header when not empty
+  std::string api_key{};                     // sent as the api-key header when not empty
   std::chrono::milliseconds timeout{30000};  // per request
   int retries = 3;                           // extra tries of idempotent calls
   std::chrono::milliseconds backoff{100};    // first wait; doubles, with jitter
@@ -77,13 +77,11 @@ class Client {
 
   // Points. Upsert sends `batch_size` points per request (each request is
   // all or nothing); `vector_name` for a collection with a named vector.
-  absl::Status Upsert(std::string_view name, std::span<const Point> points,
-                      size_t batch_size = 256,
+  absl::Status Upsert(std::string_view name, std::span<const Point> points, size_t batch_size = 256,
                       const std::optional<std::string>& vector_name = std::nullopt);
   // An upsert body made by AppendUpsertBody, sent as one request.
   absl::Status UpsertBody(std::string_view name, std::string_view body);
-  absl::StatusOr<std::vector<Record>> Retrieve(std::string_view name,
-                                               std::span<const PointId> ids,
+  absl::StatusOr<std::vector<Record>> Retrieve(std::string_view name, std::span<const PointId> ids,
                                                bool with_payload = true, bool with_vector = false);
   absl::StatusOr<ScrollPage> Scroll(std::string_view name, const ScrollRequest& request);
   // Every point (matching request.filter), page by page, in id order.
@@ -92,8 +90,8 @@ class Client {
   absl::Status DeletePoints(std::string_view name, std::span<const PointId> ids);
   absl::Status DeleteByFilter(std::string_view name, const Json& filter);
   // Merges `payload` into each point's payload (at dot path `key` if set).
-  absl::Status SetPayload(std::string_view name, const Json& payload,
-                          std::span<const PointId> ids, std::string_view key = {});
+  absl::Status SetPayload(std::string_view name, const Json& payload, std::span<const PointId> ids,
+                          std::string_view key = {});
   absl::Status OverwritePayload(std::string_view name, const Json& payload,
                                 std::span<const PointId> ids);
   absl::Status DeletePayload(std::string_view name, const std::vector<std::string>& keys,

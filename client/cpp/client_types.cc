@@ -12,13 +12,11 @@ namespace {
 
 absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-std::string Dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 absl::Status BadAnswer(std::string_view what, const Json& j) {
-  return absl::InternalError(
-      absl::StrCat("unexpected answer from the server: ", AV(what), " in ", Dump(j).substr(0, 200)));
+  return absl::InternalError(absl::StrCat("unexpected answer from the server: ", AV(what), " in ",
+                                          Dump(j).substr(0, 200)));
 }
 
 // A vector in an answer: a list, {"name": [...]} (one name), or {} (none).
@@ -75,10 +73,14 @@ absl::StatusOr<PointId> ParsePointIdText(std::string_view text) {
 
 const char* DistanceName(Distance d) {
   switch (d) {
-    case Distance::kCosine: return "Cosine";
-    case Distance::kEuclid: return "Euclid";
-    case Distance::kDot: return "Dot";
-    case Distance::kManhattan: return "Manhattan";
+    case Distance::kCosine:
+      return "Cosine";
+    case Distance::kEuclid:
+      return "Euclid";
+    case Distance::kDot:
+      return "Dot";
+    case Distance::kManhattan:
+      return "Manhattan";
   }
   return "?";
 }
@@ -87,8 +89,8 @@ absl::StatusOr<Distance> ParseDistance(std::string_view name) {
   for (Distance d : {Distance::kCosine, Distance::kEuclid, Distance::kDot, Distance::kManhattan}) {
     if (name == DistanceName(d)) return d;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "distance \"", AV(name), "\": expected Cosine, Euclid, Dot or Manhattan"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("distance \"", AV(name), "\": expected Cosine, Euclid, Dot or Manhattan"));
 }
 
 absl::Status CollectionConfig::Validate() const {
@@ -119,8 +121,8 @@ absl::StatusOr<CollectionInfo> CollectionInfo::FromJson(const Json& j) {
   if (!j.is_object()) return BadAnswer("collection info", j);
   info.points_count = j.value("points_count", uint64_t{0});
   info.indexed_vectors_count = j.value("indexed_vectors_count", uint64_t{0});
-  const Json vectors = j.value("config", Json::object()).value("params", Json::object())
-                           .value("vectors", Json());
+  const Json vectors =
+      j.value("config", Json::object()).value("params", Json::object()).value("vectors", Json());
   const Json* params = &vectors;
   if (vectors.is_object() && !vectors.contains("size") && vectors.size() == 1) {
     info.vector_name = vectors.begin().key();

@@ -48,8 +48,8 @@ struct Point {
 
 struct Record {
   PointId id{};
-  Json payload{};                               // null when not asked for
-  std::optional<std::vector<float>> vector{};   // when asked for and present
+  Json payload{};                              // null when not asked for
+  std::optional<std::vector<float>> vector{};  // when asked for and present
 };
 
 struct ScoredPoint {
@@ -96,7 +96,7 @@ struct QueryRequest {
   bool with_vector = false;
   std::optional<double> score_threshold{};
   std::optional<double> target_recall{};  // params.target_recall
-  bool exact = false;                   // params.exact
+  bool exact = false;                     // params.exact
   absl::Status Validate() const;
   Json ToJson() const;
 };
