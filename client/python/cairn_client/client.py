@@ -152,6 +152,30 @@ class CairnClient:
                 {"points": encoded[i:i + batch_size]}, idempotent=True))
         return result
 
+    def upload_points(self, collection_name, points, batch_size=64, wait=True):
+        """qdrant-client's name for a batched upload of PointStructs; points
+        may be any iterable (a generator is read one batch at a time)."""
+        batch = []
+        for point in points:
+            batch.append(point)
+            if len(batch) == batch_size:
+                self.upsert(collection_name, batch, wait=wait, batch_size=batch_size)
+                batch = []
+        if batch:
+            self.upsert(collection_name, batch, wait=wait, batch_size=batch_size)
+
+    def upload_collection(self, collection_name, vectors, payload=None, ids=None,
+                          batch_size=64, wait=True):
+        """Vectors (a list or a 2-D array), payloads and ids in columns; ids
+        default to 0, 1, 2, ... as in qdrant-client."""
+        rows = vectors.tolist() if hasattr(vectors, "tolist") else vectors
+        payloads = iter(payload) if payload is not None else None
+        id_iter = iter(ids) if ids is not None else None
+        points = (PointStruct(next(id_iter) if id_iter is not None else i, row,
+                              next(payloads) if payloads is not None else None)
+                  for i, row in enumerate(rows))
+        self.upload_points(collection_name, points, batch_size=batch_size, wait=wait)
+
     def retrieve(self, collection_name, ids, with_payload=True, with_vectors=False):
         result = self._call("POST", self._points_path(collection_name),
                             {"ids": [check_point_id(i) for i in ids],

@@ -158,6 +158,20 @@ class ClientTest(unittest.TestCase):
             "pts", {"must_not": [{"key": "even", "match": {"value": True}}]}, page_size=50)]
         self.assertEqual(odd, list(range(1, 1001, 2)))
 
+    def test_upload_points_and_collection(self):
+        self.fresh("up", dim=4)
+        self.client.upload_points("up", (PointStruct(i, vec(i, 4)) for i in range(130)),
+                                  batch_size=50)
+        self.assertEqual(self.client.count("up").count, 130)
+        self.client.upload_collection("up", [vec(i, 4) for i in range(5)],
+                                      payload=[{"n": i} for i in range(5)],
+                                      ids=["a", "b", "c", "d", "e"], batch_size=2)
+        self.assertEqual(self.client.count("up").count, 135)
+        self.assertEqual(self.client.retrieve("up", ["c"])[0].payload, {"n": 2})
+        self.client.upload_collection("up", [vec(i, 4) for i in range(3)])
+        self.assertEqual(self.client.retrieve("up", [2], with_vectors=True)[0].id, 2)
+        self.assertEqual(self.client.count("up").count, 135)  # ids 0..2 overwritten
+
     def test_query_and_search(self):
         self.fresh("q", dim=8)
         self.client.upsert("q", [PointStruct(i, vec(i), {"group": i % 3}) for i in range(300)])
