@@ -1,10 +1,12 @@
 #include "cli/import_source.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -211,8 +213,9 @@ absl::StatusOr<bool> ImportSource::NextJson(size_t n, bool parse, SourceBatch* o
     if (!error.empty()) out->bad.push_back({inputs_.input, line, Shorten(error)});
     // The side files advance on every line, bad ones included.
     CAIRN_ASSIGN_OR_RETURN(bool side_ok, SideLines(line, parse && error.empty(), &p, out));
-    if (parse && error.empty() && side_ok) out->points.push_back(std::move(p));
+    if (parse && error.empty() && side_ok) AddPoint(inputs_.input, line, std::move(p), out);
   }
+  KeepLastOfEachId(inputs_.input, out);
   return out->lines > 0;
 }
 
@@ -244,16 +247,56 @@ absl::StatusOr<bool> ImportSource::NextRows(size_t n, bool parse, SourceBatch* o
       continue;
     }
     p.vector.assign(row_buf_.begin() + i * info.dim, row_buf_.begin() + (i + 1) * info.dim);
-    out->points.push_back(std::move(p));
+    AddPoint(inputs_.input, line, std::move(p), out);
   }
+  KeepLastOfEachId(inputs_.input, out);
   return true;
+}
+
+void ImportSource::AddPoint(const std::string& file, uint64_t line, Point p,
+                            SourceBatch* out) const {
+  if (cosine_ && p.has_vector &&
+      std::all_of(p.vector.begin(), p.vector.end(), [](float x) { return x == 0; })) {
+    out->bad.push_back({file, line, "a zero vector, which a Cosine collection refuses"});
+    return;
+  }
+  out->points.push_back(std::move(p));
+  out->point_lines.push_back(line);
+}
+
+void ImportSource::KeepLastOfEachId(const std::string& file, SourceBatch* out) {
+  absl::flat_hash_map<std::string, size_t> last;  // id key -> index of its last point
+  auto key = [](const client::PointId& id) {
+    return absl::StrCat(id.index(), ":", client::PointIdToString(id));
+  };
+  for (size_t i = 0; i < out->points.size(); ++i) last[key(out->points[i].id)] = i;
+  if (last.size() == out->points.size()) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < out->points.size(); ++i) {
+    const size_t winner = last[key(out->points[i].id)];
+    if (winner != i) {
+      out->replaced.push_back({file, out->point_lines[i],
+                               absl::StrCat("id ", client::PointIdToString(out->points[i].id),
+                                            " is given again at line ", out->point_lines[winner],
+                                            " of the same batch; the later line wins")});
+      continue;
+    }
+    // Indexes in `last` still point at unmoved entries: i >= kept.
+    out->points[kept] = std::move(out->points[i]);
+    out->point_lines[kept] = out->point_lines[i];
+    ++kept;
+  }
+  out->points.resize(kept);
+  out->point_lines.resize(kept);
 }
 
 absl::StatusOr<bool> ImportSource::Next(size_t n, bool parse, SourceBatch* out) {
   out->first_line = next_line_;
   out->lines = 0;
   out->points.clear();
+  out->point_lines.clear();
   out->bad.clear();
+  out->replaced.clear();
   if (n == 0) return absl::InvalidArgumentError("a batch needs at least one line");
   return json_ != nullptr ? NextJson(n, parse, out) : NextRows(n, parse, out);
 }

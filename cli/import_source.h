@@ -52,7 +52,12 @@ struct SourceBatch {
   uint64_t first_line = 0;  // 1-based number of the batch's first line
   uint64_t lines = 0;       // lines the batch covers, bad ones included
   std::vector<client::Point> points;
+  std::vector<uint64_t> point_lines;  // the line of each point
   std::vector<BadLine> bad;
+  // Lines whose id a later line of the same batch gives again: the later
+  // line wins, as it would in two requests (one request may not hold an id
+  // twice). Not bad, but reported.
+  std::vector<BadLine> replaced;
 };
 
 // Reads one text file line by line (any line length).
@@ -84,8 +89,13 @@ class ImportSource {
   // The vector length of the first readable record (0 if none): the
   // dimension of a collection that --create makes.
   uint32_t first_dim() const { return first_dim_; }
-  // Lines whose vector has another length are bad (0: not checked).
-  void set_expected_dim(uint32_t dim) { expected_dim_ = dim; }
+  // Lines whose vector has another length than `dim` are bad (0: not
+  // checked), and so are zero vectors when `cosine` (the server refuses
+  // them, and with them their whole request).
+  void set_collection(uint32_t dim, bool cosine) {
+    expected_dim_ = dim;
+    cosine_ = cosine;
+  }
 
   // Reads the next up to `n` lines into *out (cleared first). With parse =
   // false the lines are only passed over (a batch acknowledged in an
@@ -100,6 +110,10 @@ class ImportSource {
   // The side files' line for input line `line` (payload, id); false when
   // the side file is absent. A bad side line is added to out->bad.
   absl::StatusOr<bool> SideLines(uint64_t line, bool parse, client::Point* point, SourceBatch* out);
+  // Appends a parsed point, or a bad line for a zero vector under Cosine.
+  void AddPoint(const std::string& file, uint64_t line, client::Point p, SourceBatch* out) const;
+  // Moves the earlier of two points with the same id to out->replaced.
+  static void KeepLastOfEachId(const std::string& file, SourceBatch* out);
   // Parses one JSON line into *point; a reason on failure.
   std::string ParseJsonLine(const std::string& text, client::Point* point) const;
 
@@ -112,6 +126,7 @@ class ImportSource {
   uint64_t next_line_ = 1;
   uint32_t first_dim_ = 0;
   uint32_t expected_dim_ = 0;
+  bool cosine_ = false;
   std::vector<float> row_buf_;
   std::string text_;
 };

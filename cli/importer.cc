@@ -141,6 +141,9 @@ void Pipeline::Sender(Progress* progress) {
 }
 
 absl::Status Pipeline::ReportBadLines(const SourceBatch& batch, ImportReport* report) {
+  for (const BadLine& note : batch.replaced) {
+    log_ << "cairn import: " << note.file << ":" << note.line << ": " << note.message << "\n";
+  }
   for (const BadLine& bad : batch.bad) {
     ++report->bad_lines;
     log_ << "cairn import: " << bad.file << ":" << bad.line << ": " << bad.message
@@ -229,7 +232,7 @@ absl::StatusOr<std::optional<std::string>> PrepareCollection(client::Client* cli
         << " dims, " << client::DistanceName(o.distance) << ")\n";
   }
   CAIRN_ASSIGN_OR_RETURN(client::CollectionInfo info, client->GetCollection(o.collection));
-  source->set_expected_dim(info.dim);
+  source->set_collection(info.dim, info.distance == client::Distance::kCosine);
   if (source->first_dim() != 0 && source->first_dim() != info.dim) {
     return absl::InvalidArgumentError(absl::StrCat(o.inputs.input, " has vectors of ",
                                                    source->first_dim(), " numbers, collection ",

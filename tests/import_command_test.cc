@@ -272,5 +272,27 @@ TEST_F(ImportCommandTest, ClearErrors) {
   EXPECT_THAT(env_url.output, HasSubstr("small\tpoints=0\tdim=4"));
 }
 
+TEST(ImportAuthTest, ApiKeyFromTheEnvironment) {
+  TempDir dir;
+  ServeProcess server(dir.File("data"), {"--api-key", "sesame"});
+  ASSERT_TRUE(server.ok()) << server.Log();
+  std::ofstream(dir.File("p.jsonl")) << "{\"id\": 1, \"vector\": [1, 2]}\n"
+                                     << "{\"id\": 2, \"vector\": [3, 4]}\n";
+  const std::string args = "import --collection a --create --no-progress --state " +
+                           dir.File("a.state") + " --input " + dir.File("p.jsonl");
+  setenv("CAIRN_URL", server.url().c_str(), 1);
+  Result denied = RunCairn(args);
+  EXPECT_EQ(denied.exit_code, 1);
+  EXPECT_THAT(denied.output, HasSubstr("HTTP 401: Must provide an API key"));
+  setenv("CAIRN_API_KEY", "sesame", 1);
+  Result ok = RunCairn(args);
+  Result listed = RunCairn("collections");
+  unsetenv("CAIRN_URL");
+  unsetenv("CAIRN_API_KEY");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_THAT(ok.output, HasSubstr("server count: 2, expected 2"));
+  EXPECT_THAT(listed.output, HasSubstr("a\tpoints=2\tdim=2\tdistance=Cosine"));
+}
+
 }  // namespace
 }  // namespace cairn

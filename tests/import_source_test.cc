@@ -72,7 +72,7 @@ TEST(ImportSourceTest, JsonLinesSkippedBatchesAndDimensions) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ((*s)->lines(), 8u);
   EXPECT_EQ((*s)->first_dim(), 2u);
-  (*s)->set_expected_dim(2);
+  (*s)->set_collection(2, false);
   SourceBatch b;
   ASSERT_TRUE(*(*s)->Next(2, false, &b));  // passed over: nothing parsed
   EXPECT_EQ(b.lines, 2u);
@@ -90,6 +90,34 @@ TEST(ImportSourceTest, JsonLinesSkippedBatchesAndDimensions) {
   EXPECT_THAT(bad[2].second, HasSubstr("unknown field \"vectors\""));
   EXPECT_THAT(bad[3].second, HasSubstr("not a finite float"));
   EXPECT_THAT(bad[4].second, HasSubstr("\"payload\" must be an object or null"));
+}
+
+TEST(ImportSourceTest, ZeroVectorsUnderCosineAndRepeatedIds) {
+  TempDir dir;
+  const std::string path = dir.File("p.jsonl");
+  std::ofstream(path) << "{\"id\":1,\"vector\":[1,2]}\n"
+                      << "{\"id\":2,\"vector\":[0,0]}\n"
+                      << "{\"id\":\"1\",\"vector\":[3,4]}\n"
+                      << "{\"id\":1,\"vector\":[5,6]}\n"
+                      << "{\"id\":1,\"vector\":[7,8]}\n";
+  auto s = ImportSource::Open({path, "", ""});
+  ASSERT_TRUE(s.ok());
+  (*s)->set_collection(2, true);
+  SourceBatch b;
+  ASSERT_TRUE(*(*s)->Next(10, true, &b));
+  ASSERT_EQ(b.bad.size(), 1u);
+  EXPECT_EQ(b.bad[0].line, 2u);
+  EXPECT_THAT(b.bad[0].message, HasSubstr("zero vector"));
+  // 1 and "1" are different points; the last of the three 1s wins.
+  ASSERT_EQ(b.points.size(), 2u);
+  EXPECT_EQ(b.points[0].id, PointId("1"));
+  EXPECT_EQ(b.points[1].id, PointId(uint64_t{1}));
+  EXPECT_EQ(b.points[1].vector, std::vector<float>({7, 8}));
+  EXPECT_EQ(b.point_lines, std::vector<uint64_t>({3, 5}));
+  ASSERT_EQ(b.replaced.size(), 2u);
+  EXPECT_EQ(b.replaced[0].line, 1u);
+  EXPECT_THAT(b.replaced[0].message, HasSubstr("id 1 is given again at line 5"));
+  EXPECT_EQ(b.replaced[1].line, 4u);
 }
 
 TEST(ImportSourceTest, DamageStopsTheImport) {
