@@ -124,7 +124,8 @@ absl::StatusOr<CollectionInfo> CollectionInfo::FromJson(const Json& j) {
   const Json vectors =
       j.value("config", Json::object()).value("params", Json::object()).value("vectors", Json());
   const Json* params = &vectors;
-  if (vectors.is_object() && !vectors.contains("size") && vectors.size() == 1) {
+  // Named: {"name": {"size", "distance"}}; unnamed: {"size", "distance"}.
+  if (vectors.is_object() && vectors.size() == 1 && vectors.begin().value().is_object()) {
     info.vector_name = vectors.begin().key();
     params = &vectors.begin().value();
   }
