@@ -316,6 +316,10 @@ class Flaky(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        if step == "ok-then-close":  # as an idle timeout would, unannounced
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, *args):
         pass
@@ -365,6 +369,16 @@ class RetryTest(unittest.TestCase):
         with self.assertRaises(TransportError):
             client.delete_collection("c")
         self.assertEqual(len(server.requests), 2)
+
+    def test_a_connection_closed_while_idle_is_replaced_before_sending(self):
+        server, url = self.serve(["ok-then-close", "ok"])
+        client = self.client(url, retries=0)
+        client.get_collections()
+        time.sleep(0.1)  # the server's close arrives while the connection is idle
+        client.delete_collection("c")  # not retried: it must go out on a new connection
+        self.assertEqual(len(server.requests), 2)
+        self.assertEqual(client.transport.connects, 2)
+        self.assertEqual(client.transport.retried, 0)
 
     def test_timeout(self):
         listener = socket.socket()
