@@ -4,9 +4,10 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/bench_command.h"
+#include "cli/build_command.h"
 #include "cli/dataset_command.h"
 #include "cli/gt_command.h"
-#include "cli/build_command.h"
+#include "cli/remote_command.h"
 #include "cli/serve_command.h"
 
 int main(int argc, char** argv) {
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   cairn::AddSearchCommand(app, &exit_code);
   cairn::AddCalibrateCommand(app, &exit_code);
   cairn::AddServeCommand(app, &exit_code);
+  cairn::AddRemoteCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   python3                 # scripts/check_layers.py and scripts/long_functions.py in ctest
+  python3-venv            # the Python client's test installs it with pip into a fresh venv
   libboost-dev            # Asio and Beast (header-only in Boost 1.74)
   liburing-dev            # io_uring reads
   libopenblas-dev         # SGEMM for k-means and ground truth
