@@ -122,6 +122,7 @@ Json CollectionInfo(const Collection& c) {
       {"config",
        {{"params",
          {{"vectors", VectorsConfigJson(c.config())},
+          {"sparse_vectors", SparseVectorsConfigJson(c.config())},
           {"shard_number", 1},
           {"replication_factor", 1},
           {"write_consistency_factor", 1},
