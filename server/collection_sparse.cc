@@ -162,7 +162,8 @@ absl::StatusOr<std::vector<ScoredPoint>> Collection::ScorePoints(
     if (r.exclude.has_value() && id == *r.exclude) continue;
     CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, Get(id));
     if (!p.has_value()) continue;
-    if (r.filter != nullptr && !r.filter->empty() && !r.filter->Matches(ToFilterId(id), p->payload)) {
+    if (r.filter != nullptr && !r.filter->empty() &&
+        !r.filter->Matches(ToFilterId(id), p->payload)) {
       continue;
     }
     ScoredPoint sp;

@@ -49,26 +49,27 @@ absl::Status SetNearest(const Collection& c, const Json& q, const std::string& u
                         const std::string& where, QueryNode* node) {
   const CollectionConfig& config = c.config();
   const bool sparse = IsSparseName(config, using_name);
-  if (!sparse) CAIRN_RETURN_IF_ERROR(CheckVectorName(config, using_name, where + " (using)"));
   SearchRequest& r = node->request;
   if (LooksSparse(q)) {
     if (!sparse) {
-      return InvalidArgumentError(absl::StrCat(
-          where, ": a sparse vector needs `using` naming a sparse vector, got ",
-          Json(using_name).dump()));
+      return InvalidArgumentError(
+          absl::StrCat(where, ": a sparse vector needs `using` naming a sparse vector, got ",
+                       Json(using_name).dump()));
     }
     CAIRN_ASSIGN_OR_RETURN(r.sparse_vector, ParseSparseVector(q, where));
     r.sparse_name = using_name;
     return absl::OkStatus();
   }
+  if (!sparse) CAIRN_RETURN_IF_ERROR(CheckVectorName(config, using_name, where + " (using)"));
   if (q.is_array()) {
     if (!q.empty() && q[0].is_array()) {
       return InvalidArgumentError(
           absl::StrCat(where, ": multivectors (a list of lists) are not supported"));
     }
     if (sparse) {
-      return InvalidArgumentError(absl::StrCat(where, ": ", Json(using_name).dump(),
-                                               " is a sparse vector: expected {\"indices\", \"values\"}"));
+      return InvalidArgumentError(
+          absl::StrCat(where, ": ", Json(using_name).dump(),
+                       " is a sparse vector: expected {\"indices\", \"values\"}"));
     }
     CAIRN_ASSIGN_OR_RETURN(r.vector, ParseVector(q, where));
     return absl::OkStatus();
@@ -84,15 +85,15 @@ absl::Status SetNearest(const Collection& c, const Json& q, const std::string& u
   if (sparse) {
     auto it = p->sparse.find(using_name);
     if (it == p->sparse.end()) {
-      return InvalidArgumentError(absl::StrCat(where, ": point ", id.ToString(),
-                                               " has no vector ", Json(using_name).dump()));
+      return InvalidArgumentError(absl::StrCat(where, ": point ", id.ToString(), " has no vector ",
+                                               Json(using_name).dump()));
     }
     r.sparse_vector = it->second;
     r.sparse_name = using_name;
   } else {
     if (p->vector.empty()) {
-      return InvalidArgumentError(absl::StrCat(where, ": point ", id.ToString(),
-                                               " has no vector ", Json(using_name).dump()));
+      return InvalidArgumentError(absl::StrCat(where, ": point ", id.ToString(), " has no vector ",
+                                               Json(using_name).dump()));
     }
     r.vector = std::move(p->vector);
   }
@@ -119,7 +120,8 @@ absl::Status ParseNodeQuery(const Collection& c, const Json& body, const std::st
   }
   for (const char* kind : {"recommend", "discover", "context", "order_by", "sample", "formula"}) {
     if (q.contains(kind)) {
-      return InvalidArgumentError(absl::StrCat(at, ".", kind, ": this query kind is not supported"));
+      return InvalidArgumentError(
+          absl::StrCat(at, ".", kind, ": this query kind is not supported"));
     }
   }
   if (q.contains("fusion")) {
@@ -155,8 +157,9 @@ absl::Status ParseNodeQuery(const Collection& c, const Json& body, const std::st
     return SetNearest(c, q["nearest"], using_name, at + ".nearest", node);
   }
   return InvalidArgumentError(absl::StrCat(
-      at, ": supported forms are a vector, a sparse vector, a point id, {\"nearest\": ...} and "
-          "{\"fusion\": \"rrf\" | \"dbsf\"}"));
+      at,
+      ": supported forms are a vector, a sparse vector, a point id, {\"nearest\": ...} and "
+      "{\"fusion\": \"rrf\" | \"dbsf\"}"));
 }
 
 absl::Status ParseNode(const Collection& c, const Json& body, const Json& parent_filter,
@@ -169,7 +172,8 @@ absl::Status ParseNode(const Collection& c, const Json& body, const Json& parent
   if (Present(body, "lookup_from")) {
     return InvalidArgumentError(absl::StrCat(where, "lookup_from is not supported"));
   }
-  node->filter_json = MergeFilters(parent_filter, Present(body, "filter") ? body["filter"] : Json());
+  node->filter_json =
+      MergeFilters(parent_filter, Present(body, "filter") ? body["filter"] : Json());
   if (!node->filter_json.is_null()) {
     CAIRN_ASSIGN_OR_RETURN(node->filter, Filter::Parse(node->filter_json));
   }
@@ -202,7 +206,8 @@ absl::Status ParseNode(const Collection& c, const Json& body, const Json& parent
   }
   if (node->kind == NodeKind::kPassThrough && node->prefetch.size() > 1) {
     return InvalidArgumentError(absl::StrCat(
-        where, "query: missing; several prefetches need a fusion or a nearest query to combine them"));
+        where,
+        "query: missing; several prefetches need a fusion or a nearest query to combine them"));
   }
   return absl::OkStatus();
 }
@@ -281,10 +286,10 @@ absl::StatusOr<Json> MultiStageQuery(const Collection& c, const Json& body, Metr
   QueryNode root;
   CAIRN_RETURN_IF_ERROR(ParseNode(c, body, Json(), "", 0, &root));
   CAIRN_ASSIGN_OR_RETURN(auto offset, OptUint(body, "offset", "request"));
-  CAIRN_ASSIGN_OR_RETURN(PayloadSelector payload,
-                         PayloadSelector::Parse(body.contains("with_payload") ? &body["with_payload"]
-                                                                              : nullptr,
-                                                false));
+  CAIRN_ASSIGN_OR_RETURN(
+      PayloadSelector payload,
+      PayloadSelector::Parse(body.contains("with_payload") ? &body["with_payload"] : nullptr,
+                             false));
   CAIRN_ASSIGN_OR_RETURN(
       VectorSelector vectors,
       VectorSelector::Parse(body.contains("with_vector") ? &body["with_vector"] : nullptr,

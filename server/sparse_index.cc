@@ -116,8 +116,7 @@ SparseVector SparseIndex::Weigh(const SparseVector& q) const {
   return w;
 }
 
-std::vector<std::pair<std::string, float>> SparseIndex::Search(const SparseVector& q,
-                                                               size_t limit,
+std::vector<std::pair<std::string, float>> SparseIndex::Search(const SparseVector& q, size_t limit,
                                                                const Accept& accept) const {
   // Per-thread scratch: one float per slot, reset only where touched.
   thread_local std::vector<float> acc;

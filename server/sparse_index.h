@@ -44,11 +44,11 @@
 namespace cairn {
 
 struct SparseIndexStats {
-  uint64_t points = 0;         // live documents
-  uint64_t live_entries = 0;   // non-zeros of live documents
-  uint64_t dead_entries = 0;   // awaiting compaction
-  uint64_t dimensions = 0;     // postings
-  uint64_t ram_bytes = 0;      // estimate: postings, slots and key map
+  uint64_t points = 0;        // live documents
+  uint64_t live_entries = 0;  // non-zeros of live documents
+  uint64_t dead_entries = 0;  // awaiting compaction
+  uint64_t dimensions = 0;    // postings
+  uint64_t ram_bytes = 0;     // estimate: postings, slots and key map
 };
 
 class SparseIndex {
@@ -85,8 +85,7 @@ class SparseIndex {
   void MaybeCompactLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   float IdfLocked(size_t df) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Live entries of dimension `dim` (its document frequency).
-  size_t LiveCountLocked(const std::vector<Entry>& posting) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  size_t LiveCountLocked(const std::vector<Entry>& posting) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const bool idf_;
   mutable absl::Mutex mu_;

@@ -12,9 +12,9 @@ using nlohmann::json;
 
 absl::Status Canonicalize(SparseVector* v, const std::string& where) {
   if (v->indices.size() != v->values.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": indices and values differ in length (", v->indices.size(), " and ",
-                     v->values.size(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": indices and values differ in length (",
+                                                   v->indices.size(), " and ", v->values.size(),
+                                                   ")"));
   }
   for (size_t i = 0; i < v->values.size(); ++i) {
     if (!std::isfinite(v->values[i])) {
@@ -71,7 +71,10 @@ absl::StatusOr<SparseVector> ParseSparseVector(const json& j, const std::string&
   v.indices.reserve(indices.size());
   for (size_t i = 0; i < indices.size(); ++i) {
     const json& x = indices[i];
-    if (!x.is_number_unsigned() || x.get<uint64_t>() > UINT32_MAX) {
+    // JSON parsed off the wire holds non-negative integers as unsigned;
+    // one built in C++ may hold them signed.
+    const bool whole = x.is_number_unsigned() || (x.is_number_integer() && x.get<int64_t>() >= 0);
+    if (!whole || x.get<uint64_t>() > UINT32_MAX) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ".indices[", i, "]: expected an integer in [0, 4294967295], got ", x.dump()));
     }

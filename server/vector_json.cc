@@ -89,8 +89,8 @@ absl::Status ParseNamedEntry(const std::string& name, const Json& value, const C
     CAIRN_ASSIGN_OR_RETURN(out->sparse[name], ParseSparseVector(value, at));
     return absl::OkStatus();
   }
-  if (!value.is_array()) CAIRN_RETURN_IF_ERROR(CheckDenseKind(value, at));
   CAIRN_RETURN_IF_ERROR(CheckVectorName(c, name, at));
+  if (!value.is_array()) CAIRN_RETURN_IF_ERROR(CheckDenseKind(value, at));
   CAIRN_ASSIGN_OR_RETURN(out->dense, DenseOfSize(value, c, at));
   return absl::OkStatus();
 }
