@@ -115,6 +115,15 @@ TEST_F(HybridQueryTest, ConfigIsReportedAndSurvivesARestart) {
   Stop();
   Start({}, {});
   check();
+  // Collection info reports each sparse index's size.
+  FillHybrid(5);
+  auto info = client_->Request("GET", "/collections/h");
+  const json& bm25 = info.json["result"]["cairn"]["sparse_indexes"]["bm25"];
+  EXPECT_EQ(bm25["points"], 5);
+  uint64_t nnz = 0;
+  for (uint64_t i = 0; i < 5; ++i) nnz += SparseOf(i).indices.size();
+  EXPECT_EQ(bm25["non_zeros"], nnz);
+  EXPECT_GE(bm25["ram_bytes"].get<uint64_t>(), nnz * 8);
 }
 
 TEST_F(HybridQueryTest, WritesAndReadsSparseVectors) {
