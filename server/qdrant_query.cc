@@ -1,6 +1,7 @@
 #include "server/qdrant_query.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -29,6 +30,8 @@ struct QueryNode {
   Json filter_json;       // the parent's filter AND this node's (null: none)
   Filter filter;
   uint32_t rrf_k = kDefaultRrfK;
+  // Points never answered (a recommendation's examples).
+  std::vector<ExternalId> exclude_ids;
   std::vector<QueryNode> prefetch;
 };
 
@@ -101,6 +104,92 @@ absl::Status SetNearest(const Collection& c, const Json& q, const std::string& u
   return absl::OkStatus();
 }
 
+// One example of a recommendation: a dense vector, or a point id (its
+// stored vector; the point is then left out of the answer).
+absl::StatusOr<std::vector<float>> ExampleVector(const Collection& c, const Json& e,
+                                                 const std::string& where, QueryNode* node) {
+  const CollectionConfig& config = c.config();
+  if (e.is_array()) {
+    CAIRN_ASSIGN_OR_RETURN(std::vector<float> v, ParseVector(e, where));
+    if (v.size() != config.size) {
+      return InvalidArgumentError(absl::StrCat(where, ": wrong vector dimension: expected ",
+                                               config.size, ", got ", v.size()));
+    }
+    // Stored Cosine vectors are unit length; examples are made so too.
+    if (config.distance == VectorDistance::kCosine) {
+      double norm = 0;
+      for (float x : v) norm += double{x} * x;
+      if (norm == 0) return InvalidArgumentError(absl::StrCat(where, ": a zero vector"));
+      for (float& x : v) x = static_cast<float>(x / std::sqrt(norm));
+    }
+    return v;
+  }
+  if (e.is_object()) {
+    return InvalidArgumentError(
+        absl::StrCat(where,
+                     ": expected a dense vector or a point id (sparse examples are not "
+                     "supported)"));
+  }
+  CAIRN_ASSIGN_OR_RETURN(ExternalId id, ParsePointId(e, where));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<PointData> p, c.Get(id));
+  if (!p.has_value()) {
+    return absl::NotFoundError(absl::StrCat("No point with id ", id.ToString(), " found"));
+  }
+  if (p->vector.empty()) {
+    return InvalidArgumentError(absl::StrCat(where, ": point ", id.ToString(), " has no vector"));
+  }
+  node->exclude_ids.push_back(id);
+  return std::move(p->vector);
+}
+
+// {"recommend": {"positive", "negative", "strategy"}} with the
+// average_vector strategy (Qdrant's default): the nearest points to
+// avg(positive) + (avg(positive) - avg(negative)), or avg(positive) without
+// negatives, the examples given by id left out.
+absl::Status SetRecommend(const Collection& c, const Json& rec, const std::string& using_name,
+                          const std::string& where, QueryNode* node) {
+  if (!rec.is_object()) return InvalidArgumentError(absl::StrCat(where, ": expected an object"));
+  if (IsSparseName(c.config(), using_name)) {
+    return InvalidArgumentError(absl::StrCat(where,
+                                             ": recommendations over sparse vectors are "
+                                             "not supported"));
+  }
+  CAIRN_RETURN_IF_ERROR(CheckVectorName(c.config(), using_name, where + " (using)"));
+  if (Present(rec, "strategy") && rec["strategy"] != "average_vector") {
+    return InvalidArgumentError(absl::StrCat(
+        where, ".strategy: only average_vector is supported, got ", rec["strategy"].dump()));
+  }
+  const uint32_t dim = c.config().size;
+  std::vector<double> pos(dim, 0.0), neg(dim, 0.0);
+  size_t n_pos = 0, n_neg = 0;
+  for (const char* side : {"positive", "negative"}) {
+    if (!Present(rec, side)) continue;
+    const Json& list = rec[side];
+    if (!list.is_array()) {
+      return InvalidArgumentError(absl::StrCat(where, ".", side, ": expected a list of examples"));
+    }
+    const bool positive = std::string_view(side) == "positive";
+    for (size_t i = 0; i < list.size(); ++i) {
+      CAIRN_ASSIGN_OR_RETURN(
+          std::vector<float> v,
+          ExampleVector(c, list[i], absl::StrCat(where, ".", side, "[", i, "]"), node));
+      std::vector<double>& sum = positive ? pos : neg;
+      for (uint32_t d = 0; d < dim; ++d) sum[d] += v[d];
+      (positive ? n_pos : n_neg) += 1;
+    }
+  }
+  if (n_pos == 0) {
+    return InvalidArgumentError(absl::StrCat(where, ".positive: at least one example"));
+  }
+  std::vector<float>& q = node->request.vector;
+  q.resize(dim);
+  for (uint32_t d = 0; d < dim; ++d) {
+    const double avg_pos = pos[d] / n_pos;
+    q[d] = static_cast<float>(n_neg == 0 ? avg_pos : 2 * avg_pos - neg[d] / n_neg);
+  }
+  return absl::OkStatus();
+}
+
 // The node's "query" field.
 absl::Status ParseNodeQuery(const Collection& c, const Json& body, const std::string& where,
                             QueryNode* node) {
@@ -118,7 +207,11 @@ absl::Status ParseNodeQuery(const Collection& c, const Json& body, const std::st
     node->kind = NodeKind::kNearest;
     return SetNearest(c, q, using_name, at, node);
   }
-  for (const char* kind : {"recommend", "discover", "context", "order_by", "sample", "formula"}) {
+  if (q.contains("recommend")) {
+    node->kind = NodeKind::kNearest;
+    return SetRecommend(c, q["recommend"], using_name, at + ".recommend", node);
+  }
+  for (const char* kind : {"discover", "context", "order_by", "sample", "formula"}) {
     if (q.contains(kind)) {
       return InvalidArgumentError(
           absl::StrCat(at, ".", kind, ": this query kind is not supported"));
@@ -221,12 +314,24 @@ absl::StatusOr<RankedList> Run(const Collection& c, QueryNode& node, uint32_t ex
   r.deadline = deadline;
   r.load_data = false;
   r.limit += extra;
+  const uint32_t limit = r.limit;
+  // Excluded points may take places in a result: ask for that many more.
+  r.limit += static_cast<uint32_t>(node.exclude_ids.size());
+  auto exclude = [&](RankedList* l) {
+    if (!node.exclude_ids.empty()) {
+      absl::flat_hash_set<std::string> gone;
+      for (const ExternalId& id : node.exclude_ids) gone.insert(id.Key());
+      std::erase_if(l->points, [&](const ScoredPoint& p) { return gone.contains(p.id.Key()); });
+    }
+    if (l->points.size() > limit) l->points.resize(limit);
+  };
   RankedList out;
   if (node.prefetch.empty()) {  // a nearest query alone
     SearchInfo info;
     CAIRN_ASSIGN_OR_RETURN(out.points, c.Search(r, &info));
     metrics.AddSearch(info.postings_read, info.bytes_read);
     out.lower_is_better = c.LowerIsBetterFor(r);
+    exclude(&out);
     return out;
   }
   std::vector<RankedList> lists;
@@ -248,6 +353,7 @@ absl::StatusOr<RankedList> Run(const Collection& c, QueryNode& node, uint32_t ex
       }
       CAIRN_ASSIGN_OR_RETURN(out.points, c.ScorePoints(r, ids));
       out.lower_is_better = c.LowerIsBetterFor(r);
+      exclude(&out);
       return out;
     }
     case NodeKind::kRrf:
@@ -260,7 +366,7 @@ absl::StatusOr<RankedList> Run(const Collection& c, QueryNode& node, uint32_t ex
       break;
     }
   }
-  if (out.points.size() > r.limit) out.points.resize(r.limit);
+  if (out.points.size() > limit) out.points.resize(limit);
   return out;
 }
 
@@ -277,7 +383,7 @@ bool IsMultiStageQuery(const Json& body, const CollectionConfig& c) {
   if (!Present(body, "query")) return false;
   const Json& q = body["query"];
   if (LooksSparse(q)) return true;
-  return q.is_object() && (q.contains("fusion") || q.contains("rrf") ||
+  return q.is_object() && (q.contains("fusion") || q.contains("rrf") || q.contains("recommend") ||
                            (q.contains("nearest") && LooksSparse(q["nearest"])));
 }
 

@@ -14,9 +14,14 @@
 //  - fusion combines the prefetches' ranked lists (server/fusion.h), then
 //    applies score_threshold to the fused score and keeps `limit`;
 //  - a node without a query passes its one prefetch's results through;
+//  - {"recommend": {"positive", "negative"}} (strategy average_vector, dense
+//    vectors or point ids as examples) is a nearest query to
+//    avg(positive) + (avg(positive) - avg(negative)), examples given by id
+//    left out;
 //  - offset, with_payload and with_vector apply to the top-level answer.
-// Refused with 400 naming the field: mmr, recommend, discover, context,
-// order_by, sample and formula queries in this form, lookup_from, several
+// Refused with 400 naming the field: mmr in this form, recommend with
+// another strategy or over a sparse vector, discover, context, order_by,
+// sample and formula, lookup_from, several
 // prefetches without a query to combine them.
 #ifndef CAIRN_SERVER_QDRANT_QUERY_H_
 #define CAIRN_SERVER_QDRANT_QUERY_H_
@@ -30,8 +35,8 @@
 
 namespace cairn {
 
-// True when `body` needs this path: a prefetch, a fusion, a sparse query,
-// or a `using` that names a sparse vector.
+// True when `body` needs this path: a prefetch, a fusion, a recommendation,
+// a sparse query, or a `using` that names a sparse vector.
 bool IsMultiStageQuery(const Json& body, const CollectionConfig& c);
 
 absl::StatusOr<Json> MultiStageQuery(const Collection& c, const Json& body, Metrics& metrics,

@@ -21,6 +21,7 @@ void SparseIndex::Put(const std::string& key, const SparseVector& v) {
   slot_nnz_.push_back(static_cast<uint32_t>(v.size()));
   live_.push_back(true);
   slot_of_[key] = slot;
+  key_bytes_ += key.size();
   for (size_t i = 0; i < v.size(); ++i) postings_[v.indices[i]].push_back({slot, v.values[i]});
   live_entries_ += v.size();
   MaybeCompactLocked();
@@ -39,7 +40,7 @@ void SparseIndex::Clear() {
   slot_nnz_.clear();
   live_.clear();
   slot_of_.clear();
-  live_entries_ = dead_entries_ = 0;
+  live_entries_ = dead_entries_ = key_bytes_ = 0;
 }
 
 void SparseIndex::RemoveLocked(const std::string& key) {
@@ -47,6 +48,7 @@ void SparseIndex::RemoveLocked(const std::string& key) {
   if (it == slot_of_.end()) return;
   const uint32_t slot = it->second;
   slot_of_.erase(it);
+  key_bytes_ -= key.size();
   live_[slot] = false;
   slot_keys_[slot].clear();
   slot_keys_[slot].shrink_to_fit();
@@ -179,7 +181,8 @@ SparseIndexStats SparseIndex::stats() const {
   uint64_t bytes = (live_entries_ + dead_entries_) * sizeof(Entry);
   bytes += postings_.size() * (sizeof(uint32_t) + sizeof(std::vector<Entry>) + 8);
   bytes += slot_keys_.size() * (sizeof(std::string) + sizeof(uint32_t) + 1);
-  for (const auto& [key, slot] : slot_of_) bytes += key.size() * 2 + sizeof(uint32_t) + 16;
+  // Each live key is held twice (slot_keys_ and the map), with a map slot.
+  bytes += key_bytes_ * 2 + slot_of_.size() * (sizeof(std::string) + sizeof(uint32_t) + 8);
   s.ram_bytes = bytes;
   return s;
 }

@@ -97,6 +97,7 @@ class SparseIndex {
   absl::flat_hash_map<std::string, uint32_t> slot_of_ ABSL_GUARDED_BY(mu_);
   uint64_t live_entries_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dead_entries_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t key_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // of the live keys
 };
 
 }  // namespace cairn

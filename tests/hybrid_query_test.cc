@@ -393,6 +393,64 @@ TEST_F(HybridQueryTest, NearestOverPrefetchReranksTheCandidatesExactly) {
   EXPECT_EQ(batch.json["result"][1]["points"][0]["id"], 1);
 }
 
+std::vector<double> Unit(const std::vector<float>& v) {
+  double n = 0;
+  for (float x : v) n += double{x} * x;
+  std::vector<double> out;
+  for (float x : v) out.push_back(x / std::sqrt(n));
+  return out;
+}
+
+TEST_F(HybridQueryTest, RecommendAverageVectorIsTheNearestToItsFormula) {
+  CreateHybrid();
+  FillHybrid(200);
+  // Positives: points 3 and 5 (their stored unit vectors); negative: a
+  // vector, made unit length as a Cosine collection stores vectors.
+  const std::vector<double> a = Unit(Vec(3)), b = Unit(Vec(5)), n = Unit(Vec(9999));
+  std::vector<double> q(kDim);
+  for (uint32_t d = 0; d < kDim; ++d) q[d] = 2 * (a[d] + b[d]) / 2 - n[d];
+  std::vector<std::pair<double, uint64_t>> want;
+  for (uint64_t i = 0; i < 200; ++i) {
+    if (i == 3 || i == 5) continue;  // examples by id are left out
+    const std::vector<double> x = Unit(Vec(i));
+    double dot = 0, qq = 0;
+    for (uint32_t d = 0; d < kDim; ++d) {
+      dot += q[d] * x[d];
+      qq += q[d] * q[d];
+    }
+    want.emplace_back(dot / std::sqrt(qq), i);
+  }
+  std::sort(want.begin(), want.end(), [](auto& x, auto& y) { return x.first > y.first; });
+  json neg = json::array({Vec(9999)});
+  const json got = Query({{"query", {{"recommend", {{"positive", {3, 5}}, {"negative", neg}}}}},
+                          {"using", "text-dense"},
+                          {"limit", 5},
+                          {"params", {{"exact", true}}}});
+  ASSERT_EQ(got.size(), 5u);
+  for (size_t k = 0; k < 5; ++k) {
+    EXPECT_EQ(got[k]["id"].get<uint64_t>(), want[k].second) << k;
+    EXPECT_NEAR(got[k]["score"].get<double>(), want[k].first, 1e-4);
+  }
+  // Positives only: the average; an example id is never answered.
+  const json alone = Query({{"query", {{"recommend", {{"positive", {7}}}}}},
+                            {"using", "text-dense"},
+                            {"limit", 3},
+                            {"params", {{"exact", true}}}});
+  ASSERT_EQ(alone.size(), 3u);
+  for (const json& h : alone) EXPECT_NE(h["id"], 7);
+  const json plain = Query(
+      {{"query", Vec(7)}, {"using", "text-dense"}, {"limit", 4}, {"params", {{"exact", true}}}});
+  EXPECT_EQ(plain[1]["id"], alone[0]["id"]);  // plain[0] is 7 itself
+  auto r =
+      client_->Json("POST", "/collections/h/points/query",
+                    {{"query", {{"recommend", {{"positive", {1}}, {"strategy", "best_score"}}}}},
+                     {"using", "text-dense"}});
+  Expect400(r, "query.recommend.strategy: only average_vector is supported");
+  r = client_->Json("POST", "/collections/h/points/query",
+                    {{"query", {{"recommend", {{"negative", {1}}}}}}, {"using", "text-dense"}});
+  Expect400(r, "query.recommend.positive: at least one example");
+}
+
 TEST_F(HybridQueryTest, BadRequestsAre400AndChangeNothing) {
   CreateHybrid();
   FillHybrid(10);

@@ -248,8 +248,8 @@ TEST_F(NamedVectorsTest, UnsupportedFieldsAre400NotIgnored) {
             "update_filter is not supported");
   Expect400(client_->Json("POST", "/collections/u/points/query",
                           {{"prefetch", {{{"query", Vec(1)}}}},
-                           {"query", {{"recommend", {{"positive", {1}}}}}}}),
-            "query.recommend: this query kind is not supported");
+                           {"query", {{"discover", {{"target", 1}}}}}}),
+            "query.discover: this query kind is not supported");
 }
 
 TEST_F(NamedVectorsTest, ManhattanScoresAreL1Distances) {
