@@ -254,8 +254,7 @@ absl::Status Collection::Reconcile() {
       if (indexed) unvectored.push_back(*id);
       return true;
     }
-    absl::StatusOr<std::vector<float>> v = std::move(dense);
-    if (!decoded.ok() || !index_->CheckVector(v->data()).ok()) {
+    if (!decoded.ok() || !index_->CheckVector(dense.data()).ok()) {
       // Unusable (never acknowledged: the index refused it): drop it below.
       std::fprintf(stderr, "cairn: %s: dropping unindexable point %s\n", dir_.c_str(),
                    id->ToString().c_str());
@@ -263,7 +262,7 @@ absl::Status Collection::Reconcile() {
       return true;
     }
     ids.push_back(*id);
-    vecs.push_back(std::move(*v));
+    vecs.push_back(std::move(dense));
     overwrites += indexed;
     return true;
   });
