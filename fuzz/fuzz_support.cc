@@ -85,6 +85,9 @@ void ApiFixture::Reset() {
   config.size = 4;
   config.distance = VectorDistance::kCosine;
   config.sync_writes = false;  // no fsync per execution
+  // A sparse vector with the idf modifier, so that sparse, hybrid and
+  // fusion queries reach their code.
+  config.sparse_vectors = {{"s", SparseModifier::kIdf}};
   if (auto s = collections_->Create("c", config); !s.ok()) Die(s.ToString());
   std::vector<PointData> points;
   for (uint64_t i = 1; i <= 6; ++i) {
@@ -95,6 +98,7 @@ void ApiFixture::Reset() {
                  {"n", i},
                  {"tags", {"a", i % 3 ? "b" : "c"}},
                  {"nested", {{"x", {{"y", i}}}}}};
+    if (i % 3 != 0) p.sparse["s"] = SparseVector{{0, uint32_t(10 + i), 100}, {0.5f, 1.0f * i, 2.0f}};
     points.push_back(std::move(p));
   }
   PointData named;

@@ -199,7 +199,7 @@ Json RecordJson(const PointData& p, const PayloadSelector& payload, const Vector
                 const CollectionConfig& c) {
   Json j = {{"id", PointIdToJson(p.id)}};
   j["payload"] = payload.enabled ? payload.Apply(p.payload) : Json(nullptr);
-  j["vector"] = vectors.Apply(p.vector, c);
+  j["vector"] = vectors.Apply(p.vector, c, p.sparse);
   return j;
 }
 
@@ -207,7 +207,7 @@ Json ScoredJson(const ScoredPoint& p, const PayloadSelector& payload, const Vect
                 const CollectionConfig& c) {
   Json j = {{"id", PointIdToJson(p.id)}, {"version", 0}, {"score", p.score}};
   j["payload"] = payload.enabled && p.data ? payload.Apply(p.data->payload) : Json(nullptr);
-  j["vector"] = p.data ? vectors.Apply(p.data->vector, c) : Json(nullptr);
+  j["vector"] = p.data ? vectors.Apply(p.data->vector, c, p.data->sparse) : Json(nullptr);
   return j;
 }
 
@@ -249,6 +249,62 @@ absl::Status ParseVectorParams(const Json& p, const std::string& where, Collecti
   if (p.contains("multivector_config") && !p["multivector_config"].is_null()) {
     return absl::InvalidArgumentError(
         absl::StrCat(where, ".multivector_config: multivectors are not supported"));
+  }
+  return absl::OkStatus();
+}
+
+// "sparse_vectors": {"<name>": {"index": {...}?, "modifier": "idf" | "none"?}}.
+// The index params are Qdrant's tuning of its own sparse index; Cairn's is
+// exact whatever they say (sparse_index.h), so full_scan_threshold and
+// on_disk are accepted without effect, and a datatype other than float32
+// is refused.
+absl::Status ParseSparseVectorsField(const Json& body, CollectionConfig* c) {
+  if (!body.contains("sparse_vectors") || body["sparse_vectors"].is_null()) {
+    return absl::OkStatus();
+  }
+  const Json& sv = body["sparse_vectors"];
+  if (!sv.is_object()) return absl::InvalidArgumentError("sparse_vectors: expected a map");
+  if (sv.size() > 64) return absl::InvalidArgumentError("sparse_vectors: at most 64 names");
+  for (auto it = sv.begin(); it != sv.end(); ++it) {
+    const std::string where = absl::StrCat("sparse_vectors[", Json(it.key()).dump(), "]");
+    const std::string& name = it.key();
+    if (name.size() > 255) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": a name is at most 255 bytes"));
+    }
+    if (name == c->vector_name.value_or("")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": the name is taken by the dense vector"));
+    }
+    const Json& p = it.value();
+    if (!p.is_object()) return absl::InvalidArgumentError(absl::StrCat(where, ": expected an object"));
+    SparseVectorConfig out;
+    out.name = name;
+    for (auto f = p.begin(); f != p.end(); ++f) {
+      const std::string at = absl::StrCat(where, ".", f.key());
+      if (f.value().is_null()) continue;
+      if (f.key() == "modifier") {
+        if (f.value() == "idf") {
+          out.modifier = SparseModifier::kIdf;
+        } else if (f.value() != "none") {
+          return absl::InvalidArgumentError(absl::StrCat(at, ": expected \"idf\" or \"none\""));
+        }
+      } else if (f.key() == "index") {
+        if (!f.value().is_object()) return absl::InvalidArgumentError(at + ": expected an object");
+        for (auto k = f.value().begin(); k != f.value().end(); ++k) {
+          if (k.value().is_null()) continue;
+          if (k.key() == "datatype" && k.value() != "float32") {
+            return absl::InvalidArgumentError(
+                absl::StrCat(at, ".datatype: only float32 is supported"));
+          }
+          if (k.key() != "datatype" && k.key() != "full_scan_threshold" && k.key() != "on_disk") {
+            return absl::InvalidArgumentError(absl::StrCat(at, ".", k.key(), ": unknown field"));
+          }
+        }
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(at, ": unknown field"));
+      }
+    }
+    c->sparse_vectors.push_back(std::move(out));
   }
   return absl::OkStatus();
 }
@@ -297,14 +353,7 @@ absl::Status ParseVectorsField(const Json& body, CollectionConfig* c) {
 absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body) {
   CollectionConfig c;
   CAIRN_RETURN_IF_ERROR(ParseVectorsField(body, &c));
-  if (body.contains("sparse_vectors") && !body["sparse_vectors"].is_null()) {
-    const Json& sv = body["sparse_vectors"];
-    if (!sv.is_object()) return absl::InvalidArgumentError("sparse_vectors: expected a map");
-    if (!sv.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sparse_vectors[", Json(sv.begin().key()).dump(), "]: sparse vectors are not supported"));
-    }
-  }
+  CAIRN_RETURN_IF_ERROR(ParseSparseVectorsField(body, &c));
   if (body.contains("cairn") && body["cairn"].is_object()) {
     CAIRN_ASSIGN_OR_RETURN(auto mp, OptUint(body["cairn"], "max_postings", "cairn"));
     if (mp.has_value()) {
@@ -325,6 +374,15 @@ absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body) {
     if (sync.has_value()) c.sync_writes = *sync;
   }
   return c;
+}
+
+Json SparseVectorsConfigJson(const CollectionConfig& c) {
+  Json out = Json::object();
+  for (const SparseVectorConfig& s : c.sparse_vectors) {
+    out[s.name] = Json::object();
+    if (s.modifier == SparseModifier::kIdf) out[s.name]["modifier"] = "idf";
+  }
+  return out;
 }
 
 Json VectorsConfigJson(const CollectionConfig& c) {

@@ -40,12 +40,14 @@ struct PayloadSelector {
 // The body of PUT /collections/{name}: "vectors" is one vector, unnamed
 // ({"size": N, "distance": "Cosine" | "Euclid" | "Dot" | "Manhattan"}) or a
 // map with one name ({"<name>": {"size", "distance"}}); "sparse_vectors"
-// absent, null or {}; "cairn": {"max_postings", "sync_writes"}.
+// named with an optional idf modifier (api.md, "Sparse vectors"); "cairn": {"max_postings", "sync_writes"}.
 // InvalidArgument naming the field for what Cairn cannot do (several named
-// vectors, sparse vectors, multivectors, datatypes other than float32).
+// vectors, multivectors, datatypes other than float32).
 absl::StatusOr<CollectionConfig> ParseCollectionConfig(const Json& body);
 // The "vectors" of collection info: the config as it was given.
 Json VectorsConfigJson(const CollectionConfig& c);
+// Its "sparse_vectors": {"<name>": {"modifier": "idf"}?}.
+Json SparseVectorsConfigJson(const CollectionConfig& c);
 
 Json RecordJson(const PointData& p, const PayloadSelector& payload, const VectorSelector& vectors,
                 const CollectionConfig& c);

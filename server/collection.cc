@@ -14,6 +14,7 @@
 #include "index/spann/spann_files.h"
 #include "kernels/distance.h"
 #include "server/point_id.h"
+#include "server/point_vectors.h"
 #include "storage/record_file.h"
 
 namespace cairn {
@@ -33,9 +34,9 @@ PointStoreOptions StoreOptions(const CollectionConfig& c) {
   return o;
 }
 
-PointRecord EncodeRecord(const PointData& p) {
+PointRecord EncodeRecord(const PointData& p, const CollectionConfig& c) {
   PointRecord r;
-  r.vector = EncodeVector(p.vector);
+  r.vector = EncodePointVectors(p.vector, p.sparse, c);
   if (!p.payload.is_null() && !(p.payload.is_object() && p.payload.empty())) {
     r.payload = p.payload.dump();
   }
@@ -45,10 +46,12 @@ PointRecord EncodeRecord(const PointData& p) {
 }  // namespace
 
 absl::StatusOr<PointData> DecodePointRecord(const ExternalId& id, const PointRecord& rec,
-                                            uint32_t dim) {
+                                            const CollectionConfig& c) {
   PointData p;
   p.id = id;
-  CAIRN_ASSIGN_OR_RETURN(p.vector, DecodeVector(rec.vector, dim));
+  if (absl::Status s = DecodePointVectors(rec.vector, c, &p.vector, &p.sparse); !s.ok()) {
+    return absl::DataLossError(absl::StrCat("point ", id.ToString(), ": ", s.message()));
+  }
   p.payload = rec.payload.empty() ? nlohmann::json::object()
                                   : nlohmann::json::parse(rec.payload, nullptr, false);
   if (p.payload.is_discarded()) {
@@ -171,7 +174,7 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const std::string& 
   c->max_postings_ = c->config_.max_postings;
   // See collection_config.h: an older binary must not open a collection
   // that may come to hold points without a vector.
-  if (version < kCollectionConfigVersion) {
+  if (version < ConfigVersionFor(c->config_)) {
     CAIRN_RETURN_IF_ERROR(WriteConfigFile(env, dir, c->config_));
   }
   CAIRN_ASSIGN_OR_RETURN(c->index_, LiveIndex::Open(dir + "/index", IndexOptions(env, c->config_)));
@@ -181,7 +184,11 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const std::string& 
   }
   CAIRN_ASSIGN_OR_RETURN(c->points_,
                          PointStore::Open(env, dir + "/points", StoreOptions(c->config_)));
+  for (const SparseVectorConfig& sv : c->config_.sparse_vectors) {
+    c->sparse_.push_back(std::make_unique<SparseIndex>(sv.modifier == SparseModifier::kIdf));
+  }
   CAIRN_RETURN_IF_ERROR(c->Reconcile());
+  CAIRN_RETURN_IF_ERROR(c->RebuildSparse());
   return c;
 }
 
@@ -240,12 +247,14 @@ absl::Status Collection::Reconcile() {
     if (indexed && !last.contains(key)) return true;
     auto rec = points_->Get(key);
     if (!rec.ok() || !rec->has_value()) return true;
-    if ((*rec)->vector.empty()) {
+    std::vector<float> dense;
+    SparseMap sparse;
+    const absl::Status decoded = DecodePointVectors((*rec)->vector, config_, &dense, &sparse);
+    if (decoded.ok() && dense.empty()) {
       if (indexed) unvectored.push_back(*id);
       return true;
     }
-    auto v = DecodeVector((*rec)->vector, config_.size);
-    if (!v.ok() || !index_->CheckVector(v->data()).ok()) {
+    if (!decoded.ok() || !index_->CheckVector(dense.data()).ok()) {
       // Unusable (never acknowledged: the index refused it): drop it below.
       std::fprintf(stderr, "cairn: %s: dropping unindexable point %s\n", dir_.c_str(),
                    id->ToString().c_str());
@@ -253,7 +262,7 @@ absl::Status Collection::Reconcile() {
       return true;
     }
     ids.push_back(*id);
-    vecs.push_back(std::move(*v));
+    vecs.push_back(std::move(dense));
     overwrites += indexed;
     return true;
   });
@@ -320,6 +329,13 @@ absl::Status Collection::ValidatePoints(std::vector<PointData>* points) const {
             absl::StrCat("point ", p.id.ToString(), ": ", s.message()));
       }
     }
+    for (auto& [name, sv] : p.sparse) {
+      const std::string where = absl::StrCat("point ", p.id.ToString(), ": sparse vector ", name);
+      if (SparseSlotOf(config_, name) < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": Not existing vector name error"));
+      }
+      CAIRN_RETURN_IF_ERROR(Canonicalize(&sv, where));
+    }
     if (!p.payload.is_null() && !p.payload.is_object()) {
       return absl::InvalidArgumentError(
           absl::StrCat("point ", p.id.ToString(), ": payload must be an object"));
@@ -337,7 +353,7 @@ absl::Status Collection::Upsert(std::vector<PointData> points) {
 
 absl::Status Collection::UpdateVectors(std::vector<PointData> points) {
   for (const PointData& p : points) {
-    if (p.vector.empty()) {
+    if (p.vector.empty() && p.sparse.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("point ", p.id.ToString(), ": no vector to update"));
     }
@@ -350,13 +366,17 @@ absl::Status Collection::UpdateVectors(std::vector<PointData> points) {
     if (!rec.has_value()) {
       return absl::NotFoundError(absl::StrCat("No point with id ", p.id.ToString(), " found"));
     }
-    CAIRN_ASSIGN_OR_RETURN(PointData old, DecodePointRecord(p.id, *rec, config_.size));
+    CAIRN_ASSIGN_OR_RETURN(PointData old, DecodePointRecord(p.id, *rec, config_));
     p.payload = std::move(old.payload);
+    // Vectors the update does not name stay as they were.
+    if (p.vector.empty()) p.vector = std::move(old.vector);
+    for (auto& [name, v] : old.sparse) p.sparse.emplace(name, std::move(v));
   }
   return WritePoints(points);
 }
 
-absl::Status Collection::DeleteVectors(const std::vector<ExternalId>& ids) {
+absl::Status Collection::DeleteVectors(const std::vector<ExternalId>& ids, bool dense,
+                                       const std::vector<std::string>& sparse) {
   absl::MutexLock lock(&write_mu_);
   std::vector<PointData> points;
   absl::flat_hash_set<std::string> seen;
@@ -364,9 +384,14 @@ absl::Status Collection::DeleteVectors(const std::vector<ExternalId>& ids) {
     if (!seen.insert(id.Key()).second) continue;
     CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(StoreKey(id)));
     if (!rec.has_value() || rec->vector.empty()) continue;  // nothing to remove
-    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_.size));
-    p.vector.clear();
-    points.push_back(std::move(p));
+    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_));
+    bool changed = false;
+    if (dense && !p.vector.empty()) {
+      p.vector.clear();
+      changed = true;
+    }
+    for (const std::string& name : sparse) changed |= p.sparse.erase(name) > 0;
+    if (changed) points.push_back(std::move(p));
   }
   if (points.empty()) return absl::OkStatus();
   return WritePoints(points);
@@ -378,14 +403,19 @@ absl::Status Collection::WritePoints(const std::vector<PointData>& points) {
   std::vector<LiveIndex::Item> items;
   std::vector<ExternalId> unvectored;
   for (const PointData& p : points) {
-    puts.emplace_back(StoreKey(p.id), EncodeRecord(p));
+    puts.emplace_back(StoreKey(p.id), EncodeRecord(p, config_));
     if (p.vector.empty()) {
       unvectored.push_back(p.id);
     } else {
       items.push_back({p.id, p.vector.data()});
     }
   }
-  return WriteBoth(puts, {}, [&] { return WriteIndex(items, unvectored); });
+  return WriteBoth(puts, {}, [&] {
+    absl::Status s = WriteIndex(items, unvectored);
+    // Kept by the store (WriteBoth): the sparse indexes follow.
+    if (s.ok() || !index_->health().ok()) IndexSparse(points, {});
+    return s;
+  });
 }
 
 absl::Status Collection::WriteIndex(const std::vector<LiveIndex::Item>& items,
@@ -429,7 +459,11 @@ absl::Status Collection::Delete(const std::vector<ExternalId>& ids, uint64_t* de
   }
   uint64_t present = 0;
   for (const std::string& k : keys) present += points_->Contains(k);
-  CAIRN_RETURN_IF_ERROR(WriteBoth({}, keys, [&] { return index_->Delete(ids, nullptr); }));
+  CAIRN_RETURN_IF_ERROR(WriteBoth({}, keys, [&] {
+    absl::Status s = index_->Delete(ids, nullptr);
+    if (s.ok() || !index_->health().ok()) IndexSparse({}, keys);
+    return s;
+  }));
   if (deleted != nullptr) *deleted = present;
   return absl::OkStatus();
 }
@@ -442,7 +476,7 @@ absl::Status Collection::DeleteByFilter(const Filter& filter, uint64_t* deleted)
 absl::StatusOr<std::optional<PointData>> Collection::Get(const ExternalId& id) const {
   CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(StoreKey(id)));
   if (!rec.has_value()) return std::optional<PointData>();
-  CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_.size));
+  CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_));
   return std::optional<PointData>(std::move(p));
 }
 
@@ -499,7 +533,7 @@ absl::Status Collection::UpdatePayload(const std::vector<ExternalId>& ids, const
     if (!seen.insert(k).second) continue;
     CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(k));
     if (!rec.has_value()) continue;
-    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_.size));
+    CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_));
     if (mode == "set") {
       nlohmann::json* target = key.empty() ? &p.payload : ObjectAtPath(&p.payload, key);
       for (const auto& [name, value] : payload.items()) (*target)[name] = value;
@@ -512,7 +546,7 @@ absl::Status Collection::UpdatePayload(const std::vector<ExternalId>& ids, const
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown payload operation ", mode));
     }
-    PointRecord out = EncodeRecord(p);
+    PointRecord out = EncodeRecord(p, config_);
     out.vector = std::move(rec->vector);
     puts.emplace_back(k, std::move(out));
   }
@@ -573,7 +607,7 @@ absl::Status Collection::Scroll(const std::optional<ExternalId>& start, uint32_t
       CAIRN_ASSIGN_OR_RETURN(ExternalId id, FromStoreKey(key));
       CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(key));
       if (!rec.has_value()) continue;
-      CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_.size));
+      CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_));
       if (!filter.empty() && !filter.Matches(ToFilterId(id), p.payload)) continue;
       if (out->size() == limit) {
         *next = id;

@@ -24,6 +24,13 @@
 // from the index; a write that removes a point's vector deletes its id from
 // the index before it inserts other vectors (WriteIndex in the .cc says why).
 //
+// Sparse vectors (config.sparse_vectors) are stored in the point record
+// beside the dense vector (server/point_vectors.h) and searched through one
+// SparseIndex per name (server/sparse_index.h: in RAM, rebuilt from the
+// point store by Open, updated once a write's batch is kept). A write
+// replaces a point's sparse vectors with those it names (upsert: all of
+// them; update_vectors and delete_vectors: only the named ones).
+//
 // Manhattan collections are indexed under L2 (the SPANN index has no L1
 // clustering): the index proposes candidates, which are rescored exactly by
 // L1 from the point store (collection_search.cc), so results are approximate
@@ -57,6 +64,8 @@
 #include "nlohmann/json.hpp"
 #include "server/collection_config.h"
 #include "server/filter.h"
+#include "server/sparse_index.h"
+#include "server/sparse_vector.h"
 #include "storage/env.h"
 #include "storage/point_store.h"
 
@@ -68,6 +77,8 @@ struct PointData {
   // (Qdrant's "vector": {}): such a point keeps its payload, is found by id,
   // scroll, count and filters, and is never in the index nor a search hit.
   std::vector<float> vector;
+  // Its sparse vectors by name (absent names: none).
+  SparseMap sparse;
   nlohmann::json payload = nlohmann::json::object();
 };
 
@@ -79,6 +90,11 @@ struct ScoredPoint {
 
 struct SearchRequest {
   std::vector<float> vector;
+  // Set for a search of a sparse vector: its name and the query (then
+  // `vector` is unused and the index knobs below do not apply: a sparse
+  // search is exact).
+  std::optional<std::string> sparse_name;
+  SparseVector sparse_vector;
   const Filter* filter = nullptr;
   uint32_t limit = 10;
   uint32_t offset = 0;
@@ -133,13 +149,17 @@ class Collection {
   // duplicate ids). Cosine vectors are normalised, as Qdrant stores them. A
   // point with an empty vector is stored without one.
   absl::Status Upsert(std::vector<PointData> points);
-  // Qdrant's update_vectors: replaces the vector of existing points and
-  // keeps their payload; NotFound naming the first id that does not exist
-  // (and nothing changes). An empty vector is an InvalidArgument.
+  // Qdrant's update_vectors: replaces the vectors each point names (its
+  // dense vector if not empty, each sparse vector it has) and keeps its
+  // other vectors and its payload; NotFound naming the first id that does
+  // not exist (and nothing changes). A point naming no vector is an
+  // InvalidArgument.
   absl::Status UpdateVectors(std::vector<PointData> points);
   // Qdrant's delete_vectors: the listed points keep their payload and lose
-  // their vector; ids that do not exist are skipped.
-  absl::Status DeleteVectors(const std::vector<ExternalId>& ids);
+  // the named vectors (`dense`: the dense one; `sparse`: those names); ids
+  // that do not exist are skipped.
+  absl::Status DeleteVectors(const std::vector<ExternalId>& ids, bool dense = true,
+                             const std::vector<std::string>& sparse = {});
   absl::Status Delete(const std::vector<ExternalId>& ids, uint64_t* deleted);
   absl::Status DeleteByFilter(const Filter& filter, uint64_t* deleted);
   absl::StatusOr<std::optional<PointData>> Get(const ExternalId& id) const;
@@ -156,6 +176,20 @@ class Collection {
 
   absl::StatusOr<std::vector<ScoredPoint>> Search(const SearchRequest& request,
                                                   SearchInfo* info) const;
+  // Scores exactly the listed points (those that exist and have the vector
+  // searched) under `request`'s query, filter, exclusion and threshold, best
+  // first, at most limit + offset of them (the offset is not dropped): a
+  // query that re-ranks the candidates of its prefetches
+  // (collection_sparse.cc).
+  absl::StatusOr<std::vector<ScoredPoint>> ScorePoints(const SearchRequest& request,
+                                                       const std::vector<ExternalId>& ids) const;
+  // Whether `request`'s scores order ascending (a dense Euclid or Manhattan
+  // search); sparse scores are dot products.
+  bool LowerIsBetterFor(const SearchRequest& request) const {
+    return !request.sparse_name.has_value() && LowerIsBetter(config_.distance);
+  }
+  // Per sparse vector name, its index's counters.
+  std::vector<std::pair<std::string, SparseIndexStats>> sparse_stats() const;
   // A page of points in id order from `start` (inclusive); *next is the id
   // to start the next page from, if any.
   absl::Status Scroll(const std::optional<ExternalId>& start, uint32_t limit,
@@ -210,6 +244,12 @@ class Collection {
   absl::StatusOr<std::unique_ptr<LiveSearchContext>> TakeContext() const;
   void ReturnContext(std::unique_ptr<LiveSearchContext> ctx) const;
   absl::Status ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out) const;
+  // Sparse side (collection_sparse.cc): the search, the rebuild at open and
+  // the update of the indexes once a batch is kept.
+  absl::StatusOr<std::vector<ScoredPoint>> SearchSparse(const SearchRequest& r) const;
+  absl::Status RebuildSparse();
+  void IndexSparse(const std::vector<PointData>& written, const std::vector<std::string>& deleted);
+  const SparseIndex* SparseIndexFor(const std::string& name) const;
   bool Passes(const SearchRequest& r, float score) const;
 
   std::string dir_;
@@ -222,18 +262,21 @@ class Collection {
   std::atomic<uint32_t> max_postings_{32};
   std::unique_ptr<LiveIndex> index_;
   std::unique_ptr<PointStore> points_;
+  // One per config_.sparse_vectors entry, in that order.
+  std::vector<std::unique_ptr<SparseIndex>> sparse_;
   absl::Mutex write_mu_;
   mutable absl::Mutex ctx_mu_;
   mutable std::vector<std::unique_ptr<LiveSearchContext>> contexts_ ABSL_GUARDED_BY(ctx_mu_);
 };
 
 // Point record encoding in the point store (opaque to it): dim float32
-// values, or no bytes for a point without a vector (docs/formats.md).
+// values, or no bytes for a point without a vector (docs/formats.md); a
+// collection with sparse vectors uses server/point_vectors.h's layout.
 std::string EncodeVector(const std::vector<float>& v);
 absl::StatusOr<std::vector<float>> DecodeVector(const std::string& bytes, uint32_t dim);
 // A stored record -> the point (payload parsed); DataLoss if damaged.
 absl::StatusOr<PointData> DecodePointRecord(const ExternalId& id, const PointRecord& rec,
-                                            uint32_t dim);
+                                            const CollectionConfig& c);
 // The index metric a collection's vectors are clustered under (Manhattan:
 // L2, see above).
 Metric IndexMetricOf(VectorDistance d);

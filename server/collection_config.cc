@@ -37,6 +37,13 @@ const char* DistanceName(VectorDistance d) {
   return "?";
 }
 
+int SparseSlotOf(const CollectionConfig& c, const std::string& name) {
+  for (size_t i = 0; i < c.sparse_vectors.size(); ++i) {
+    if (c.sparse_vectors[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 absl::Status WriteConfigFile(Env* env, const std::string& dir, const CollectionConfig& c) {
   nlohmann::json j = {{"size", c.size},
                       {"distance", DistanceName(c.distance)},
@@ -44,7 +51,14 @@ absl::Status WriteConfigFile(Env* env, const std::string& dir, const CollectionC
                       {"target_recall", c.target_recall},
                       {"sync_writes", c.sync_writes}};
   if (c.vector_name.has_value()) j["vector_name"] = *c.vector_name;
-  return WriteRecordFile(env, dir + "/collection.json", kCollectionMagic, kCollectionConfigVersion,
+  if (!c.sparse_vectors.empty()) {
+    nlohmann::json sparse = nlohmann::json::array();
+    for (const SparseVectorConfig& s : c.sparse_vectors) {
+      sparse.push_back({{"name", s.name}, {"modifier", s.modifier == SparseModifier::kIdf ? "idf" : "none"}});
+    }
+    j["sparse_vectors"] = sparse;
+  }
+  return WriteRecordFile(env, dir + "/collection.json", kCollectionMagic, ConfigVersionFor(c),
                          j.dump());
 }
 
@@ -67,6 +81,20 @@ absl::StatusOr<CollectionConfig> ReadConfigFile(Env* env, const std::string& dir
   }
   c.distance = *distance;
   if (j.contains("vector_name")) c.vector_name = j["vector_name"].get<std::string>();
+  if (j.contains("sparse_vectors")) {
+    const nlohmann::json& sparse = j["sparse_vectors"];
+    if (!sparse.is_array()) return absl::DataLossError(absl::StrCat(path, ": malformed sparse_vectors"));
+    for (const nlohmann::json& s : sparse) {
+      if (!s.is_object() || !s.contains("name") || !s["name"].is_string() ||
+          !s.contains("modifier") || !s["modifier"].is_string()) {
+        return absl::DataLossError(absl::StrCat(path, ": malformed sparse_vectors"));
+      }
+      SparseVectorConfig sc;
+      sc.name = s["name"].get<std::string>();
+      sc.modifier = s["modifier"] == "idf" ? SparseModifier::kIdf : SparseModifier::kNone;
+      c.sparse_vectors.push_back(std::move(sc));
+    }
+  }
   c.max_postings = j.value("max_postings", 32u);
   c.target_recall = j.value("target_recall", 0.0);
   c.sync_writes = j.value("sync_writes", true);

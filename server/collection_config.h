@@ -8,13 +8,17 @@
 // may have no vector (an empty vector in the point store). A binary that
 // knows only version 1 refuses version 2 rather than misreading such points,
 // so Collection::Open rewrites a version-1 file as version 2 before the
-// first write can store one.
+// first write can store one. 3 adds `sparse_vectors`, whose points' vector
+// records use the tagged encoding of server/point_vectors.h; a collection
+// without sparse vectors is still written as version 2, so that an older
+// binary keeps opening it.
 #ifndef CAIRN_SERVER_COLLECTION_CONFIG_H_
 #define CAIRN_SERVER_COLLECTION_CONFIG_H_
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "storage/env.h"
@@ -30,6 +34,18 @@ inline bool LowerIsBetter(VectorDistance d) {
   return d == VectorDistance::kEuclid || d == VectorDistance::kManhattan;
 }
 
+// Qdrant's sparse vector modifier: with kIdf a query's weight on dimension
+// d is multiplied by ln(1 + (N - df + 0.5) / (df + 0.5)), N the points that
+// have this sparse vector and df those with d among their indices, both
+// counted live at query time (server/sparse_index.h).
+enum class SparseModifier { kNone, kIdf };
+
+struct SparseVectorConfig {
+  std::string name;
+  SparseModifier modifier = SparseModifier::kNone;
+  friend bool operator==(const SparseVectorConfig&, const SparseVectorConfig&) = default;
+};
+
 struct CollectionConfig {
   uint32_t size = 0;
   VectorDistance distance = VectorDistance::kCosine;
@@ -38,6 +54,9 @@ struct CollectionConfig {
   // unnamed form ({"vectors": {"size", "distance"}}). It decides which names
   // requests may use and the shape answers take (api.md, "Named vectors").
   std::optional<std::string> vector_name;
+  // Named sparse vectors ({"sparse_vectors": {"<name>": {...}}}), in name
+  // order; a point's record stores them by their position here.
+  std::vector<SparseVectorConfig> sparse_vectors;
   // Search defaults when a request names none. With target_recall > 0 and
   // a posting budget (the live index fits one once it holds enough
   // vectors) a search aims at that mean recall@k; otherwise it reads
@@ -51,7 +70,13 @@ struct CollectionConfig {
   bool sync_writes = true;  // fsync before answering writes
 };
 
-inline constexpr uint32_t kCollectionConfigVersion = 2;
+inline constexpr uint32_t kCollectionConfigVersion = 3;
+// The version a config is written at: 3 only when it has sparse vectors.
+inline uint32_t ConfigVersionFor(const CollectionConfig& c) {
+  return c.sparse_vectors.empty() ? 2 : 3;
+}
+// The position of sparse vector `name` in c.sparse_vectors, or -1.
+int SparseSlotOf(const CollectionConfig& c, const std::string& name);
 
 // Replaces `<dir>/collection.json` (atomically) with `c` at the current
 // version.

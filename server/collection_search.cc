@@ -96,11 +96,12 @@ absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredP
       return false;
     }
     if (!rec->has_value() || (*rec)->vector.empty()) return true;  // gone, or no vector
-    auto p = DecodePointRecord(*id, **rec, config_.size);
+    auto p = DecodePointRecord(*id, **rec, config_);
     if (!p.ok()) {
       status = p.status();
       return false;
     }
+    if (p->vector.empty()) return true;  // sparse vectors only
     if (r.filter != nullptr && !r.filter->Matches(ToFilterId(*id), p->payload)) return true;
     const float score = ExactScore(q, p->vector.data());
     if (!Passes(r, score)) return true;
@@ -207,6 +208,7 @@ absl::Status Collection::WidenSearch(const SearchRequest& r, LiveSearchContext* 
 
 absl::StatusOr<std::vector<ScoredPoint>> Collection::Search(const SearchRequest& r,
                                                             SearchInfo* info) const {
+  if (r.sparse_name.has_value()) return SearchSparse(r);
   if (r.vector.size() != config_.size) {
     return absl::InvalidArgumentError(
         absl::StrCat("wrong vector dimension: expected ", config_.size, ", got ", r.vector.size()));

@@ -110,6 +110,19 @@ absl::StatusOr<std::chrono::steady_clock::time_point> DeadlineOf(
   return std::chrono::steady_clock::now() + timeout;
 }
 
+// Per sparse vector name, its inverted index's size (server/sparse_index.h).
+Json SparseIndexInfo(const Collection& c) {
+  Json out = Json::object();
+  for (const auto& [name, s] : c.sparse_stats()) {
+    out[name] = {{"points", s.points},
+                 {"non_zeros", s.live_entries},
+                 {"dead_non_zeros", s.dead_entries},
+                 {"dimensions", s.dimensions},
+                 {"ram_bytes", s.ram_bytes}};
+  }
+  return out;
+}
+
 Json CollectionInfo(const Collection& c) {
   const uint64_t n = c.points_count();
   const LiveStats st = c.index_stats();
@@ -122,6 +135,7 @@ Json CollectionInfo(const Collection& c) {
       {"config",
        {{"params",
          {{"vectors", VectorsConfigJson(c.config())},
+          {"sparse_vectors", SparseVectorsConfigJson(c.config())},
           {"shard_number", 1},
           {"replication_factor", 1},
           {"write_consistency_factor", 1},
@@ -147,7 +161,8 @@ Json CollectionInfo(const Collection& c) {
         {"buffered", st.buffered},
         {"wal_bytes", st.wal_bytes},
         {"posting_file_bytes", st.store.file_bytes},
-        {"resident_bytes", st.resident_bytes}}}};
+        {"resident_bytes", st.resident_bytes},
+        {"sparse_indexes", SparseIndexInfo(c)}}}};
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "index/spann/spann_limits.h"
 #include "kernels/distance.h"
 #include "server/point_id.h"
+#include "server/qdrant_query.h"
 #include "server/qdrant_vectors.h"
 #include "server/vector_json.h"
 
@@ -207,7 +208,13 @@ absl::StatusOr<Json> Search(const Collection& c, const Json& body, Metrics& m, D
   SearchSpec spec;
   CAIRN_RETURN_IF_ERROR(ParseCommon(c, body, /*default_payload=*/false, &spec));
   spec.request.deadline = deadline;
-  CAIRN_ASSIGN_OR_RETURN(spec.request.vector, ParseSearchVector(body, c.config()));
+  if (IsNamedSparseSearch(body)) {  // NamedSparseVector: an exact sparse search
+    spec.request.sparse_name.emplace();
+    CAIRN_RETURN_IF_ERROR(ParseNamedSparse(body, c.config(), &*spec.request.sparse_name,
+                                           &spec.request.sparse_vector));
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(spec.request.vector, ParseSearchVector(body, c.config()));
+  }
   CAIRN_ASSIGN_OR_RETURN(auto pts, RunSearch(c, spec, m));
   return ScoredList(pts, spec, c.config());
 }
@@ -215,6 +222,7 @@ absl::StatusOr<Json> Search(const Collection& c, const Json& body, Metrics& m, D
 absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_form);
 
 absl::StatusOr<Json> Query(const Collection& c, const Json& body, Metrics& m, Deadline deadline) {
+  if (IsMultiStageQuery(body, c.config())) return MultiStageQuery(c, body, m, deadline);
   SearchSpec spec;
   CAIRN_RETURN_IF_ERROR(ParseCommon(c, body, /*default_payload=*/false, &spec));
   spec.request.deadline = deadline;
@@ -444,6 +452,10 @@ std::span<const CollectionRoute> CollectionRoutes() {
       {"PUT", "/collections/{name}/points/payload/clear", kWrite, &ClearPayload, kPayload},
   };
   return kRoutes;
+}
+
+absl::Status ParseSearchParamsField(const Json& body, SearchRequest* req) {
+  return ParseParams(body, req);
 }
 
 absl::StatusOr<std::vector<ExternalId>> SelectedPoints(

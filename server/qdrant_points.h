@@ -42,6 +42,9 @@ std::span<const CollectionRoute> CollectionRoutes();
 absl::StatusOr<std::vector<ExternalId>> SelectedPoints(
     const Collection& c, const Json& body, std::chrono::steady_clock::time_point deadline);
 
+// A request's "params" (exact, hnsw_ef, target_recall, cairn.*) into *req.
+absl::Status ParseSearchParamsField(const Json& body, SearchRequest* req);
+
 // Maximal marginal relevance over `candidates` (each with its vector):
 // picks `limit` greedily by (1 - diversity) * sim(query) - diversity *
 // max sim(already picked), sim being the collection's similarity.

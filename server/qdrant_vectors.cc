@@ -45,7 +45,9 @@ absl::StatusOr<std::vector<PointData>> ParsePointList(const Json& list, const Co
     if (!p.contains("vector")) return InvalidArgumentError(absl::StrCat(where, ".vector: missing"));
     PointData d;
     CAIRN_ASSIGN_OR_RETURN(d.id, ParsePointId(p["id"], where + ".id"));
-    CAIRN_ASSIGN_OR_RETURN(d.vector, ParsePointVector(p["vector"], c, where + ".vector"));
+    CAIRN_ASSIGN_OR_RETURN(PointVectors v, ParsePointVectors(p["vector"], c, where + ".vector"));
+    d.vector = std::move(v.dense);
+    d.sparse = std::move(v.sparse);
     if (with_payload) {
       CAIRN_ASSIGN_OR_RETURN(d.payload, PayloadOf(p, where));
     } else if (p.contains("payload")) {
@@ -61,7 +63,7 @@ absl::StatusOr<std::vector<PointData>> ParseBatch(const Json& b, const Collectio
     return InvalidArgumentError("batch: expected {\"ids\": [...], \"vectors\": [...]}");
   }
   CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids, ParseIdList(b["ids"], "batch.ids"));
-  CAIRN_ASSIGN_OR_RETURN(std::vector<std::vector<float>> vectors,
+  CAIRN_ASSIGN_OR_RETURN(std::vector<PointVectors> vectors,
                          ParseBatchVectors(b["vectors"], ids.size(), c));
   const Json* payloads =
       b.contains("payloads") && !b["payloads"].is_null() ? &b["payloads"] : nullptr;
@@ -73,7 +75,8 @@ absl::StatusOr<std::vector<PointData>> ParseBatch(const Json& b, const Collectio
   for (size_t i = 0; i < ids.size(); ++i) {
     PointData d;
     d.id = ids[i];
-    d.vector = std::move(vectors[i]);
+    d.vector = std::move(vectors[i].dense);
+    d.sparse = std::move(vectors[i].sparse);
     if (payloads != nullptr && !(*payloads)[i].is_null()) {
       if (!(*payloads)[i].is_object()) {
         return InvalidArgumentError(absl::StrCat("batch.payloads[", i, "]: expected an object"));
@@ -116,16 +119,23 @@ absl::StatusOr<Json> DeleteVectors(const CollectionCall& call) {
   if (!body.contains("vector") || !body["vector"].is_array() || body["vector"].empty()) {
     return InvalidArgumentError("vector: expected a non-empty list of vector names");
   }
+  const CollectionConfig& config = call.collection.config();
+  bool dense = false;
+  std::vector<std::string> sparse;
   for (size_t i = 0; i < body["vector"].size(); ++i) {
     const Json& name = body["vector"][i];
     const std::string where = absl::StrCat("vector[", i, "]");
     if (!name.is_string()) return InvalidArgumentError(absl::StrCat(where, ": expected a name"));
-    CAIRN_RETURN_IF_ERROR(
-        CheckVectorName(call.collection.config(), name.get<std::string>(), where));
+    if (IsSparseName(config, name.get<std::string>())) {
+      sparse.push_back(name.get<std::string>());
+      continue;
+    }
+    CAIRN_RETURN_IF_ERROR(CheckVectorName(config, name.get<std::string>(), where));
+    dense = true;
   }
   CAIRN_ASSIGN_OR_RETURN(std::vector<ExternalId> ids,
                          SelectedPoints(call.collection, body, call.deadline));
-  CAIRN_RETURN_IF_ERROR(call.collection.DeleteVectors(ids));
+  CAIRN_RETURN_IF_ERROR(call.collection.DeleteVectors(ids, dense, sparse));
   return UpdateResult();
 }
 

@@ -1,5 +1,7 @@
 #include "server/vector_json.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/api_json.h"
@@ -13,9 +15,17 @@ using absl::InvalidArgumentError;
 std::string Quoted(const std::string& name) { return Json(name).dump(); }
 
 std::string Describe(const CollectionConfig& c) {
-  return c.vector_name.has_value()
-             ? absl::StrCat("its one vector is named ", Quoted(*c.vector_name))
-             : std::string("its one vector is unnamed: use a plain list, or the name \"\"");
+  std::string out =
+      c.vector_name.has_value()
+          ? absl::StrCat("its one dense vector is named ", Quoted(*c.vector_name))
+          : std::string("its one dense vector is unnamed: use a plain list, or the name \"\"");
+  if (!c.sparse_vectors.empty()) {
+    absl::StrAppend(&out, "; its sparse vectors: ");
+    for (size_t i = 0; i < c.sparse_vectors.size(); ++i) {
+      absl::StrAppend(&out, i ? ", " : "", Quoted(c.sparse_vectors[i].name));
+    }
+  }
+  return out;
 }
 
 // Why `j` (a named vector's value) is not a dense vector Cairn can take, or
@@ -29,7 +39,8 @@ absl::Status CheckDenseKind(const Json& j, const std::string& where) {
     return absl::OkStatus();
   }
   if (j.is_object() && (j.contains("indices") || j.contains("values"))) {
-    return InvalidArgumentError(absl::StrCat(where, ": sparse vectors are not supported"));
+    return InvalidArgumentError(
+        absl::StrCat(where, ": a sparse vector under a dense vector's name"));
   }
   if (j.is_object() && j.contains("model")) {
     return InvalidArgumentError(absl::StrCat(
@@ -64,52 +75,96 @@ absl::Status CheckVectorName(const CollectionConfig& c, const std::string& name,
       absl::StrCat(where, ": Not existing vector name error: ", name, " (", Describe(c), ")"));
 }
 
-absl::StatusOr<std::vector<float>> ParsePointVector(const Json& j, const CollectionConfig& c,
-                                                    const std::string& where) {
+namespace {
+
+// One named entry of a point's vectors: a sparse vector under a sparse
+// name, else the dense vector under its name.
+absl::Status ParseNamedEntry(const std::string& name, const Json& value, const CollectionConfig& c,
+                             const std::string& at, PointVectors* out) {
+  if (IsSparseName(c, name)) {
+    if (!LooksSparse(value)) {
+      return InvalidArgumentError(absl::StrCat(
+          at, ": ", Quoted(name), " is a sparse vector: expected {\"indices\", \"values\"}"));
+    }
+    CAIRN_ASSIGN_OR_RETURN(out->sparse[name], ParseSparseVector(value, at));
+    return absl::OkStatus();
+  }
+  CAIRN_RETURN_IF_ERROR(CheckVectorName(c, name, at));
+  if (!value.is_array()) CAIRN_RETURN_IF_ERROR(CheckDenseKind(value, at));
+  CAIRN_ASSIGN_OR_RETURN(out->dense, DenseOfSize(value, c, at));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<PointVectors> ParsePointVectors(const Json& j, const CollectionConfig& c,
+                                               const std::string& where) {
+  PointVectors out;
   if (j.is_array()) {
     CAIRN_RETURN_IF_ERROR(CheckVectorName(c, "", where));
-    return DenseOfSize(j, c, where);
+    CAIRN_ASSIGN_OR_RETURN(out.dense, DenseOfSize(j, c, where));
+    return out;
   }
   if (!j.is_object()) {
     return InvalidArgumentError(absl::StrCat(
         where, ": expected a list of numbers or a map of named vectors, got ", j.type_name()));
   }
-  std::vector<float> out;  // {} leaves the point without a vector
+  if (LooksSparse(j)) {
+    return InvalidArgumentError(absl::StrCat(
+        where, ": a sparse vector needs its name: {\"<sparse name>\": {\"indices\", \"values\"}}"));
+  }
+  // {} leaves the point without a vector.
   for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string at = Member(where, it.key());
-    if (!it.value().is_array()) CAIRN_RETURN_IF_ERROR(CheckDenseKind(it.value(), at));
-    CAIRN_RETURN_IF_ERROR(CheckVectorName(c, it.key(), at));
-    CAIRN_ASSIGN_OR_RETURN(out, DenseOfSize(it.value(), c, at));
+    CAIRN_RETURN_IF_ERROR(ParseNamedEntry(it.key(), it.value(), c, Member(where, it.key()), &out));
   }
   return out;
 }
 
-absl::StatusOr<std::vector<std::vector<float>>> ParseBatchVectors(const Json& j, size_t n,
-                                                                  const CollectionConfig& c) {
-  const Json* list = &j;
-  std::string where = "batch.vectors";
-  if (j.is_object()) {
-    if (j.size() != 1) {
-      return InvalidArgumentError(absl::StrCat(
-          where, ": expected the one named vector of this collection (", Describe(c), ")"));
-    }
-    CAIRN_RETURN_IF_ERROR(CheckVectorName(c, j.begin().key(), Member(where, j.begin().key())));
-    where = Member(where, j.begin().key());
-    list = &j.begin().value();
-  } else {
+absl::StatusOr<std::vector<PointVectors>> ParseBatchVectors(const Json& j, size_t n,
+                                                            const CollectionConfig& c) {
+  std::vector<PointVectors> out(n);
+  const std::string where = "batch.vectors";
+  if (!j.is_object()) {
     CAIRN_RETURN_IF_ERROR(CheckVectorName(c, "", where));
+    if (!j.is_array() || j.size() != n) {
+      return InvalidArgumentError(absl::StrCat(where, ": expected one vector per id"));
+    }
+    for (size_t i = 0; i < n; ++i) {
+      CAIRN_ASSIGN_OR_RETURN(out[i].dense, DenseOfSize(j[i], c, absl::StrCat(where, "[", i, "]")));
+    }
+    return out;
   }
-  if (!list->is_array() || list->size() != n) {
-    return InvalidArgumentError(absl::StrCat(where, ": expected one vector per id"));
-  }
-  std::vector<std::vector<float>> out;
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    CAIRN_ASSIGN_OR_RETURN(std::vector<float> v,
-                           DenseOfSize((*list)[i], c, absl::StrCat(where, "[", i, "]")));
-    out.push_back(std::move(v));
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string at = Member(where, it.key());
+    if (!it.value().is_array() || it.value().size() != n) {
+      return InvalidArgumentError(absl::StrCat(at, ": expected one vector per id"));
+    }
+    for (size_t i = 0; i < n; ++i) {
+      CAIRN_RETURN_IF_ERROR(ParseNamedEntry(it.key(), it.value()[i], c,
+                                            absl::StrCat(at, "[", i, "]"), &out[i]));
+    }
   }
   return out;
+}
+
+bool IsNamedSparseSearch(const Json& body) {
+  return body.contains("vector") && body["vector"].is_object() &&
+         body["vector"].contains("vector") && LooksSparse(body["vector"]["vector"]);
+}
+
+absl::Status ParseNamedSparse(const Json& body, const CollectionConfig& c, std::string* name,
+                              SparseVector* v) {
+  const Json& named = body["vector"];
+  if (!named.contains("name") || !named["name"].is_string()) {
+    return InvalidArgumentError("vector.name: expected the name of a sparse vector");
+  }
+  *name = named["name"].get<std::string>();
+  if (!IsSparseName(c, *name)) {
+    return InvalidArgumentError(absl::StrCat("vector.name: Not existing vector name error: ",
+                                             *name, " (", Describe(c), ")"));
+  }
+  CAIRN_ASSIGN_OR_RETURN(*v, ParseSparseVector(named["vector"], "vector.vector"));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<float>> ParseSearchVector(const Json& body, const CollectionConfig& c) {
@@ -152,22 +207,38 @@ absl::StatusOr<VectorSelector> VectorSelector::Parse(const Json* j, const Collec
   if (!j->is_array()) {
     return InvalidArgumentError("with_vector: expected a boolean or a list of vector names");
   }
+  s.selected = false;
+  s.all_sparse = false;
   for (size_t i = 0; i < j->size(); ++i) {
     const std::string where = absl::StrCat("with_vector[", i, "]");
     if (!(*j)[i].is_string()) return InvalidArgumentError(absl::StrCat(where, ": expected a name"));
-    CAIRN_RETURN_IF_ERROR(CheckVectorName(c, (*j)[i].get<std::string>(), where));
+    const std::string name = (*j)[i].get<std::string>();
+    if (IsSparseName(c, name)) {
+      s.sparse.push_back(name);
+      continue;
+    }
+    CAIRN_RETURN_IF_ERROR(CheckVectorName(c, name, where));
+    s.selected = true;
   }
   s.enabled = true;
-  s.selected = !j->empty();
   return s;
 }
 
-Json VectorSelector::Apply(const std::vector<float>& v, const CollectionConfig& c) const {
+Json VectorSelector::Apply(const std::vector<float>& v, const CollectionConfig& c,
+                           const SparseMap& sparse_vectors) const {
   if (!enabled) return Json(nullptr);
-  if (!selected || v.empty()) return Json::object();
+  Json out = Json::object();
   const std::string name = VectorNameOf(c);
-  if (name.empty()) return Json(v);
-  return Json{{name, v}};
+  if (selected && !v.empty()) out[name] = v;
+  for (const auto& [sparse_name, sv] : sparse_vectors) {
+    if (all_sparse ||
+        std::find(sparse.begin(), sparse.end(), sparse_name) != sparse.end()) {
+      out[sparse_name] = SparseVectorJson(sv);
+    }
+  }
+  // Qdrant answers a lone default vector as a plain list.
+  if (out.size() == 1 && out.contains("") && name.empty()) return out[""];
+  return out;
 }
 
 }  // namespace cairn

@@ -72,8 +72,11 @@ TEST_F(NamedVectorsTest, RefusesConfigsItCannotHold) {
   Expect400(put({{"vectors", json::object()}}), "vectors: an empty map");
   Expect400(put(json::object()), "vectors: missing");
   Expect400(
-      put({{"vectors", {{"a", params}}}, {"sparse_vectors", {{"text-sparse", json::object()}}}}),
-      "sparse_vectors[\"text-sparse\"]");
+      put({{"vectors", {{"a", params}}}, {"sparse_vectors", {{"a", json::object()}}}}),
+      "sparse_vectors[\"a\"]: the name is taken by the dense vector");
+  Expect400(put({{"vectors", {{"a", params}}},
+                 {"sparse_vectors", {{"s", {{"modifier", "bm25"}}}}}}),
+            "sparse_vectors[\"s\"].modifier");
   Expect400(
       put({{"vectors", {{"a", {{"size", kDim}, {"distance", "Cosine"}, {"datatype", "uint8"}}}}}}),
       "vectors[\"a\"].datatype");
@@ -214,7 +217,7 @@ TEST_F(NamedVectorsTest, BadVectorsUnderANameAre400AndChangeNothing) {
   Expect400(upsert({{"text", {1, 2, 3}}}),
             "points[0].vector[\"text\"]: wrong vector dimension: expected 8, got 3");
   Expect400(upsert({{"text", {{"indices", {1}}, {"values", {0.5}}}}}),
-            "points[0].vector[\"text\"]: sparse vectors are not supported");
+            "points[0].vector[\"text\"]: a sparse vector under a dense vector's name");
   Expect400(upsert({{"text", {Vec(1), Vec(2)}}}), "multivectors");
   Expect400(upsert({{"text", {{"text", "hello"}, {"model", "bm25"}}}}), "inference objects");
   Expect400(upsert({{"text", "abc"}}), "points[0].vector[\"text\"]: expected a list of numbers");
@@ -224,7 +227,7 @@ TEST_F(NamedVectorsTest, BadVectorsUnderANameAre400AndChangeNothing) {
   ExpectError(client_->Request("PUT", "/collections/b/points", body), 400);
   Expect400(client_->Json("POST", "/collections/b/points/query",
                           {{"query", {{"indices", {1}}, {"values", {1.0}}}}, {"using", "text"}}),
-            "query: sparse vectors are not supported");
+            "query: a sparse vector needs `using` naming a sparse vector");
   Expect400(
       client_->Json("POST", "/collections/b/points/query", {{"query", {1, 2}}, {"using", "text"}}),
       "wrong vector dimension");
@@ -244,8 +247,9 @@ TEST_F(NamedVectorsTest, UnsupportedFieldsAre400NotIgnored) {
                            {"update_filter", {{"must", json::array()}}}}),
             "update_filter is not supported");
   Expect400(client_->Json("POST", "/collections/u/points/query",
-                          {{"prefetch", {{{"query", Vec(1)}}}}, {"query", {{"fusion", "rrf"}}}}),
-            "prefetch is not supported");
+                          {{"prefetch", {{{"query", Vec(1)}}}},
+                           {"query", {{"discover", {{"target", 1}}}}}}),
+            "query.discover: this query kind is not supported");
 }
 
 TEST_F(NamedVectorsTest, ManhattanScoresAreL1Distances) {

@@ -210,9 +210,18 @@ def check_point_id(pid, what):
     uuid.UUID(pid)  # ExtendedPointId: the client parses string ids as UUIDs
 
 
+def is_sparse_output(x):
+    """models.SparseVector: indices (ints) and values (numbers) of one length."""
+    return (isinstance(x, dict) and set(x) == {"indices", "values"}
+            and all(isinstance(i, int) for i in x["indices"])
+            and all(isinstance(f, (int, float)) for f in x["values"])
+            and len(x["indices"]) == len(x["values"]))
+
+
 def check_vector_output(v, what):
     ok = v is None or (isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)) or (
-        isinstance(v, dict) and all(isinstance(x, list) for x in v.values()))
+        isinstance(v, dict) and all(isinstance(x, list) or is_sparse_output(x)
+                                    for x in v.values()))
     expect(ok, f"{what}: vector {str(v)[:80]} is not a VectorStructOutput")
 
 

@@ -466,3 +466,83 @@ describe('qdrant js client with an API key', () => {
     assert.deepEqual(status, { code: 0, signal: null }, server.stderr());
   });
 });
+
+// ------------------------------------------------------------ sparse and hybrid
+
+describe('qdrant js client with sparse vectors and hybrid queries', () => {
+  let server;
+  let client;
+  const H = 'hybrid';
+  // Point i: dense POINTS[i].vector, sparse {dimension i: 1, dimension 100: i}.
+  const sparseOf = (i) => ({ indices: [i, 100], values: [1, i] });
+
+  before(async () => {
+    server = await startServer();
+    client = new QdrantClient({ url: server.url, checkCompatibility: false });
+  });
+  after(() => cleanup(server));
+
+  test('create, upsert, retrieve, update and delete sparse vectors', async () => {
+    assert.equal(await client.createCollection(H, {
+      vectors: { 'text-dense': { size: 4, distance: 'Cosine' } },
+      sparse_vectors: { 'text-sparse': { modifier: 'idf' } },
+    }), true);
+    const info = await client.getCollection(H);
+    assert.deepEqual(info.config.params.sparse_vectors, { 'text-sparse': { modifier: 'idf' } });
+    const points = POINTS.slice(0, 6).map((p, i) => ({
+      id: p.id,
+      vector: { 'text-dense': p.vector, 'text-sparse': sparseOf(i + 1) },
+      payload: p.payload,
+    }));
+    points.push({ id: 7, vector: {}, payload: { color: 'none' } });
+    assert.equal((await client.upsert(H, { wait: true, points })).status, 'completed');
+    const [rec] = await client.retrieve(H, { ids: [2], with_vector: true });
+    assert.deepEqual(rec.vector['text-sparse'], sparseOf(2));
+    await client.updateVectors(H, {
+      wait: true, points: [{ id: 2, vector: { 'text-sparse': { indices: [42], values: [3] } } }],
+    });
+    await client.deleteVectors(H, { wait: true, points: [3], vector: ['text-sparse'] });
+    const recs = await client.retrieve(H, { ids: [2, 3, 7], with_vector: true });
+    assert.deepEqual(recs[0].vector['text-sparse'], { indices: [42], values: [3] });
+    assert.equal(recs[0].vector['text-dense'].length, 4);
+    assert.equal(recs[1].vector['text-sparse'], undefined);
+    assert.deepEqual(recs[2].vector, {});
+  });
+
+  test('sparse query, named sparse search, prefetch with rrf and dbsf, query batch', async () => {
+    const sparse = await client.query(H, {
+      query: { indices: [4, 100], values: [1, 0.1] }, using: 'text-sparse', limit: 3,
+    });
+    assert.equal(sparse.points[0].id, 4);
+    const [searched] = await client.searchBatch(H, {
+      searches: [{ vector: { name: 'text-sparse', vector: { indices: [42], values: [1] } }, limit: 2 }],
+    });
+    assert.deepEqual(searched.map((h) => h.id), [2]);
+    for (const fusion of ['rrf', 'dbsf']) {
+      const fused = await client.query(H, {
+        prefetch: [
+          { query: [0, 0, 1, 0], using: 'text-dense', limit: 3 },
+          { query: { indices: [5], values: [1] }, using: 'text-sparse', limit: 3 },
+        ],
+        query: { fusion },
+        limit: 2,
+        with_payload: true,
+      });
+      // Point 5 is first in both prefetches.
+      assert.equal(fused.points[0].id, 5);
+      assert.equal(fused.points[0].payload.color, 'red');
+      if (fusion === 'rrf') approx(fused.points[0].score, 1.0);
+    }
+    const batch = await client.queryBatch(H, {
+      searches: [
+        { query: { indices: [1], values: [1] }, using: 'text-sparse', limit: 1 },
+        { prefetch: { query: { indices: [100], values: [1] }, using: 'text-sparse', limit: 6 },
+          query: [1, 0, 0, 0], using: 'text-dense', limit: 1 },
+      ],
+    });
+    assert.deepEqual(batch.map((r) => r.points[0].id), [1, 1]);
+    const bad = await statusOf(client.query(H, { query: { fusion: 'rrf' } }));
+    assert.equal(bad.status, 400);
+    assert.match(bad.data.status.error, /fusion needs prefetch/);
+  });
+});
