@@ -135,7 +135,7 @@ Json CollectionInfo(const Collection& c) {
           {"flush_interval_sec", 5}}},
         {"wal_config", {{"wal_capacity_mb", 32}, {"wal_segments_ahead", 0}}},
         {"quantization_config", nullptr}}},
-      {"payload_schema", Json::object()},
+      {"payload_schema", c.PayloadSchemaJson()},
       {"cairn",
        {{"max_postings", c.max_postings()},
         {"target_recall", c.target_recall()},
