@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<CollectionManager>> CollectionManager::Open(
   // One server per data directory: a second one would replay and append to
   // the same logs.
   CAIRN_ASSIGN_OR_RETURN(m->lock_, DirLock::Acquire(data_dir, "cairn serve"));
+  CAIRN_ASSIGN_OR_RETURN(m->aliases_, AliasStore::Open(Env::Default(), data_dir + "/aliases.json"));
   for (const auto& entry : fs::directory_iterator(data_dir + "/collections", ec)) {
     if (!entry.is_directory()) continue;
     const std::string name = entry.path().filename().string();
@@ -74,7 +75,9 @@ absl::Status CollectionManager::CreateWith(
   CAIRN_RETURN_IF_ERROR(ValidateName(name));
   absl::MutexLock create(&create_mu_);
   if (Get(name) != nullptr) {
-    return absl::AlreadyExistsError(absl::StrCat("Collection `", name, "` already exists!"));
+    return absl::AlreadyExistsError(absl::StrCat(
+        aliases_->Resolve(name).has_value() ? "Alias `" : "Collection `", name,
+        "` already exists!"));
   }
   std::error_code ec;
   fs::remove_all(PathOf(name), ec);  // leftovers of a failed create
@@ -119,6 +122,11 @@ absl::Status CollectionManager::Drop(const std::string& name) {
   fs::remove_all(doomed, ec);
   fs::rename(PathOf(name), doomed, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot remove ", PathOf(name), ": ", ec.message()));
+  if (absl::Status s = aliases_->RemoveCollection(name); !s.ok()) {
+    // The collection is gone either way; its aliases then resolve to nothing.
+    std::fprintf(stderr, "cairn: removing the aliases of %s: %s\n", name.c_str(),
+                 std::string(s.message()).c_str());
+  }
   c.reset();  // closes it unless a request still holds it; files go below
   fs::remove(doomed + "/collection.json", ec);
   fs::remove_all(doomed, ec);
@@ -126,9 +134,27 @@ absl::Status CollectionManager::Drop(const std::string& name) {
 }
 
 std::shared_ptr<Collection> CollectionManager::Get(const std::string& name) const {
+  std::optional<std::string> real = RealName(name);
+  if (!real.has_value()) return nullptr;
   absl::MutexLock lock(&mu_);
-  auto it = collections_.find(name);
+  auto it = collections_.find(*real);
   return it == collections_.end() ? nullptr : it->second;
+}
+
+std::optional<std::string> CollectionManager::RealName(const std::string& name) const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (collections_.contains(name)) return name;
+  }
+  return aliases_->Resolve(name);
+}
+
+absl::Status CollectionManager::UpdateAliases(const std::vector<AliasAction>& actions) {
+  absl::MutexLock create(&create_mu_);  // no collection appears or goes meanwhile
+  return aliases_->Apply(actions, [&](const std::string& name) {
+    absl::MutexLock lock(&mu_);
+    return collections_.contains(name);
+  });
 }
 
 std::vector<std::string> CollectionManager::Names() const {

@@ -162,6 +162,10 @@ HttpResponse QdrantApi::Error(int status, const std::string& message) {
   return r;
 }
 
+HttpResponse QdrantApi::Answer(const absl::StatusOr<Json>& result) {
+  return result.ok() ? Ok(*result, 0) : FromStatus(result.status());
+}
+
 QdrantApi::QdrantApi(CollectionManager* collections, ApiOptions options, Metrics* metrics)
     : collections_(collections), options_(std::move(options)), metrics_(metrics) {}
 
@@ -178,6 +182,9 @@ std::span<const Route<QdrantApi::Handler>> QdrantApi::Routes() {
       {"*", "/metrics", Access::kRead, &Q::MetricsPage},
       {"GET", "/collections", Access::kRead, &Q::ListCollections},
       {"*", "/collections", Access::kRead, &Q::MethodNotAllowed},
+      {"GET", "/aliases", Access::kRead, &Q::ListAliases},
+      {"POST", "/collections/aliases", Access::kWrite, &Q::UpdateAliases},
+      {"GET", "/collections/{name}/aliases", Access::kRead, &Q::ListCollectionAliases},
       {"GET", "/collections/{name}", Access::kRead, &Q::GetCollection},
       {"PUT", "/collections/{name}", Access::kWrite, &Q::CreateCollection},
       {"DELETE", "/collections/{name}", Access::kWrite, &Q::DropCollection},
