@@ -207,6 +207,12 @@ class Collection {
   uint64_t vectors_count() const { return index_->stats().live_vectors; }
   LiveStats index_stats() const { return index_->stats(); }
   PointStoreStats store_stats() const { return points_->stats(); }
+  // A point-in-time copy of the point store's log (PointStore::CopyLog):
+  // what a snapshot holds (collection_snapshot.h).
+  absl::Status CopyPointLog(std::string* name,
+                            const std::function<absl::Status(std::string_view)>& sink) const {
+    return points_->CopyLog(name, sink);
+  }
   // Flush + checkpoint (graceful shutdown).
   absl::Status Checkpoint();
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/collection_snapshot.h"
 
 namespace cairn {
 
@@ -43,6 +44,17 @@ absl::StatusOr<std::unique_ptr<CollectionManager>> CollectionManager::Open(
   // the same logs.
   CAIRN_ASSIGN_OR_RETURN(m->lock_, DirLock::Acquire(data_dir, "cairn serve"));
   CAIRN_ASSIGN_OR_RETURN(m->aliases_, AliasStore::Open(Env::Default(), data_dir + "/aliases.json"));
+  // A recovery cut between its renames: the new collection is complete.
+  for (const auto& entry : fs::directory_iterator(data_dir + "/collections", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".recovering-", 0) != 0) continue;
+    const std::string target = m->PathOf(name.substr(12));
+    if (!fs::exists(target) && fs::exists(entry.path() / "collection.json")) {
+      fs::rename(entry.path(), target, ec);
+    } else {
+      fs::remove_all(entry.path(), ec);
+    }
+  }
   for (const auto& entry : fs::directory_iterator(data_dir + "/collections", ec)) {
     if (!entry.is_directory()) continue;
     const std::string name = entry.path().filename().string();
@@ -130,6 +142,48 @@ absl::Status CollectionManager::Drop(const std::string& name) {
   c.reset();  // closes it unless a request still holds it; files go below
   fs::remove(doomed + "/collection.json", ec);
   fs::remove_all(doomed, ec);
+  return absl::OkStatus();
+}
+
+absl::Status CollectionManager::Recover(const std::string& requested, std::string_view archive) {
+  const std::string name = RealName(requested).value_or(requested);
+  CAIRN_RETURN_IF_ERROR(ValidateName(name));
+  const std::string staging = absl::StrCat(data_dir_, "/collections/.recovering-", name);
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  auto fail = [&](const absl::Status& s) {
+    fs::remove_all(staging, ec);
+    return absl::IsInvalidArgument(s) || absl::IsDataLoss(s)
+               ? absl::InvalidArgumentError(absl::StrCat("snapshot: ", s.message()))
+               : s;
+  };
+  if (absl::Status s = RestoreSnapshot(Env::Default(), archive, staging); !s.ok()) return fail(s);
+  {
+    // Opening re-indexes every point and checks the point log.
+    auto c = Collection::Open(staging);
+    if (!c.ok()) return fail(c.status());
+    if (absl::Status s = (*c)->Checkpoint(); !s.ok()) return fail(s);
+  }
+  absl::MutexLock create(&create_mu_);
+  std::shared_ptr<Collection> old;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = collections_.find(name); it != collections_.end()) {
+      old = std::move(it->second);
+      collections_.erase(it);
+    }
+  }
+  const std::string doomed = absl::StrCat(data_dir_, "/collections/.dropped-", name);
+  fs::remove_all(doomed, ec);
+  if (fs::exists(PathOf(name))) fs::rename(PathOf(name), doomed, ec);
+  if (!ec) fs::rename(staging, PathOf(name), ec);
+  if (ec) return absl::InternalError(absl::StrCat("recovering ", name, ": ", ec.message()));
+  CAIRN_RETURN_IF_ERROR(Env::Default()->SyncDir(data_dir_ + "/collections"));
+  old.reset();
+  fs::remove_all(doomed, ec);
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Collection> c, Collection::Open(PathOf(name)));
+  absl::MutexLock lock(&mu_);
+  collections_[name] = std::move(c);
   return absl::OkStatus();
 }
 

@@ -37,6 +37,16 @@ class CollectionManager {
                                const CollectionConfig& config);
   // NotFound if absent.
   absl::Status Drop(const std::string& name);
+  // Replaces collection `name` (an alias: its target), or creates it, with
+  // the snapshot archive's (collection_snapshot.h). The archive is checked
+  // and the new collection opened in <data>/collections/.recovering-<name>
+  // before anything of the existing one changes; an archive that is
+  // damaged or holds no collection is InvalidArgument and changes nothing.
+  // Then, under the create lock, the old directory is renamed away, the new
+  // one into place, and the collection reopened there; a crash between the
+  // renames leaves .recovering-<name> complete, which Open moves into place.
+  absl::Status Recover(const std::string& name, std::string_view archive);
+  const std::string& data_dir() const { return data_dir_; }
   // A collection by its name or an alias; null if neither.
   std::shared_ptr<Collection> Get(const std::string& name) const;
   // The collection `name` stands for (itself, or an alias's target).

@@ -82,6 +82,13 @@ class QdrantApi {
   HttpResponse UpdateAliases(const HttpRequest& r, const PathParams& params);
   HttpResponse ListAliases(const HttpRequest& r, const PathParams& params);
   HttpResponse ListCollectionAliases(const HttpRequest& r, const PathParams& params);
+  // Snapshots (qdrant_snapshots.cc).
+  HttpResponse CreateSnapshot(const HttpRequest& r, const PathParams& params);
+  HttpResponse ListSnapshots(const HttpRequest& r, const PathParams& params);
+  HttpResponse DownloadSnapshot(const HttpRequest& r, const PathParams& params);
+  HttpResponse DeleteSnapshot(const HttpRequest& r, const PathParams& params);
+  HttpResponse RecoverSnapshot(const HttpRequest& r, const PathParams& params);
+  HttpResponse UploadSnapshot(const HttpRequest& r, const PathParams& params);
 
   CollectionManager* collections_;
   ApiOptions options_;
