@@ -55,6 +55,7 @@ absl::Status Collection::LoadPayloadIndex() {
     if (rec->has_value()) payload_index_->Update(key, PayloadOf((*rec)->payload));
     return true;
   });
+  for (const auto& [name, schema] : fields) payload_index_->PublishField(name);
   return status;
 }
 
@@ -67,8 +68,7 @@ absl::Status Collection::CreateFieldIndex(const std::string& field,
   }
   CAIRN_RETURN_IF_ERROR(payload_index_->AddField(field, schema));
   // Writes wait (write_mu_), so every point is read once, in its state at
-  // the end; searches go on and may use the half-built field, whose
-  // candidates are then too few only for points not yet read.
+  // the end; searches go on without the field until it is published.
   absl::Status status;
   points_->ForEachKey([&](const std::string& key) {
     auto rec = points_->Get(key);
@@ -80,8 +80,12 @@ absl::Status Collection::CreateFieldIndex(const std::string& field,
     return true;
   });
   if (status.ok()) status = WritePayloadSchemaFile(env_, dir_, payload_index_->schema());
-  if (!status.ok()) payload_index_->DropField(field);
-  return status;
+  if (!status.ok()) {
+    payload_index_->DropField(field);
+    return status;
+  }
+  payload_index_->PublishField(field);
+  return absl::OkStatus();
 }
 
 absl::Status Collection::DeleteFieldIndex(const std::string& field) {

@@ -254,6 +254,12 @@ void PayloadIndex::FillField(const std::string& name, const std::string& key,
   if (it != fields_.end()) FillLocked(it->second, key, payload);
 }
 
+void PayloadIndex::PublishField(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  auto it = fields_.find(name);
+  if (it != fields_.end()) it->second.published = true;
+}
+
 bool PayloadIndex::DropField(const std::string& name) {
   absl::MutexLock lock(&mu_);
   return fields_.erase(name) > 0;
@@ -288,7 +294,7 @@ nlohmann::json PayloadIndex::SchemaJson() const {
 
 const PayloadIndex::Field* PayloadIndex::FieldLocked(const KeyPath& path) const {
   for (const auto& [name, f] : fields_) {
-    if (f.path == path) return &f;
+    if (f.published && f.path == path) return &f;
   }
   return nullptr;
 }
@@ -297,7 +303,7 @@ std::optional<std::pair<std::string, PayloadFieldSchema>> PayloadIndex::FieldAt(
     const KeyPath& path) const {
   absl::ReaderMutexLock lock(&mu_);
   for (const auto& [name, f] : fields_) {
-    if (f.path == path) return std::make_pair(name, f.schema);
+    if (f.published && f.path == path) return std::make_pair(name, f.schema);
   }
   return std::nullopt;
 }
@@ -418,7 +424,7 @@ absl::Status PayloadIndex::OrderedScan(
     const std::function<bool(double, const std::string&)>& fn) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = fields_.find(name);
-  if (it == fields_.end() || !IsRangeType(it->second.schema)) {
+  if (it == fields_.end() || !it->second.published || !IsRangeType(it->second.schema)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "No range index for `order_by` key: `", name,
         "`. Please create one to use `order_by` (an integer, float or datetime payload index)"));

@@ -82,9 +82,12 @@ class PayloadIndex {
   void Update(const std::string& key, const nlohmann::json& payload);
   void Erase(const std::string& key);
   // Adds an empty field (AlreadyExists if present with another schema); the
-  // caller then Updates every point into it with FillField.
+  // caller then fills every point into it with FillField and calls
+  // PublishField. Until then lookups ignore the field (they would miss the
+  // points not yet filled), while writes (Update) already keep it current.
   absl::Status AddField(const std::string& name, const PayloadFieldSchema& schema);
   void FillField(const std::string& name, const std::string& key, const nlohmann::json& payload);
+  void PublishField(const std::string& name);
   bool DropField(const std::string& name);
 
   std::map<std::string, PayloadFieldSchema> schema() const;
@@ -132,6 +135,7 @@ class PayloadIndex {
   struct Field {
     filter_internal::KeyPath path;
     PayloadFieldSchema schema;
+    bool published = false;  // see AddField
     Postings<std::string> strings;  // keyword, uuid, bool ("0"/"1"), text tokens
     Postings<int64_t> ints;         // integer match, datetime micros
     Postings<double> numbers;       // integer and float ranges

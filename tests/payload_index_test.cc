@@ -38,6 +38,7 @@ class PayloadIndexTest : public ::testing::Test {
     ASSERT_TRUE(index_.AddField("ok", Schema("bool")).ok());
     ASSERT_TRUE(index_.AddField("when", Schema("datetime")).ok());
     ASSERT_TRUE(index_.AddField("meta.body", Schema({{"type", "text"}})).ok());
+    for (const char* f : {"doc_id", "n", "x", "ok", "when", "meta.body"}) index_.PublishField(f);
     for (int i = 0; i < 100; ++i) {
       index_.Update(Key(i), Payload(i));
     }
@@ -128,6 +129,15 @@ TEST_F(PayloadIndexTest, TextMatchIsTokenisedOnlyWithATextIndex) {
   // "qui" is a substring but not a token.
   const json part = Must({{"key", "meta.body"}, {"match", {{"text", "qui"}}}});
   EXPECT_FALSE(BindTextIndexes(F(part), index_).Matches(FilterPointId::Number(0), payload));
+}
+
+TEST_F(PayloadIndexTest, UnpublishedFieldsAreNotUsed) {
+  ASSERT_TRUE(index_.AddField("late", Schema("keyword")).ok());
+  index_.FillField("late", Key(1), {{"late", "v"}});
+  const json f = Must({{"key", "late"}, {"match", {{"value", "v"}}}});
+  EXPECT_FALSE(PlanCandidates(F(f), index_).has_value());
+  index_.PublishField("late");
+  EXPECT_EQ(PlanCandidates(F(f), index_)->size(), 1u);
 }
 
 TEST_F(PayloadIndexTest, OrderedScanNeedsARangeIndex) {
