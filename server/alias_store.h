@@ -26,8 +26,8 @@ namespace cairn {
 struct AliasAction {
   enum class Kind { kCreate, kDelete, kRename };
   Kind kind = Kind::kCreate;
-  std::string alias;       // create, delete: the alias; rename: the old name
-  std::string target;      // create: the collection; rename: the new name
+  std::string alias;   // create, delete: the alias; rename: the old name
+  std::string target;  // create: the collection; rename: the new name
 };
 
 class AliasStore {

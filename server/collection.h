@@ -268,8 +268,7 @@ class Collection {
   absl::Status LoadPayloadIndex();
   // The matching points among `keys` from `start` on, until fn returns false.
   absl::Status ForEachCandidate(const PayloadIndex::Keys& keys, std::string_view start,
-                                const Filter& f,
-                                const std::function<bool(PointData&)>& fn) const;
+                                const Filter& f, const std::function<bool(PointData&)>& fn) const;
   bool Passes(const SearchRequest& r, float score) const;
 
   std::string dir_;

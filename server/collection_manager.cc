@@ -87,9 +87,9 @@ absl::Status CollectionManager::CreateWith(
   CAIRN_RETURN_IF_ERROR(ValidateName(name));
   absl::MutexLock create(&create_mu_);
   if (Get(name) != nullptr) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        aliases_->Resolve(name).has_value() ? "Alias `" : "Collection `", name,
-        "` already exists!"));
+    return absl::AlreadyExistsError(
+        absl::StrCat(aliases_->Resolve(name).has_value() ? "Alias `" : "Collection `", name,
+                     "` already exists!"));
   }
   std::error_code ec;
   fs::remove_all(PathOf(name), ec);  // leftovers of a failed create

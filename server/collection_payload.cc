@@ -112,8 +112,8 @@ absl::Status Collection::ForEachCandidate(const PayloadIndex::Keys& keys, std::s
   return absl::OkStatus();
 }
 
-absl::Status Collection::ScrollOrdered(const OrderBy& order, uint32_t limit,
-                                       const Filter& unbound, std::vector<PointData>* out,
+absl::Status Collection::ScrollOrdered(const OrderBy& order, uint32_t limit, const Filter& unbound,
+                                       std::vector<PointData>* out,
                                        std::vector<double>* values) const {
   out->clear();
   values->clear();

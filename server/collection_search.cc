@@ -246,7 +246,8 @@ absl::StatusOr<std::vector<ScoredPoint>> Collection::Search(const SearchRequest&
     if (info != nullptr) info->exact_fallback = true;
   } else {
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<LiveSearchContext> ctx, TakeContext());
-    absl::Status s = WidenSearch(bound, ctx.get(), info, &kept, candidates ? &*candidates : nullptr);
+    absl::Status s =
+        WidenSearch(bound, ctx.get(), info, &kept, candidates ? &*candidates : nullptr);
     ReturnContext(std::move(ctx));  // reusable after an error too
     CAIRN_RETURN_IF_ERROR(s);
   }

@@ -32,8 +32,8 @@ std::string SnapshotDirOf(const std::string& data_dir, const std::string& collec
 }
 
 absl::Status ValidateSnapshotName(const std::string& name) {
-  if (name.empty() || name.size() > 255 || name[0] == '.' ||
-      name.find('/') != std::string::npos || !absl::EndsWith(name, ".snapshot")) {
+  if (name.empty() || name.size() > 255 || name[0] == '.' || name.find('/') != std::string::npos ||
+      !absl::EndsWith(name, ".snapshot")) {
     return absl::InvalidArgumentError(absl::StrCat("bad snapshot name \"", name, "\""));
   }
   return absl::OkStatus();
@@ -87,8 +87,8 @@ absl::StatusOr<std::vector<SnapshotInfo>> ListSnapshots(Env* env, const std::str
     info.size = entry.file_size(ec);
     const auto mtime = fs::last_write_time(entry.path(), ec);
     const auto sys = std::chrono::file_clock::to_sys(mtime);
-    info.creation_time = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromChrono(sys),
-                                          absl::UTCTimeZone());
+    info.creation_time =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromChrono(sys), absl::UTCTimeZone());
     auto sum = env->ReadFile(entry.path().string() + ".checksum");
     if (sum.ok()) info.checksum = *sum;
     out.push_back(std::move(info));
@@ -106,7 +106,8 @@ absl::Status DeleteSnapshot(Env* env, const std::string& dir, const std::string&
     return absl::NotFoundError(absl::StrCat("Snapshot ", name, " not found"));
   }
   CAIRN_RETURN_IF_ERROR(env->RemoveFile(path));
-  if (env->FileExists(path + ".checksum")) CAIRN_RETURN_IF_ERROR(env->RemoveFile(path + ".checksum"));
+  if (env->FileExists(path + ".checksum"))
+    CAIRN_RETURN_IF_ERROR(env->RemoveFile(path + ".checksum"));
   return env->SyncDir(dir);
 }
 

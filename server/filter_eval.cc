@@ -89,15 +89,16 @@ bool Listed(const std::vector<T>& sorted, const T& x) {
 
 // `have`: a payload string's tokens, in order.
 bool TokensMatch(const MatchTokens& c, const std::vector<std::string>& have) {
-  auto has = [&](const std::string& t) { return std::find(have.begin(), have.end(), t) != have.end(); };
+  auto has = [&](const std::string& t) {
+    return std::find(have.begin(), have.end(), t) != have.end();
+  };
   switch (c.mode) {
     case MatchTokens::Mode::kAll:
       return std::all_of(c.tokens.begin(), c.tokens.end(), has);
     case MatchTokens::Mode::kAny:
       return std::any_of(c.tokens.begin(), c.tokens.end(), has);
     case MatchTokens::Mode::kPhrase:
-      return std::search(have.begin(), have.end(), c.tokens.begin(), c.tokens.end()) !=
-             have.end();
+      return std::search(have.begin(), have.end(), c.tokens.begin(), c.tokens.end()) != have.end();
   }
   return false;
 }

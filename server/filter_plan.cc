@@ -27,8 +27,7 @@ Condition BindCondition(const Condition& c, const PayloadIndex& index, bool* cha
   if (const auto* t = std::get_if<MatchText>(&c)) {
     if (auto params = TextIndexAt(t->path, index)) {
       *changed = true;
-      return MatchTokens{t->path,
-                         t->phrase ? MatchTokens::Mode::kPhrase : MatchTokens::Mode::kAll,
+      return MatchTokens{t->path, t->phrase ? MatchTokens::Mode::kPhrase : MatchTokens::Mode::kAll,
                          Tokenize(t->text, *params), *params};
     }
   } else if (const auto* any = std::get_if<MatchTextAny>(&c)) {
@@ -66,8 +65,8 @@ std::shared_ptr<const Clauses> BindClauses(const Clauses& in, const PayloadIndex
   out->must_not = BindList(in.must_not, index, changed);
   if (in.should.has_value()) out->should = BindList(*in.should, index, changed);
   if (in.min_should.has_value()) {
-    out->min_should = MinShould{BindList(in.min_should->conditions, index, changed),
-                                in.min_should->min_count};
+    out->min_should =
+        MinShould{BindList(in.min_should->conditions, index, changed), in.min_should->min_count};
   }
   return out;
 }

@@ -125,10 +125,9 @@ struct SubFilter {
   std::shared_ptr<const Clauses> filter;
 };
 
-using Condition =
-    std::variant<MatchString, MatchInt, MatchBool, MatchAny, MatchExcept, MatchText, MatchTextAny,
-                 RangeNumber, RangeTime, ValuesCount, IsEmpty, IsNull, HasId, Nested, SubFilter,
-                 MatchTokens>;
+using Condition = std::variant<MatchString, MatchInt, MatchBool, MatchAny, MatchExcept, MatchText,
+                               MatchTextAny, RangeNumber, RangeTime, ValuesCount, IsEmpty, IsNull,
+                               HasId, Nested, SubFilter, MatchTokens>;
 
 struct MinShould {
   std::vector<Condition> conditions;

@@ -238,8 +238,8 @@ absl::Status PayloadIndex::AddField(const std::string& name, const PayloadFieldS
   auto it = fields_.find(name);
   if (it != fields_.end()) {
     if (it->second.schema == schema) return absl::OkStatus();
-    return absl::AlreadyExistsError(absl::StrCat("field ", name, " is indexed as ",
-                                                 FieldTypeName(it->second.schema.type)));
+    return absl::AlreadyExistsError(
+        absl::StrCat("field ", name, " is indexed as ", FieldTypeName(it->second.schema.type)));
   }
   Field& f = fields_[name];
   f.path = std::move(path);
@@ -324,8 +324,8 @@ std::optional<PayloadIndex::Keys> PayloadIndex::LookupString(
   return Sorted(std::move(out));
 }
 
-std::optional<PayloadIndex::Keys> PayloadIndex::LookupInt(const KeyPath& path,
-                                                          const std::vector<int64_t>& values) const {
+std::optional<PayloadIndex::Keys> PayloadIndex::LookupInt(
+    const KeyPath& path, const std::vector<int64_t>& values) const {
   absl::ReaderMutexLock lock(&mu_);
   const Field* f = FieldLocked(path);
   if (f == nullptr || f->schema.type != PayloadFieldType::kInteger || !f->schema.lookup) {
@@ -411,8 +411,7 @@ std::optional<PayloadIndex::Keys> PayloadIndex::LookupTokens(const KeyPath& path
       acc = std::move(both);
     } else {
       Keys either;
-      std::set_union(acc->begin(), acc->end(), one.begin(), one.end(),
-                     std::back_inserter(either));
+      std::set_union(acc->begin(), acc->end(), one.begin(), one.end(), std::back_inserter(either));
       acc = std::move(either);
     }
   }

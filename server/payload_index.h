@@ -135,7 +135,7 @@ class PayloadIndex {
   struct Field {
     filter_internal::KeyPath path;
     PayloadFieldSchema schema;
-    bool published = false;  // see AddField
+    bool published = false;         // see AddField
     Postings<std::string> strings;  // keyword, uuid, bool ("0"/"1"), text tokens
     Postings<int64_t> ints;         // integer match, datetime micros
     Postings<double> numbers;       // integer and float ranges

@@ -218,7 +218,8 @@ absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_fo
 absl::StatusOr<Json> Query(const Collection& c, const Json& body, Metrics& m, Deadline deadline) {
   if (body.contains("query") && body["query"].is_object() && body["query"].contains("order_by")) {
     CAIRN_RETURN_IF_ERROR(RefuseUnsupported(body, {"lookup_from", "prefetch"}));
-    CAIRN_ASSIGN_OR_RETURN(OrderBy order, ParseOrderBy(body["query"]["order_by"], "query.order_by"));
+    CAIRN_ASSIGN_OR_RETURN(OrderBy order,
+                           ParseOrderBy(body["query"]["order_by"], "query.order_by"));
     return ScrollByOrder(c, body, order, /*query_form=*/true);
   }
   SearchSpec spec;

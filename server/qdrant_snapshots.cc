@@ -42,7 +42,8 @@ absl::StatusOr<std::string_view> SnapshotPart(const HttpRequest& r) {
   }
   std::string boundary = type.substr(at + 9);
   if (size_t semi = boundary.find(';'); semi != std::string::npos) boundary.resize(semi);
-  if (boundary.size() >= 2 && boundary.front() == '"') boundary = boundary.substr(1, boundary.size() - 2);
+  if (boundary.size() >= 2 && boundary.front() == '"')
+    boundary = boundary.substr(1, boundary.size() - 2);
   const std::string delimiter = "--" + boundary;
   const std::string_view body = r.body;
   size_t pos = body.find(delimiter);
@@ -82,8 +83,7 @@ HttpResponse QdrantApi::ListSnapshots(const HttpRequest& r, const PathParams& pa
   if (!real.has_value()) {
     return Error(404, absl::StrCat("Not found: Collection `", name, "` doesn't exist!"));
   }
-  auto list =
-      cairn::ListSnapshots(Env::Default(), SnapshotDirOf(collections_->data_dir(), *real));
+  auto list = cairn::ListSnapshots(Env::Default(), SnapshotDirOf(collections_->data_dir(), *real));
   if (!list.ok()) return Answer(list.status());
   Json out = Json::array();
   for (const SnapshotInfo& s : *list) out.push_back(InfoJson(s));
@@ -110,9 +110,9 @@ HttpResponse QdrantApi::DownloadSnapshot(const HttpRequest& r, const PathParams&
 HttpResponse QdrantApi::DeleteSnapshot(const HttpRequest& r, const PathParams& params) {
   const std::string name(params.Get("name"));
   const std::string collection = collections_->RealName(name).value_or(name);
-  absl::Status s = cairn::DeleteSnapshot(
-      Env::Default(), SnapshotDirOf(collections_->data_dir(), collection),
-      std::string(params.Get("snapshot")));
+  absl::Status s =
+      cairn::DeleteSnapshot(Env::Default(), SnapshotDirOf(collections_->data_dir(), collection),
+                            std::string(params.Get("snapshot")));
   if (!s.ok()) return Answer(s);
   return Answer(Json(true));
 }
@@ -147,8 +147,8 @@ HttpResponse QdrantApi::RecoverSnapshot(const HttpRequest& r, const PathParams& 
   }
   auto bytes = Env::Default()->ReadFile(path.string());
   if (!bytes.ok()) {
-    return Error(400, absl::StrCat("Wrong input: cannot read ", location, ": ",
-                                   bytes.status().message()));
+    return Error(
+        400, absl::StrCat("Wrong input: cannot read ", location, ": ", bytes.status().message()));
   }
   std::string checksum;
   if (body->contains("checksum") && (*body)["checksum"].is_string()) {

@@ -41,9 +41,10 @@ class SnapshotArchiveWriter {
   ~SnapshotArchiveWriter();
   // One entry whose data `fill` produces by calling its sink (any number of
   // times); `size` must be the total it will produce.
-  absl::Status Add(const std::string& name, uint64_t size,
-                   const std::function<absl::Status(
-                       const std::function<absl::Status(std::string_view)>&)>& fill);
+  absl::Status Add(
+      const std::string& name, uint64_t size,
+      const std::function<absl::Status(const std::function<absl::Status(std::string_view)>&)>&
+          fill);
   absl::Status Add(const std::string& name, std::string_view data);
   // Writes the footer and commits; *sha256 gets the whole file's digest.
   absl::Status Finish(std::string* sha256);

@@ -1,10 +1,9 @@
 // Aliases: AliasStore (atomic batches, persistence, damage detected) and
 // the HTTP routes (create / delete / rename, listing, every collection
 // route through an alias, an atomic switch, drop and restart).
-#include "server/alias_store.h"
-
 #include <gtest/gtest.h>
 
+#include "server/alias_store.h"
 #include "storage/env.h"
 #include "tests/server_test_fixture.h"
 
@@ -32,8 +31,7 @@ TEST(AliasStoreTest, BatchesAreAllOrNothingAndPersist) {
               absl::StatusCode::kNotFound);
     EXPECT_EQ((*s)->Resolve("a"), "c1");
     EXPECT_EQ((*s)->Apply({Create("x", "nope")}, exists).code(), absl::StatusCode::kNotFound);
-    EXPECT_EQ((*s)->Apply({Create("c2", "c1")}, exists).code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((*s)->Apply({Create("c2", "c1")}, exists).code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ((*s)->Apply({Rename("a", "b")}, exists).code(), absl::StatusCode::kAlreadyExists);
     ASSERT_TRUE((*s)->Apply({Rename("a", "z"), Create("b", "c2")}, exists).ok());
     ASSERT_TRUE((*s)->RemoveCollection("c1").ok());
@@ -65,8 +63,8 @@ TEST_F(AliasHttpTest, RoutesResolveAliasesAndSwitchAtomically) {
   auto count = client_->Json("POST", "/collections/live/points/count", json::object());
   EXPECT_EQ(count.json["result"]["count"], 20) << count.body;
   EXPECT_EQ(client_->Request("GET", "/collections/live").json["result"]["points_count"], 20);
-  auto search = client_->Json("POST", "/collections/live/points/search",
-                              {{"vector", Vec(3)}, {"limit", 1}});
+  auto search =
+      client_->Json("POST", "/collections/live/points/search", {{"vector", Vec(3)}, {"limit", 1}});
   EXPECT_EQ(search.json["result"][0]["id"], 3) << search.body;
   // Switch: delete and create in one request.
   r = Actions({{{"delete_alias", {{"alias_name", "live"}}}},
@@ -80,8 +78,10 @@ TEST_F(AliasHttpTest, RoutesResolveAliasesAndSwitchAtomically) {
   ASSERT_EQ(all.status, 200) << all.body;
   EXPECT_EQ(all.json["result"]["aliases"],
             json::parse(R"([{"alias_name":"prod","collection_name":"v2"}])"));
-  EXPECT_EQ(client_->Request("GET", "/collections/v2/aliases").json["result"]["aliases"].size(), 1u);
-  EXPECT_EQ(client_->Request("GET", "/collections/v1/aliases").json["result"]["aliases"].size(), 0u);
+  EXPECT_EQ(client_->Request("GET", "/collections/v2/aliases").json["result"]["aliases"].size(),
+            1u);
+  EXPECT_EQ(client_->Request("GET", "/collections/v1/aliases").json["result"]["aliases"].size(),
+            0u);
   EXPECT_EQ(client_->Request("GET", "/collections/live/points/1").status, 404);
   // Errors: 404 for a missing alias or collection, 400 for a bad body or a
   // collection's name, and a failed batch changes nothing.
@@ -90,7 +90,8 @@ TEST_F(AliasHttpTest, RoutesResolveAliasesAndSwitchAtomically) {
               404);
   EXPECT_EQ(client_->Request("GET", "/aliases").json["result"]["aliases"].size(), 1u);
   ExpectError(Actions({{{"create_alias", {{"collection_name", "zz"}, {"alias_name", "a"}}}}}), 404);
-  ExpectError(Actions({{{"create_alias", {{"collection_name", "v1"}, {"alias_name", "v2"}}}}}), 400);
+  ExpectError(Actions({{{"create_alias", {{"collection_name", "v1"}, {"alias_name", "v2"}}}}}),
+              400);
   ExpectError(Actions({{{"explode", json::object()}}}), 400);
   ExpectError(client_->Json("PUT", "/collections/prod",
                             {{"vectors", {{"size", kDim}, {"distance", "Dot"}}}}),

@@ -28,17 +28,16 @@ class PayloadIndexHttpTest : public ServerTest {
       json points = json::array();
       for (uint64_t i = start; i < start + 250; ++i) {
         const std::string doc = "doc" + std::to_string(i % 200);
-        points.push_back(
-            {{"id", i},
-             {"vector", Vec(i)},
-             {"payload",
-              {{"metadata", {{"doc_id", doc}}},
-               {"plain_doc", doc},
-               {"rank", static_cast<int64_t>(i % 500)},
-               {"body", i % 4 == 0 ? "The Quick brown Fox" : "lazy dogs, quickly"}}}});
+        points.push_back({{"id", i},
+                          {"vector", Vec(i)},
+                          {"payload",
+                           {{"metadata", {{"doc_id", doc}}},
+                            {"plain_doc", doc},
+                            {"rank", static_cast<int64_t>(i % 500)},
+                            {"body", i % 4 == 0 ? "The Quick brown Fox" : "lazy dogs, quickly"}}}});
       }
-      auto r = client_->Json("PUT", "/collections/" + name + "/points?wait=true",
-                             {{"points", points}});
+      auto r =
+          client_->Json("PUT", "/collections/" + name + "/points?wait=true", {{"points", points}});
       ASSERT_EQ(r.status, 200) << r.body;
     }
   }
@@ -53,19 +52,15 @@ class PayloadIndexHttpTest : public ServerTest {
     EXPECT_EQ(r.status, 200) << r.body;
     return r.json["result"]["count"].get<uint64_t>();
   }
-  uint64_t Reads(const std::string& name) {
-    return manager_->Get(name)->filter_points_read();
-  }
+  uint64_t Reads(const std::string& name) { return manager_->Get(name)->filter_points_read(); }
   json Schema(const std::string& name) {
     return client_->Request("GET", "/collections/" + name).json["result"]["payload_schema"];
   }
   std::vector<uint64_t> SearchIds(const std::string& name, uint64_t q, const json& filter,
                                   bool exact) {
-    auto r = client_->Json("POST", "/collections/" + name + "/points/search",
-                           {{"vector", Vec(q)},
-                            {"limit", 5},
-                            {"filter", filter},
-                            {"params", {{"exact", exact}}}});
+    auto r = client_->Json(
+        "POST", "/collections/" + name + "/points/search",
+        {{"vector", Vec(q)}, {"limit", 5}, {"filter", filter}, {"params", {{"exact", exact}}}});
     EXPECT_EQ(r.status, 200) << r.body;
     std::vector<uint64_t> ids;
     for (const json& p : r.json["result"]) ids.push_back(p["id"].get<uint64_t>());
@@ -232,9 +227,9 @@ TEST_F(PayloadIndexHttpTest, OrderByNeedsARangeIndex) {
   ASSERT_EQ(asc.json["result"]["points"].size(), 3u);
   EXPECT_EQ(asc.json["result"]["points"][0]["order_value"], 0);
   EXPECT_EQ(asc.json["result"]["points"][2]["order_value"], 0);  // 0, 500, 1000, 1500
-  ExpectError(client_->Json("POST", "/collections/c/points/scroll",
-                            {{"order_by", "rank"}, {"offset", 5}}),
-              400);
+  ExpectError(
+      client_->Json("POST", "/collections/c/points/scroll", {{"order_by", "rank"}, {"offset", 5}}),
+      400);
   ExpectError(client_->Json("POST", "/collections/c/points/scroll",
                             {{"order_by", {{"key", "rank"}, {"direction", "up"}}}}),
               400);

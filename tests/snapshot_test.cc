@@ -176,8 +176,8 @@ TEST_F(SnapshotHttpTest, DamagedArchivesAreRefusedAndChangeNothing) {
   ExpectError(client_->Json("PUT", "/collections/c/snapshots/recover",
                             {{"location", "http://example.com/x.snapshot"}}),
               400);
-  auto search = client_->Json("POST", "/collections/c/points/search",
-                              {{"vector", Vec(70)}, {"limit", 1}});
+  auto search =
+      client_->Json("POST", "/collections/c/points/search", {{"vector", Vec(70)}, {"limit", 1}});
   EXPECT_EQ(search.json["result"][0]["id"], 70);
   // The good one replaces the collection: back to 50 points.
   auto rec = Recover("c", path);
