@@ -20,6 +20,7 @@
 #include "storage/env.h"
 #include "storage/point_log.h"
 #include "storage/posting_file.h"
+#include "storage/snapshot_archive.h"
 #include "storage/wal.h"
 
 namespace cairn {
@@ -166,6 +167,17 @@ void PostingSeeds() {
   Seed("posting_file_fuzzer", "directory_body", 2, ReadAll(Scratch("directory")).substr(32));
 }
 
+void SnapshotSeeds() {
+  auto w = SnapshotArchiveWriter::Create(Env::Default(), Scratch("a.snapshot"));
+  Check(w.status());
+  Check((*w)->Add("collection.json", "{\"size\": 4}"));
+  Check((*w)->Add("points/points.1.log", std::string(40, 'p')));
+  std::string sha;
+  Check((*w)->Finish(&sha));
+  Seed("snapshot_archive_fuzzer", "two_entries", 0, ReadAll(Scratch("a.snapshot")));
+  Seed("snapshot_archive_fuzzer", "two_entries_resealed", 1, ReadAll(Scratch("a.snapshot")));
+}
+
 }  // namespace
 }  // namespace cairn
 
@@ -185,6 +197,7 @@ int main(int argc, char** argv) {
   cairn::CodeModelSeeds();
   cairn::ManifestSeeds();
   cairn::PostingSeeds();
+  cairn::SnapshotSeeds();
   std::filesystem::remove_all(cairn::g_scratch);
   return 0;
 }

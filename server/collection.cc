@@ -189,6 +189,7 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const std::string& 
   }
   CAIRN_RETURN_IF_ERROR(c->Reconcile());
   CAIRN_RETURN_IF_ERROR(c->RebuildSparse());
+  CAIRN_RETURN_IF_ERROR(c->LoadPayloadIndex());
   return c;
 }
 
@@ -447,6 +448,7 @@ absl::Status Collection::WriteBoth(const std::vector<PointStore::Put>& puts,
     // stays, as the store's last, which the reopen re-indexes (Reconcile).
     return index_status.ok() || !index_->health().ok() ? absl::OkStatus() : index_status;
   }));
+  IndexPayloads(puts, deletes);
   return index_status;
 }
 
@@ -551,17 +553,29 @@ absl::Status Collection::UpdatePayload(const std::vector<ExternalId>& ids, const
     puts.emplace_back(k, std::move(out));
   }
   if (puts.empty()) return absl::OkStatus();
-  return points_->Apply(puts, {});
+  CAIRN_RETURN_IF_ERROR(points_->Apply(puts, {}));
+  IndexPayloads(puts, {});
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<ExternalId>> Collection::Select(
-    const Filter& filter, std::chrono::steady_clock::time_point deadline) const {
+    const Filter& unbound, std::chrono::steady_clock::time_point deadline) const {
   std::vector<ExternalId> out;
   absl::Status status;
   uint64_t visited = 0;
-  if (const auto* only = filter.CandidateIds(); only != nullptr) {
-    // has_id: go straight to those points, then check the whole filter.
-    (void)only;
+  const Filter filter = BindFilter(unbound);
+  if (std::optional<PayloadIndex::Keys> keys = Candidates(filter)) {
+    // A payload index (or has_id) named the candidates: read only those.
+    CAIRN_RETURN_IF_ERROR(ForEachCandidate(*keys, {}, filter, [&](PointData& p) {
+      if ((++visited & 1023) == 0 && std::chrono::steady_clock::now() > deadline) {
+        status = absl::DeadlineExceededError("request timed out reading points");
+        return false;
+      }
+      out.push_back(p.id);
+      return true;
+    }));
+    CAIRN_RETURN_IF_ERROR(status);
+    return out;
   }
   points_->ForEachKey([&](const std::string& key) {
     if ((++visited & 1023) == 0 && std::chrono::steady_clock::now() > deadline) {
@@ -582,6 +596,7 @@ absl::StatusOr<std::vector<ExternalId>> Collection::Select(
       status = rec.status();
       return false;
     }
+    filter_points_read_.fetch_add(1, std::memory_order_relaxed);
     if (!rec->has_value()) return true;
     nlohmann::json payload = (*rec)->payload.empty()
                                  ? nlohmann::json::object()
@@ -594,11 +609,22 @@ absl::StatusOr<std::vector<ExternalId>> Collection::Select(
 }
 
 absl::Status Collection::Scroll(const std::optional<ExternalId>& start, uint32_t limit,
-                                const Filter& filter, std::vector<PointData>* out,
+                                const Filter& unbound, std::vector<PointData>* out,
                                 std::optional<ExternalId>* next) const {
   out->clear();
   next->reset();
   std::string from = start.has_value() ? StoreKey(*start) : std::string();
+  const Filter filter = BindFilter(unbound);
+  if (std::optional<PayloadIndex::Keys> keys = Candidates(filter)) {
+    return ForEachCandidate(*keys, from, filter, [&](PointData& p) {
+      if (out->size() == limit) {
+        *next = p.id;
+        return false;
+      }
+      out->push_back(std::move(p));
+      return true;
+    });
+  }
   // Page through keys; with a filter several pages of keys may be needed.
   for (;;) {
     std::vector<std::string> keys = points_->Keys(from, 256);
@@ -607,6 +633,7 @@ absl::Status Collection::Scroll(const std::optional<ExternalId>& start, uint32_t
       CAIRN_ASSIGN_OR_RETURN(ExternalId id, FromStoreKey(key));
       CAIRN_ASSIGN_OR_RETURN(std::optional<PointRecord> rec, points_->Get(key));
       if (!rec.has_value()) continue;
+      if (!filter.empty()) filter_points_read_.fetch_add(1, std::memory_order_relaxed);
       CAIRN_ASSIGN_OR_RETURN(PointData p, DecodePointRecord(id, *rec, config_));
       if (!filter.empty() && !filter.Matches(ToFilterId(id), p.payload)) continue;
       if (out->size() == limit) {

@@ -36,6 +36,15 @@
 // L1 from the point store (collection_search.cc), so results are approximate
 // like every index search and exact with params.exact.
 //
+// Payload indexes (payload_index.h, kept in step with every write, rebuilt
+// at open): a filter whose conditions an index answers reads only the
+// candidate points the index gives (filter_plan.h). A filtered search with
+// c candidates out of n points and want = limit + offset results scores
+// the candidates exactly when c^2 <= 4 * want * n (the widening search would
+// check about want * n / c candidates, and a factor 4 for its rounds and
+// postings), and otherwise searches the index as below, its exact fallback
+// then scoring only the candidates (collection_payload.cc).
+//
 // Filtered search widens: it asks the index for 4x, then 16x ... the wanted
 // results and checks each candidate's payload, until enough match or the
 // candidates run out; past 4,096 candidates it falls back to an exact scan of
@@ -66,6 +75,7 @@
 #include "server/filter.h"
 #include "server/sparse_index.h"
 #include "server/sparse_vector.h"
+#include "server/payload_index.h"
 #include "storage/env.h"
 #include "storage/point_store.h"
 
@@ -116,6 +126,17 @@ struct SearchRequest {
 struct SearchInfo {
   uint64_t postings_read = 0, bytes_read = 0, candidates_checked = 0;
   bool exact_fallback = false;
+  // Points read and scored by an exact scan (all points, or the payload
+  // index's candidates); whether a payload index chose the candidates.
+  uint64_t points_scored = 0;
+  bool payload_index = false;
+};
+
+// A scroll ordered by a payload field (Qdrant's order_by).
+struct OrderBy {
+  std::string key;
+  bool descending = false;
+  std::optional<double> start_from;  // numbers; datetimes as Unix microseconds
 };
 
 class Collection {
@@ -198,11 +219,34 @@ class Collection {
   absl::StatusOr<uint64_t> Count(
       const Filter& filter,
       std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) const;
+  // A page ordered by `order.key`, which needs a range index
+  // (FailedPrecondition otherwise); each point at most once, at its first
+  // value in that order; (*values)[i] is out[i]'s.
+  absl::Status ScrollOrdered(const OrderBy& order, uint32_t limit, const Filter& filter,
+                             std::vector<PointData>* out, std::vector<double>* values) const;
   uint64_t points_count() const;
+
+  // Payload indexes (collection_payload.cc). Creating one reads every point
+  // (under the write lock) and persists the schema before it answers;
+  // re-creating a field with the same schema is a no-op, with another
+  // AlreadyExists. Deleting an absent field is OK.
+  absl::Status CreateFieldIndex(const std::string& field, const PayloadFieldSchema& schema);
+  absl::Status DeleteFieldIndex(const std::string& field);
+  nlohmann::json PayloadSchemaJson() const { return payload_index_->SchemaJson(); }
+  const PayloadIndex& payload_index() const { return *payload_index_; }
+  // Points whose payload a filtered select, scroll or count has read since
+  // open (what a payload index saves; tests count it).
+  uint64_t filter_points_read() const { return filter_points_read_.load(); }
   // Points that have a vector (Qdrant's indexed_vectors_count).
   uint64_t vectors_count() const { return index_->stats().live_vectors; }
   LiveStats index_stats() const { return index_->stats(); }
   PointStoreStats store_stats() const { return points_->stats(); }
+  // A point-in-time copy of the point store's log (PointStore::CopyLog):
+  // what a snapshot holds (collection_snapshot.h).
+  absl::Status CopyPointLog(std::string* name,
+                            const std::function<absl::Status(std::string_view)>& sink) const {
+    return points_->CopyLog(name, sink);
+  }
   // Flush + checkpoint (graceful shutdown).
   absl::Status Checkpoint();
 
@@ -233,7 +277,8 @@ class Collection {
   // Search helpers (collection_search.cc). The index rounds of a search:
   // widening for a filter, the exact fallback past kWidenCap candidates.
   absl::Status WidenSearch(const SearchRequest& r, LiveSearchContext* ctx, SearchInfo* info,
-                           std::vector<ScoredPoint>* kept) const;
+                           std::vector<ScoredPoint>* kept,
+                           const PayloadIndex::Keys* candidates = nullptr) const;
   // One round's hits -> at most `want` results: exclusion, threshold,
   // filter, data, and for Manhattan the L1 rescoring and re-sort.
   absl::Status KeepHits(const SearchRequest& r, const std::vector<LiveResult>& hits, size_t want,
@@ -243,7 +288,21 @@ class Collection {
   float ExactScore(const std::vector<float>& query, const float* v) const;
   absl::StatusOr<std::unique_ptr<LiveSearchContext>> TakeContext() const;
   void ReturnContext(std::unique_ptr<LiveSearchContext> ctx) const;
-  absl::Status ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out) const;
+  // Scores every point, or only `only` (sorted store keys) when given.
+  absl::Status ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out,
+                           const PayloadIndex::Keys* only = nullptr,
+                           SearchInfo* info = nullptr) const;
+  // Payload index helpers (collection_payload.cc): the filter with text
+  // matches bound to text indexes, its candidates (nullopt: every point),
+  // and the index's side of a published store batch.
+  Filter BindFilter(const Filter& f) const;
+  std::optional<PayloadIndex::Keys> Candidates(const Filter& f) const;
+  void IndexPayloads(const std::vector<PointStore::Put>& puts,
+                     const std::vector<std::string>& deletes) const;
+  absl::Status LoadPayloadIndex();
+  // The matching points among `keys` from `start` on, until fn returns false.
+  absl::Status ForEachCandidate(const PayloadIndex::Keys& keys, std::string_view start,
+                                const Filter& f, const std::function<bool(PointData&)>& fn) const;
   // Sparse side (collection_sparse.cc): the search, the rebuild at open and
   // the update of the indexes once a batch is kept.
   absl::StatusOr<std::vector<ScoredPoint>> SearchSparse(const SearchRequest& r) const;
@@ -264,6 +323,8 @@ class Collection {
   std::unique_ptr<PointStore> points_;
   // One per config_.sparse_vectors entry, in that order.
   std::vector<std::unique_ptr<SparseIndex>> sparse_;
+  std::unique_ptr<PayloadIndex> payload_index_ = std::make_unique<PayloadIndex>();
+  mutable std::atomic<uint64_t> filter_points_read_{0};
   absl::Mutex write_mu_;
   mutable absl::Mutex ctx_mu_;
   mutable std::vector<std::unique_ptr<LiveSearchContext>> contexts_ ABSL_GUARDED_BY(ctx_mu_);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/collection_snapshot.h"
 
 namespace cairn {
 
@@ -42,6 +43,18 @@ absl::StatusOr<std::unique_ptr<CollectionManager>> CollectionManager::Open(
   // One server per data directory: a second one would replay and append to
   // the same logs.
   CAIRN_ASSIGN_OR_RETURN(m->lock_, DirLock::Acquire(data_dir, "cairn serve"));
+  CAIRN_ASSIGN_OR_RETURN(m->aliases_, AliasStore::Open(Env::Default(), data_dir + "/aliases.json"));
+  // A recovery cut between its renames: the new collection is complete.
+  for (const auto& entry : fs::directory_iterator(data_dir + "/collections", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".recovering-", 0) != 0) continue;
+    const std::string target = m->PathOf(name.substr(12));
+    if (!fs::exists(target) && fs::exists(entry.path() / "collection.json")) {
+      fs::rename(entry.path(), target, ec);
+    } else {
+      fs::remove_all(entry.path(), ec);
+    }
+  }
   for (const auto& entry : fs::directory_iterator(data_dir + "/collections", ec)) {
     if (!entry.is_directory()) continue;
     const std::string name = entry.path().filename().string();
@@ -74,7 +87,9 @@ absl::Status CollectionManager::CreateWith(
   CAIRN_RETURN_IF_ERROR(ValidateName(name));
   absl::MutexLock create(&create_mu_);
   if (Get(name) != nullptr) {
-    return absl::AlreadyExistsError(absl::StrCat("Collection `", name, "` already exists!"));
+    return absl::AlreadyExistsError(
+        absl::StrCat(aliases_->Resolve(name).has_value() ? "Alias `" : "Collection `", name,
+                     "` already exists!"));
   }
   std::error_code ec;
   fs::remove_all(PathOf(name), ec);  // leftovers of a failed create
@@ -119,16 +134,81 @@ absl::Status CollectionManager::Drop(const std::string& name) {
   fs::remove_all(doomed, ec);
   fs::rename(PathOf(name), doomed, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot remove ", PathOf(name), ": ", ec.message()));
+  if (absl::Status s = aliases_->RemoveCollection(name); !s.ok()) {
+    // The collection is gone either way; its aliases then resolve to nothing.
+    std::fprintf(stderr, "cairn: removing the aliases of %s: %s\n", name.c_str(),
+                 std::string(s.message()).c_str());
+  }
   c.reset();  // closes it unless a request still holds it; files go below
   fs::remove(doomed + "/collection.json", ec);
   fs::remove_all(doomed, ec);
   return absl::OkStatus();
 }
 
-std::shared_ptr<Collection> CollectionManager::Get(const std::string& name) const {
+absl::Status CollectionManager::Recover(const std::string& requested, std::string_view archive) {
+  const std::string name = RealName(requested).value_or(requested);
+  CAIRN_RETURN_IF_ERROR(ValidateName(name));
+  const std::string staging = absl::StrCat(data_dir_, "/collections/.recovering-", name);
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  auto fail = [&](const absl::Status& s) {
+    fs::remove_all(staging, ec);
+    return absl::IsInvalidArgument(s) || absl::IsDataLoss(s)
+               ? absl::InvalidArgumentError(absl::StrCat("snapshot: ", s.message()))
+               : s;
+  };
+  if (absl::Status s = RestoreSnapshot(Env::Default(), archive, staging); !s.ok()) return fail(s);
+  {
+    // Opening re-indexes every point and checks the point log.
+    auto c = Collection::Open(staging);
+    if (!c.ok()) return fail(c.status());
+    if (absl::Status s = (*c)->Checkpoint(); !s.ok()) return fail(s);
+  }
+  absl::MutexLock create(&create_mu_);
+  std::shared_ptr<Collection> old;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = collections_.find(name); it != collections_.end()) {
+      old = std::move(it->second);
+      collections_.erase(it);
+    }
+  }
+  const std::string doomed = absl::StrCat(data_dir_, "/collections/.dropped-", name);
+  fs::remove_all(doomed, ec);
+  if (fs::exists(PathOf(name))) fs::rename(PathOf(name), doomed, ec);
+  if (!ec) fs::rename(staging, PathOf(name), ec);
+  if (ec) return absl::InternalError(absl::StrCat("recovering ", name, ": ", ec.message()));
+  CAIRN_RETURN_IF_ERROR(Env::Default()->SyncDir(data_dir_ + "/collections"));
+  old.reset();
+  fs::remove_all(doomed, ec);
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Collection> c, Collection::Open(PathOf(name)));
   absl::MutexLock lock(&mu_);
-  auto it = collections_.find(name);
+  collections_[name] = std::move(c);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<Collection> CollectionManager::Get(const std::string& name) const {
+  std::optional<std::string> real = RealName(name);
+  if (!real.has_value()) return nullptr;
+  absl::MutexLock lock(&mu_);
+  auto it = collections_.find(*real);
   return it == collections_.end() ? nullptr : it->second;
+}
+
+std::optional<std::string> CollectionManager::RealName(const std::string& name) const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (collections_.contains(name)) return name;
+  }
+  return aliases_->Resolve(name);
+}
+
+absl::Status CollectionManager::UpdateAliases(const std::vector<AliasAction>& actions) {
+  absl::MutexLock create(&create_mu_);  // no collection appears or goes meanwhile
+  return aliases_->Apply(actions, [&](const std::string& name) {
+    absl::MutexLock lock(&mu_);
+    return collections_.contains(name);
+  });
 }
 
 std::vector<std::string> CollectionManager::Names() const {

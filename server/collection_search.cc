@@ -73,13 +73,14 @@ void Collection::ReturnContext(std::unique_ptr<LiveSearchContext> ctx) const {
   contexts_.push_back(std::move(ctx));
 }
 
-absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out) const {
+absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredPoint>* out,
+                                     const PayloadIndex::Keys* only, SearchInfo* info) const {
   std::vector<float> q = r.vector;
   if (config_.distance == VectorDistance::kCosine) Normalize(q.data(), config_.size);
   std::vector<ScoredPoint> all;
   absl::Status status;
   uint64_t visited = 0;
-  points_->ForEachKey([&](const std::string& key) {
+  auto score_one = [&](const std::string& key) {
     if ((++visited & 1023) == 0 && std::chrono::steady_clock::now() > r.deadline) {
       status = absl::DeadlineExceededError("request timed out scoring every point");
       return false;
@@ -95,6 +96,7 @@ absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredP
       status = rec.status();
       return false;
     }
+    if (info != nullptr) ++info->points_scored;
     if (!rec->has_value() || (*rec)->vector.empty()) return true;  // gone, or no vector
     auto p = DecodePointRecord(*id, **rec, config_);
     if (!p.ok()) {
@@ -111,7 +113,14 @@ absl::Status Collection::ExactSearch(const SearchRequest& r, std::vector<ScoredP
     if (r.load_data) sp.data = std::move(*p);
     all.push_back(std::move(sp));
     return true;
-  });
+  };
+  if (only != nullptr) {
+    for (const std::string& key : *only) {
+      if (!score_one(key)) break;
+    }
+  } else {
+    points_->ForEachKey(score_one);
+  }
   CAIRN_RETURN_IF_ERROR(status);
   const bool ascending = LowerIsBetter(config_.distance);
   const size_t want = std::min<size_t>(all.size(), size_t{r.limit} + r.offset);
@@ -160,7 +169,8 @@ absl::Status Collection::KeepHits(const SearchRequest& r, const std::vector<Live
 }
 
 absl::Status Collection::WidenSearch(const SearchRequest& r, LiveSearchContext* ctx,
-                                     SearchInfo* info, std::vector<ScoredPoint>* kept) const {
+                                     SearchInfo* info, std::vector<ScoredPoint>* kept,
+                                     const PayloadIndex::Keys* candidates) const {
   const size_t want = size_t{r.limit} + r.offset;
   const bool filtered = r.filter != nullptr && !r.filter->empty();
   uint32_t k = static_cast<uint32_t>(std::min<size_t>(want + (r.exclude ? 1 : 0), kWidenCap));
@@ -193,7 +203,7 @@ absl::Status Collection::WidenSearch(const SearchRequest& r, LiveSearchContext* 
     if (k >= kWidenCap) {
       // Too few matches near the query: score every matching point.
       if (info != nullptr) info->exact_fallback = true;
-      return ExactSearch(r, kept);
+      return ExactSearch(r, kept, candidates, info);
     }
     if (std::chrono::steady_clock::now() > r.deadline) {
       return absl::DeadlineExceededError("request timed out widening a filtered search");
@@ -218,12 +228,28 @@ absl::StatusOr<std::vector<ScoredPoint>> Collection::Search(const SearchRequest&
   }
   if (r.limit == 0) return std::vector<ScoredPoint>();
   std::vector<ScoredPoint> kept;
-  if (r.exact) {
-    CAIRN_RETURN_IF_ERROR(ExactSearch(r, &kept));
+  // Text matches bound to text indexes, and the payload indexes' candidates.
+  Filter bound_filter;
+  SearchRequest bound = r;
+  std::optional<PayloadIndex::Keys> candidates;
+  if (r.filter != nullptr && !r.filter->empty()) {
+    bound_filter = BindFilter(*r.filter);
+    bound.filter = &bound_filter;
+    candidates = Candidates(bound_filter);
+  }
+  const uint64_t want = uint64_t{r.limit} + r.offset;
+  const bool selective =
+      candidates.has_value() &&
+      static_cast<double>(candidates->size()) * static_cast<double>(candidates->size()) <=
+          4.0 * static_cast<double>(want) * static_cast<double>(points_->size());
+  if (info != nullptr) info->payload_index = candidates.has_value();
+  if (r.exact || selective) {
+    CAIRN_RETURN_IF_ERROR(ExactSearch(bound, &kept, candidates ? &*candidates : nullptr, info));
     if (info != nullptr) info->exact_fallback = true;
   } else {
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<LiveSearchContext> ctx, TakeContext());
-    absl::Status s = WidenSearch(r, ctx.get(), info, &kept);
+    absl::Status s =
+        WidenSearch(bound, ctx.get(), info, &kept, candidates ? &*candidates : nullptr);
     ReturnContext(std::move(ctx));  // reusable after an error too
     CAIRN_RETURN_IF_ERROR(s);
   }

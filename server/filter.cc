@@ -194,7 +194,7 @@ absl::StatusOr<Condition> ParseMatch(const json& j, KeyPath path, absl::string_v
         absl::StrSplit(*s, absl::ByAnyChar(" \t\n\v\f\r"), absl::SkipEmpty());
     return MatchTextAny{std::move(path), std::move(tokens)};
   }
-  return MatchText{std::move(path), *s};  // text, phrase
+  return MatchText{std::move(path), *s, kind == "phrase"};
 }
 
 template <typename T>
@@ -468,19 +468,33 @@ absl::StatusOr<Filter> Filter::Parse(const nlohmann::json& filter) {
   try {
     auto root = std::make_shared<Clauses>();
     CAIRN_RETURN_IF_ERROR(filter_internal::ParseClauses(filter, "filter", 0, false, root.get()));
-    for (const filter_internal::Condition& c : root->must) {
-      const auto* has_id = std::get_if<filter_internal::HasId>(&c);
-      if (has_id != nullptr &&
-          (f.candidate_ids_ == nullptr || has_id->ids.size() < f.candidate_ids_->size())) {
-        f.candidate_ids_ = &has_id->ids;
-      }
-    }
-    f.root_ = std::move(root);
+    f = FromRoot(std::move(root));
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("filter: ", e.what()));
   }
   return f;
 }
+
+Filter Filter::FromRoot(std::shared_ptr<const filter_internal::Clauses> root) {
+  Filter f;
+  for (const filter_internal::Condition& c : root->must) {
+    const auto* has_id = std::get_if<filter_internal::HasId>(&c);
+    if (has_id != nullptr &&
+        (f.candidate_ids_ == nullptr || has_id->ids.size() < f.candidate_ids_->size())) {
+      f.candidate_ids_ = &has_id->ids;
+    }
+  }
+  f.root_ = std::move(root);
+  return f;
+}
+
+namespace filter_internal {
+
+absl::StatusOr<KeyPath> ParseFieldKey(const std::string& key) {
+  return ParseKey(json(key), "field_name");
+}
+
+}  // namespace filter_internal
 
 bool Filter::empty() const {
   return root_ == nullptr || (root_->must.empty() && root_->must_not.empty() &&

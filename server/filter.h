@@ -101,6 +101,11 @@ class Filter {
   // this Filter or a copy of it lives.
   const std::vector<FilterPointId>* CandidateIds() const { return candidate_ids_; }
 
+  // The compiled tree (null for the empty filter), and a filter over a tree
+  // rewritten from it (filter_plan.h binds text matches to text indexes).
+  const std::shared_ptr<const filter_internal::Clauses>& root() const { return root_; }
+  static Filter FromRoot(std::shared_ptr<const filter_internal::Clauses> root);
+
  private:
   std::shared_ptr<const filter_internal::Clauses> root_;
   const std::vector<FilterPointId>* candidate_ids_ = nullptr;

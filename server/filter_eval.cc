@@ -87,6 +87,22 @@ bool Listed(const std::vector<T>& sorted, const T& x) {
 }
 
 
+// `have`: a payload string's tokens, in order.
+bool TokensMatch(const MatchTokens& c, const std::vector<std::string>& have) {
+  auto has = [&](const std::string& t) {
+    return std::find(have.begin(), have.end(), t) != have.end();
+  };
+  switch (c.mode) {
+    case MatchTokens::Mode::kAll:
+      return std::all_of(c.tokens.begin(), c.tokens.end(), has);
+    case MatchTokens::Mode::kAny:
+      return std::any_of(c.tokens.begin(), c.tokens.end(), has);
+    case MatchTokens::Mode::kPhrase:
+      return std::search(have.begin(), have.end(), c.tokens.begin(), c.tokens.end()) != have.end();
+  }
+  return false;
+}
+
 struct ConditionEvaluator {
   const FilterPointId& id;
   const json& payload;
@@ -190,6 +206,12 @@ struct ConditionEvaluator {
     });
   }
   bool operator()(const SubFilter& c) const { return EvalClauses(*c.filter, id, payload); }
+  bool operator()(const MatchTokens& c) const {
+    return AnyValue(payload, c.path, [&](const json& v) {
+      const auto* s = v.get_ptr<const json::string_t*>();
+      return s != nullptr && TokensMatch(c, Tokenize(*s, c.params));
+    });
+  }
 };
 
 bool EvalCondition(const Condition& c, const FilterPointId& id, const json& payload) {
@@ -224,6 +246,14 @@ bool EvalClauses(const Clauses& f, const FilterPointId& id, const json& payload)
     if (matched < f.min_should->min_count) return false;
   }
   return true;
+}
+
+void ForEachLeafValue(const json& payload, const KeyPath& path,
+                      const std::function<void(const json&)>& fn) {
+  AnyValue(payload, path, [&](const json& v) {
+    fn(v);
+    return false;
+  });
 }
 
 }  // namespace filter_internal

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/filter.h"
+#include "server/text_tokenizer.h"
 
 namespace cairn {
 namespace filter_internal {
@@ -34,6 +36,7 @@ struct PathStep {
   Kind kind = Kind::kKey;
   std::string key;
   size_t index = 0;
+  friend bool operator==(const PathStep&, const PathStep&) = default;
 };
 using KeyPath = std::vector<PathStep>;
 
@@ -73,11 +76,23 @@ struct MatchExcept {
 struct MatchText {
   KeyPath path;
   std::string text;
+  bool phrase = false;  // given as `phrase` (the same without a text index)
 };
 // text_any: some whitespace-separated token is a substring.
 struct MatchTextAny {
   KeyPath path;
   std::vector<std::string> tokens;
+};
+// text / text_any / phrase on a field with a full-text index (filter_plan.h
+// rewrites MatchText and MatchTextAny into this): the payload's string is
+// tokenised as the index does; kAll holds when it has every query token,
+// kAny some, kPhrase the tokens consecutively in order.
+struct MatchTokens {
+  enum class Mode : uint8_t { kAll, kAny, kPhrase };
+  KeyPath path;
+  Mode mode = Mode::kAll;
+  std::vector<std::string> tokens;
+  TextIndexParams params;
 };
 struct RangeNumber {
   KeyPath path;
@@ -110,9 +125,9 @@ struct SubFilter {
   std::shared_ptr<const Clauses> filter;
 };
 
-using Condition =
-    std::variant<MatchString, MatchInt, MatchBool, MatchAny, MatchExcept, MatchText, MatchTextAny,
-                 RangeNumber, RangeTime, ValuesCount, IsEmpty, IsNull, HasId, Nested, SubFilter>;
+using Condition = std::variant<MatchString, MatchInt, MatchBool, MatchAny, MatchExcept, MatchText,
+                               MatchTextAny, RangeNumber, RangeTime, ValuesCount, IsEmpty, IsNull,
+                               HasId, Nested, SubFilter, MatchTokens>;
 
 struct MinShould {
   std::vector<Condition> conditions;
@@ -190,6 +205,12 @@ inline std::optional<int64_t> ParseDateTimeMicros(absl::string_view s) {
 }
 
 bool EvalClauses(const Clauses& f, const FilterPointId& id, const json& payload);
+// Calls fn for every value a match or range condition on `path` tests (a
+// leaf array stands for its elements): what a payload index stores.
+void ForEachLeafValue(const json& payload, const KeyPath& path,
+                      const std::function<void(const json&)>& fn);
+// A payload index's field name in filter key syntax -> its path.
+absl::StatusOr<KeyPath> ParseFieldKey(const std::string& key);
 absl::Status ParseClauses(const json& j, absl::string_view where, int depth, bool in_nested,
                           Clauses* out);
 

@@ -149,7 +149,7 @@ Json CollectionInfo(const Collection& c) {
           {"flush_interval_sec", 5}}},
         {"wal_config", {{"wal_capacity_mb", 32}, {"wal_segments_ahead", 0}}},
         {"quantization_config", nullptr}}},
-      {"payload_schema", Json::object()},
+      {"payload_schema", c.PayloadSchemaJson()},
       {"cairn",
        {{"max_postings", c.max_postings()},
         {"target_recall", c.target_recall()},
@@ -177,6 +177,10 @@ HttpResponse QdrantApi::Error(int status, const std::string& message) {
   return r;
 }
 
+HttpResponse QdrantApi::Answer(const absl::StatusOr<Json>& result) {
+  return result.ok() ? Ok(*result, 0) : FromStatus(result.status());
+}
+
 QdrantApi::QdrantApi(CollectionManager* collections, ApiOptions options, Metrics* metrics)
     : collections_(collections), options_(std::move(options)), metrics_(metrics) {}
 
@@ -193,6 +197,17 @@ std::span<const Route<QdrantApi::Handler>> QdrantApi::Routes() {
       {"*", "/metrics", Access::kRead, &Q::MetricsPage},
       {"GET", "/collections", Access::kRead, &Q::ListCollections},
       {"*", "/collections", Access::kRead, &Q::MethodNotAllowed},
+      {"GET", "/aliases", Access::kRead, &Q::ListAliases},
+      {"POST", "/collections/aliases", Access::kWrite, &Q::UpdateAliases},
+      {"GET", "/collections/{name}/aliases", Access::kRead, &Q::ListCollectionAliases},
+      {"POST", "/collections/{name}/snapshots", Access::kWrite, &Q::CreateSnapshot},
+      {"GET", "/collections/{name}/snapshots", Access::kRead, &Q::ListSnapshots},
+      {"PUT", "/collections/{name}/snapshots/recover", Access::kWrite, &Q::RecoverSnapshot},
+      {"POST", "/collections/{name}/snapshots/upload", Access::kWrite, &Q::UploadSnapshot},
+      {"GET", "/collections/{name}/snapshots/{snapshot}", Access::kRead, &Q::DownloadSnapshot,
+       "/collections/{name}/snapshots/{snapshot} GET"},
+      {"DELETE", "/collections/{name}/snapshots/{snapshot}", Access::kWrite, &Q::DeleteSnapshot,
+       "/collections/{name}/snapshots/{snapshot} DELETE"},
       {"GET", "/collections/{name}", Access::kRead, &Q::GetCollection},
       {"PUT", "/collections/{name}", Access::kWrite, &Q::CreateCollection},
       {"DELETE", "/collections/{name}", Access::kWrite, &Q::DropCollection},

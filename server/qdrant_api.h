@@ -51,6 +51,8 @@ class QdrantApi {
   static bool IsWrite(const HttpRequest& request);
   // Qdrant's error body, for the HTTP layer's own errors (413, 400).
   static HttpResponse Error(int status, const std::string& message);
+  // The envelope of a result, or the error answer of its status.
+  static HttpResponse Answer(const absl::StatusOr<nlohmann::json>& result);
 
  private:
   // Who the request's key says is calling.
@@ -76,6 +78,17 @@ class QdrantApi {
   HttpResponse UpdateCollection(const HttpRequest& r, const PathParams& params);
   HttpResponse CollectionExists(const HttpRequest& r, const PathParams& params);
   HttpResponse MethodNotAllowed(const HttpRequest& r, const PathParams& params);
+  // Aliases (qdrant_aliases.cc).
+  HttpResponse UpdateAliases(const HttpRequest& r, const PathParams& params);
+  HttpResponse ListAliases(const HttpRequest& r, const PathParams& params);
+  HttpResponse ListCollectionAliases(const HttpRequest& r, const PathParams& params);
+  // Snapshots (qdrant_snapshots.cc).
+  HttpResponse CreateSnapshot(const HttpRequest& r, const PathParams& params);
+  HttpResponse ListSnapshots(const HttpRequest& r, const PathParams& params);
+  HttpResponse DownloadSnapshot(const HttpRequest& r, const PathParams& params);
+  HttpResponse DeleteSnapshot(const HttpRequest& r, const PathParams& params);
+  HttpResponse RecoverSnapshot(const HttpRequest& r, const PathParams& params);
+  HttpResponse UploadSnapshot(const HttpRequest& r, const PathParams& params);
 
   CollectionManager* collections_;
   ApiOptions options_;

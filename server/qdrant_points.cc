@@ -9,6 +9,7 @@
 #include "kernels/distance.h"
 #include "server/point_id.h"
 #include "server/qdrant_query.h"
+#include "server/qdrant_payload_index.h"
 #include "server/qdrant_vectors.h"
 #include "server/vector_json.h"
 
@@ -222,6 +223,12 @@ absl::StatusOr<Json> Search(const Collection& c, const Json& body, Metrics& m, D
 absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_form);
 
 absl::StatusOr<Json> Query(const Collection& c, const Json& body, Metrics& m, Deadline deadline) {
+  if (body.contains("query") && body["query"].is_object() && body["query"].contains("order_by")) {
+    CAIRN_RETURN_IF_ERROR(RefuseUnsupported(body, {"lookup_from", "prefetch"}));
+    CAIRN_ASSIGN_OR_RETURN(OrderBy order,
+                           ParseOrderBy(body["query"]["order_by"], "query.order_by"));
+    return ScrollByOrder(c, body, order, /*query_form=*/true);
+  }
   if (IsMultiStageQuery(body, c.config())) return MultiStageQuery(c, body, m, deadline);
   SearchSpec spec;
   CAIRN_RETURN_IF_ERROR(ParseCommon(c, body, /*default_payload=*/false, &spec));
@@ -234,7 +241,10 @@ absl::StatusOr<Json> Query(const Collection& c, const Json& body, Metrics& m, De
 }
 
 absl::StatusOr<Json> Scroll(const Collection& c, const Json& body, bool query_form) {
-  CAIRN_RETURN_IF_ERROR(RefuseUnsupported(body, {"order_by"}));
+  if (body.contains("order_by") && !body["order_by"].is_null()) {
+    CAIRN_ASSIGN_OR_RETURN(OrderBy order, ParseOrderBy(body["order_by"], "order_by"));
+    return ScrollByOrder(c, body, order, query_form);
+  }
   CAIRN_ASSIGN_OR_RETURN(Filter filter, ParseFilterField(body));
   CAIRN_ASSIGN_OR_RETURN(auto limit, OptUint(body, "limit", "request"));
   const uint32_t n = limit.value_or(10);
@@ -290,10 +300,6 @@ absl::StatusOr<Json> Batch(const Json& body,
   }
   return out;
 }
-
-// Payload index creation (LangChain calls it): filters scan payloads, so
-// there is nothing to build; accepted so clients work.
-absl::StatusOr<Json> CreateFieldIndex(const CollectionCall& call) { return UpdateResult(); }
 
 absl::StatusOr<Json> RetrievePoints(const CollectionCall& call) {
   const Json& body = call.body;
@@ -430,8 +436,8 @@ std::span<const CollectionRoute> CollectionRoutes() {
   // Another method on one of these paths is an unknown route (404), as in
   // Qdrant. The payload deletes take PUT as well as POST.
   static constexpr CollectionRoute kRoutes[] = {
-      {"*", "/collections/{name}/index", kWrite, &CreateFieldIndex},
-      {"*", "/collections/{name}/index/{field}", kWrite, &CreateFieldIndex, kIndex},
+      {"PUT", "/collections/{name}/index", kWrite, &CreateFieldIndex},
+      {"DELETE", "/collections/{name}/index/{field}", kWrite, &DeleteFieldIndex, kIndex},
       {"PUT", "/collections/{name}/points", kWrite, &UpsertPoints, kPointsPut},
       {"PUT", "/collections/{name}/points/vectors", kWrite, &UpdateVectors},
       {"POST", "/collections/{name}/points/vectors/delete", kWrite, &DeleteVectors},

@@ -579,4 +579,25 @@ PointStoreStats PointStore::stats() const {
   return s;
 }
 
+absl::Status PointStore::CopyLog(
+    std::string* name, const std::function<absl::Status(std::string_view)>& sink) const {
+  std::shared_ptr<const LogFile> file;
+  uint64_t end = 0;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    file = file_;
+    end = file_bytes_;
+  }
+  *name = file->path.substr(file->path.rfind('/') + 1);
+  std::string chunk;
+  for (uint64_t offset = 0; offset < end;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(end - offset, uint64_t{1} << 20));
+    chunk.resize(n);
+    CAIRN_RETURN_IF_ERROR(file->file->Read(offset, n, chunk.data()));
+    CAIRN_RETURN_IF_ERROR(sink(chunk));
+    offset += n;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace cairn

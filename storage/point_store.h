@@ -185,6 +185,16 @@ class PointStore {
   PointStoreStats stats() const;
   const std::string& dir() const { return dir_; }
 
+  // A point-in-time copy of the store (the server's snapshots): sets *name
+  // to the live log's file name (points.<g>.log) and calls `sink` with its
+  // bytes, in order and in chunks, up to the end of the last batch
+  // published when it starts: a log that Open recovers to exactly the
+  // points readers saw at that moment. Writes go on meanwhile: later
+  // batches are not copied, and a compaction replacing the file does not
+  // disturb the copy, which reads through its own reference to the old one.
+  absl::Status CopyLog(std::string* name,
+                       const std::function<absl::Status(std::string_view)>& sink) const;
+
  private:
   // An open generation, shared with readers that are still using it.
   struct LogFile {

@@ -409,9 +409,13 @@ def llamaindex_flow(rest):
                                     {"field_name": "doc_id", "field_schema": "keyword"},
                                     {"wait": "true"}), "create_payload_index")
     # _detect_vector_format: an unnamed collection -> dense_vector_name "".
-    vectors = check_collection_info(rest.result("GET", f"/collections/{name}"), "get_collection")
+    info = rest.result("GET", f"/collections/{name}")
+    vectors = check_collection_info(info, "get_collection")
     expect(isinstance(vectors, dict) and "size" in vectors,
            f"LlamaIndex expects an unnamed VectorParams here: {vectors}")
+    # The doc_id index is real: Cairn's delete by doc_id reads only its points.
+    expect(info["payload_schema"].get("doc_id", {}).get("data_type") == "keyword",
+           f"payload_schema: {info['payload_schema']}")
     check_vector_params(vectors, DIM, "get_collection")
     dense_name = ""
     # upload_points(batch_size=64, wait=True): vectors {"": [...]}.
