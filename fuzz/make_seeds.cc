@@ -101,7 +101,8 @@ void CodeModelSeeds() {
   const uint32_t dim = 8;
   std::vector<float> residuals(64 * dim);
   for (size_t i = 0; i < residuals.size(); ++i) residuals[i] = ((i * 37) % 17) / 8.0f - 1.0f;
-  for (CodeFamily f : {CodeFamily::kLsh, CodeFamily::kItq, CodeFamily::kRabitq}) {
+  for (CodeFamily f :
+       {CodeFamily::kLsh, CodeFamily::kItq, CodeFamily::kRabitq, CodeFamily::kSq8}) {
     CodeParams params;
     params.family = f;
     params.itq_iterations = 3;

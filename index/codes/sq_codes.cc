@@ -154,7 +154,7 @@ void SqCodeModel::EstimatePosting(const CodeQuery& cq, const PostingQueryTerms& 
     //    vector's norm per coordinate, times ||y_hat|| <= sqrt(P) y_max,
     //    with ||c|| <= ||q|| + ||q - c||.
     const double y_max = std::max(std::fabs(lo), std::fabs(lo + kLevels * step));
-    const double rot = kRotationSlack * std::sqrt(double{padded}) * y_max;
+    const double rot = kRotationSlack * std::sqrt(static_cast<double>(padded)) * y_max;
     const double slack_dot = kUlp * (padded + 2) * t_abs * 2 * y_max + rot * q_norm;
     if (l2) {
       const double d2 = v2 - 2.0 * t_yhat + k;
