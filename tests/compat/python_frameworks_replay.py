@@ -463,35 +463,64 @@ def llamaindex_flow(rest):
     print(f"llamaindex: {len(rest.log)} requests replayed")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+class Servers:
+    """The server a replay talks to; restart() stops it and starts another
+    on the same data directory."""
+
+    def __init__(self, binary, root):
+        self.binary, self.root = binary, root
+        self.current = None
+        self.restart()
+
+    def restart(self):
+        if self.current is not None:
+            self.current.stop()
+            self.current = None
+        self.current = Server(self.binary, self.root)
+        return self.current
+
+
+def run_replay(name, doc, prefix, flows):
+    """The command line every replay script shares: --binary and --keep, a
+    temporary data directory, the server, then flows(servers); exit code 0
+    on success, 1 with the server's log tail on a Failure."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--binary", required=True, help="the cairn binary")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and log")
     args = parser.parse_args()
-    root = tempfile.mkdtemp(prefix="cairn-pyreplay-")
-    server = None
+    root = tempfile.mkdtemp(prefix=prefix)
+    servers = None
     try:
-        server = Server(os.path.abspath(args.binary), root)
-        # QdrantClient(url) with check_compatibility: GET / for the version.
-        banner = json.loads(urllib.request.urlopen(server.url + "/", timeout=30).read())
-        expect(isinstance(banner.get("version"), str) and banner["version"].count(".") == 2,
-               f"GET /: {banner}")
-        langchain_flow(Rest(server.url))
-        llamaindex_flow(Rest(server.url))
+        servers = Servers(os.path.abspath(args.binary), root)
+        flows(servers)
     except Failure as e:
-        print(f"python_frameworks_replay: FAILED: {e}", file=sys.stderr)
-        if server is not None:
-            print(f"server log tail:\n{server.tail()}", file=sys.stderr)
+        print(f"{name}: FAILED: {e}", file=sys.stderr)
+        if servers is not None and servers.current is not None:
+            print(f"server log tail:\n{servers.current.tail()}", file=sys.stderr)
         return 1
     finally:
-        if server is not None:
-            server.stop()
+        if servers is not None and servers.current is not None:
+            servers.current.stop()
         if args.keep:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-    print("python_frameworks_replay: passed")
+    print(f"{name}: passed")
     return 0
+
+
+def replay(servers):
+    url = servers.current.url
+    # QdrantClient(url) with check_compatibility: GET / for the version.
+    banner = json.loads(urllib.request.urlopen(url + "/", timeout=30).read())
+    expect(isinstance(banner.get("version"), str) and banner["version"].count(".") == 2,
+           f"GET /: {banner}")
+    langchain_flow(Rest(url))
+    llamaindex_flow(Rest(url))
+
+
+def main():
+    return run_replay("python_frameworks_replay", __doc__, "cairn-pyreplay-", replay)
 
 
 if __name__ == "__main__":

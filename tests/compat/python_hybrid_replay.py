@@ -38,13 +38,10 @@ Usage: python_hybrid_replay.py --binary build/cairn [--keep]
 Standard library only. Exit 0 on success, 1 with a message on the first
 mismatch.
 """
-import argparse
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import urllib.request
 import uuid
 import zlib
@@ -52,7 +49,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import python_frameworks_replay as base  # noqa: E402
 from python_frameworks_replay import (  # noqa: E402
-    DIM, TEXTS, Failure, Rest, Server, check_collection_info, check_point_id,
+    DIM, TEXTS, Failure, Rest, check_collection_info, check_point_id,
     check_scored_points, check_update_result, create_collection, embed, expect,
     field_condition, point_struct, points_list, qfilter, search_request, vector_params)
 
@@ -325,47 +322,26 @@ def haystack_hybrid(rest):
     print(f"haystack hybrid: {len(rest.log)} requests replayed")
 
 
+def replay(servers):
+    url = servers.current.url
+    banner = json.loads(urllib.request.urlopen(url + "/", timeout=30).read())
+    expect(isinstance(banner.get("version"), str), f"GET /: {banner}")
+    langchain_hybrid(Rest(url))
+    llamaindex_hybrid(Rest(url))
+    haystack_hybrid(Rest(url))
+    # A restart (the sparse indexes are rebuilt from the point store)
+    # answers the same hybrid query.
+    request = hybrid_request(
+        [prefetch(sparse_query(TEXTS[7][0]), "text-sparse", None, None),
+         prefetch(embed(TEXTS[7][0]), "text-dense", None, None)], None, 5, None, False, False)
+    before = Rest(url).result("POST", "/collections/Document/points/query", request)
+    after = Rest(servers.restart().url).result("POST", "/collections/Document/points/query",
+                                               request)
+    expect(before == after, f"after a restart: {after} != {before}")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--binary", required=True, help="the cairn binary")
-    parser.add_argument("--keep", action="store_true", help="keep the data directory and log")
-    args = parser.parse_args()
-    root = tempfile.mkdtemp(prefix="cairn-pyhybrid-")
-    server = None
-    try:
-        server = Server(os.path.abspath(args.binary), root)
-        banner = json.loads(urllib.request.urlopen(server.url + "/", timeout=30).read())
-        expect(isinstance(banner.get("version"), str), f"GET /: {banner}")
-        langchain_hybrid(Rest(server.url))
-        llamaindex_hybrid(Rest(server.url))
-        haystack_hybrid(Rest(server.url))
-        # A restart (the sparse indexes are rebuilt from the point store)
-        # answers the same hybrid query.
-        rest = Rest(server.url)
-        before = rest.result("POST", "/collections/Document/points/query", hybrid_request(
-            [prefetch(sparse_query(TEXTS[7][0]), "text-sparse", None, None),
-             prefetch(embed(TEXTS[7][0]), "text-dense", None, None)], None, 5, None, False, False))
-        server.stop()
-        server = Server(os.path.abspath(args.binary), root)
-        rest = Rest(server.url)
-        after = rest.result("POST", "/collections/Document/points/query", hybrid_request(
-            [prefetch(sparse_query(TEXTS[7][0]), "text-sparse", None, None),
-             prefetch(embed(TEXTS[7][0]), "text-dense", None, None)], None, 5, None, False, False))
-        expect(before == after, f"after a restart: {after} != {before}")
-    except Failure as e:
-        print(f"python_hybrid_replay: FAILED: {e}", file=sys.stderr)
-        if server is not None:
-            print(f"server log tail:\n{server.tail()}", file=sys.stderr)
-        return 1
-    finally:
-        if server is not None:
-            server.stop()
-        if args.keep:
-            print(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    print("python_hybrid_replay: passed")
-    return 0
+    return base.run_replay("python_hybrid_replay", __doc__, "cairn-pyhybrid-", replay)
 
 
 if __name__ == "__main__":
